@@ -1,0 +1,1 @@
+"""Canonical, training-ready data forms and the batching over them."""

@@ -1,0 +1,70 @@
+"""Images in their canonical form: square uint8 RGB arrays of one stored size, shape (N, S, S, 3).
+
+Decoding happens once, at ingest; training and serving read these arrays (memory-mapped) and never touch
+a JPEG again. Serving reuses :func:`decode_image` so that an image is prepared exactly as in training.
+"""
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from selfsup.errors import InvalidImageError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+DEFAULT_MAX_PIXELS = 40_000_000  # ~ a 6300x6300 photo; anything larger is refused as a possible bomb
+
+
+def canonical_image(image: Image.Image, size: int) -> np.ndarray:
+    """Orient, flatten alpha onto white, resize the short side to ``size`` and centre-crop: (S, S, 3)."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    image = ImageOps.fit(image.convert("RGB"), (size, size), method=Image.Resampling.BICUBIC)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def decode_image(data: bytes, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode encoded bytes into the canonical (S, S, 3) uint8 form, or raise InvalidImageError."""
+    if not data:
+        raise InvalidImageError("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                _check_pixels(probe, max_pixels)
+                probe.verify()  # structural check; the image must be reopened after verify()
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                return canonical_image(image, size)
+    except InvalidImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImageError(f"image is too large to decode safely ({exc})") from None
+    except Exception as exc:  # Pillow signals corrupt data with many exception types
+        raise InvalidImageError(f"not a readable image ({type(exc).__name__}: {exc})") from None
+
+
+def _check_pixels(image: Image.Image, max_pixels: int) -> None:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise InvalidImageError("image has no pixels")
+    if width * height > max_pixels:
+        raise InvalidImageError(f"image is {width}x{height} pixels, over the limit of {max_pixels}")
+
+
+def create_image_array(path: Path, count: int, size: int) -> np.ndarray:
+    """A writable memory-mapped (count, S, S, 3) uint8 array saved as .npy, filled in place by ingest."""
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, size, size, 3))
+
+
+def load_image_array(path: Path) -> np.ndarray:
+    """Open a canonical image array read-only and memory-mapped, checking its shape and type."""
+    array = np.load(path, mmap_mode="r")
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[3] != 3 or array.shape[1] != array.shape[2]:
+        raise ValueError(f"{path} is not a canonical image array: {array.dtype} {array.shape}")
+    return array

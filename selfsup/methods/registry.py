@@ -1,0 +1,66 @@
+"""The method registry: each method declares its family, the modalities it accepts and its typed params."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from selfsup.errors import UnknownNameError
+from selfsup.params import params_schema, validate_params
+
+if TYPE_CHECKING:
+    from selfsup.methods.base import SSLMethod
+
+FAMILIES = ("contrastive", "clustering", "masked", "generative", "cross_modal")
+MODALITIES = ("image", "text", "tabular", "image_text")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What the service needs to know about a method without building it."""
+
+    name: str
+    family: str
+    modalities: tuple[str, ...]
+    params_cls: type
+    method_cls: type["SSLMethod"]
+    summary: str
+
+    def validate(self, raw: dict[str, Any] | None) -> Any:
+        """Resolve untrusted params into the method's frozen dataclass (raises ParamError)."""
+        return validate_params(self.params_cls, raw)
+
+    def params_schema(self) -> dict[str, Any]:
+        return params_schema(self.params_cls)
+
+
+_METHODS: dict[str, MethodSpec] = {}
+M = TypeVar("M", bound="type[SSLMethod]")
+
+
+def register_method(
+    name: str, *, family: str, modalities: tuple[str, ...], params: type
+) -> Callable[[M], M]:
+    """Class decorator that adds an :class:`SSLMethod` subclass to the registry under ``name``."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if unknown := set(modalities) - set(MODALITIES):
+        raise ValueError(f"unknown modalities {sorted(unknown)}")
+
+    def add(cls: M) -> M:
+        if name in _METHODS:
+            raise ValueError(f"method {name!r} is registered twice")
+        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else name
+        _METHODS[name] = MethodSpec(name, family, modalities, params, cls, summary)
+        return cls
+
+    return add
+
+
+def get_method(name: str) -> MethodSpec:
+    if name not in _METHODS:
+        raise UnknownNameError("method", name, list(_METHODS))
+    return _METHODS[name]
+
+
+def list_methods() -> list[MethodSpec]:
+    return [_METHODS[name] for name in sorted(_METHODS)]

@@ -1,0 +1,60 @@
+"""Typed, bounded method parameters: one frozen dataclass per method is the single source of truth.
+
+Bounds and help texts are declared with ``Annotated[..., Field(...)]`` on standard dataclasses; pydantic
+turns the same declaration into validation and a JSON schema, so the HTTP API and the engine can never
+disagree about what a parameter accepts.
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+
+from selfsup.errors import ParamError, ParamIssue
+
+P = TypeVar("P")
+
+BackboneName = Literal["tiny_cnn", "resnet18", "resnet50"]
+OptimizerName = Literal["adamw", "sgd", "lars"]
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """Parameters every image method shares: what to train, for how long, and how."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    backbone: Annotated[BackboneName, Field(description="Encoder architecture.")] = "resnet18"
+    epochs: Annotated[int, Field(ge=1, le=10_000, description="Passes over the dataset.")] = 20
+    batch_size: Annotated[int, Field(ge=2, le=8192, description="Images per step (before views).")] = 256
+    optimizer: Annotated[OptimizerName, Field(description="Optimizer.")] = "adamw"
+    lr: Annotated[float, Field(gt=0, le=10, description="Peak learning rate after warm-up.")] = 2e-3
+    weight_decay: Annotated[float, Field(ge=0, le=1, description="Decoupled weight decay.")] = 1e-4
+    warmup_epochs: Annotated[float, Field(ge=0, le=1000, description="Linear warm-up length.")] = 1.0
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="Seed for every random draw.")] = 0
+
+
+def validate_params(cls: type[P], raw: dict[str, Any] | None) -> P:
+    """Build ``cls`` from untrusted input, or raise :class:`ParamError` naming every bad field."""
+    try:
+        return TypeAdapter(cls).validate_python(raw or {})
+    except ValidationError as exc:
+        issues = [ParamIssue(("params", *err["loc"]), _message(err)) for err in exc.errors()]
+        raise ParamError(issues) from None
+
+
+def params_schema(cls: type) -> dict[str, Any]:
+    """JSON schema with defaults, bounds and descriptions for ``cls``."""
+    schema = TypeAdapter(cls).json_schema()
+    schema.pop("title", None)
+    return schema
+
+
+def params_to_dict(params: object) -> dict[str, Any]:
+    return asdict(params)  # type: ignore[call-overload]
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown parameter"
+    return str(err["msg"])

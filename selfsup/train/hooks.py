@@ -1,0 +1,37 @@
+"""How a caller watches a run: progress counters, metrics and a stop flag."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+Metrics = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands. ``epoch`` counts finished epochs; ``step`` counts finished optimizer steps."""
+
+    epoch: int
+    epochs: int
+    step: int
+    total_steps: int
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+
+class TrainingHooks:
+    """No-op base; override what you need. Hooks run on the training thread, so keep them cheap."""
+
+    def on_step(self, progress: Progress, metrics: Metrics) -> None:
+        """After every optimizer step, with ``loss``, ``lr`` and ``samples_per_second``."""
+
+    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
+        """After every epoch, with the epoch's mean loss."""
+
+    def on_checkpoint(self, path: Path, progress: Progress) -> None:
+        """After a checkpoint has been written atomically."""
+
+    def should_stop(self) -> bool:
+        """Polled before every step; returning True checkpoints and ends the run as canceled."""
+        return False

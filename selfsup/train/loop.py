@@ -1,0 +1,165 @@
+"""The training loop: read it top to bottom in :meth:`Trainer.fit`."""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from selfsup.backbones import create_backbone
+from selfsup.data.batches import EpochBatches
+from selfsup.device import autocast_for, memory_format_for, pick_device
+from selfsup.errors import CheckpointError, SelfSupError
+from selfsup.methods import MethodSpec, get_method
+from selfsup.params import params_to_dict
+from selfsup.augment import to_float_images
+from selfsup.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_payload,
+    restore_rng_state,
+    rng_state,
+    save_atomically,
+)
+from selfsup.train.export import export_encoder
+from selfsup.train.hooks import Metrics, Progress, TrainingHooks
+from selfsup.train.optim import build_optimizer, build_schedule
+
+
+class TrainingDiverged(SelfSupError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    status: Literal["completed", "canceled"]
+    progress: Progress
+    metrics: Metrics
+    checkpoint_path: Path
+
+
+class Trainer:
+    """Trains one method on one canonical image array, checkpointing into ``workdir``.
+
+    ``fit`` resumes from ``workdir/checkpoint.pt`` when it exists, so calling it again after a crash or a
+    cancel continues the same run.
+    """
+
+    def __init__(
+        self,
+        method: str | MethodSpec,
+        params: Any,
+        images: np.ndarray,
+        *,
+        workdir: Path,
+        device: str | None = None,
+        hooks: TrainingHooks | None = None,
+        checkpoint_every_s: float = 300.0,
+    ) -> None:
+        self.spec = get_method(method) if isinstance(method, str) else method
+        self.params = params
+        self.images = images  # (N, S, S, 3) uint8, possibly memory-mapped
+        self.device = pick_device(device)
+        self.hooks = hooks or TrainingHooks()
+        self.checkpoint_path = Path(workdir) / "checkpoint.pt"
+        self.checkpoint_every_s = checkpoint_every_s
+        self.memory_format = memory_format_for(self.device)
+
+        torch.manual_seed(params.seed)  # the random init is part of the run's identity
+        backbone = create_backbone(params.backbone, image_size=int(images.shape[1]))
+        self.model = self.spec.method_cls(params, backbone).to(self.device, memory_format=self.memory_format)
+        self.batches = EpochBatches(len(images), params.batch_size, params.seed)
+        self.optimizer = build_optimizer(self.model, params)
+        self.scheduler = build_schedule(self.optimizer, params, len(self.batches))
+        self.epoch, self.step, self.step_in_epoch = 0, 0, 0
+
+    @property
+    def total_steps(self) -> int:
+        return self.params.epochs * len(self.batches)
+
+    def progress(self) -> Progress:
+        return Progress(self.epoch, self.params.epochs, self.step, self.total_steps)
+
+    def fit(self) -> TrainResult:
+        if self.checkpoint_path.is_file():
+            self.restore(self.checkpoint_path)
+        self.model.train()
+        metrics: Metrics = {}
+        last_save = time.monotonic()
+        while self.epoch < self.params.epochs:
+            epoch_losses: list[float] = []
+            for indices in self.batches.epoch(self.epoch, skip=self.step_in_epoch):
+                if self.hooks.should_stop():
+                    return self._finish("canceled", metrics)
+                metrics = self.train_step(indices)
+                epoch_losses.append(metrics["loss"])
+                self.hooks.on_step(self.progress(), metrics)
+                if time.monotonic() - last_save > self.checkpoint_every_s:
+                    self.save_checkpoint()
+                    last_save = time.monotonic()
+            self.epoch, self.step_in_epoch = self.epoch + 1, 0
+            metrics = {**metrics, "epoch_loss": float(np.mean(epoch_losses)) if epoch_losses else metrics["loss"]}
+            self.save_checkpoint()
+            last_save = time.monotonic()
+            self.hooks.on_epoch_end(self.progress(), metrics)
+        return self._finish("completed", metrics)
+
+    def train_step(self, indices: np.ndarray) -> Metrics:
+        started = time.perf_counter()
+        batch = torch.from_numpy(self.images[indices]).to(self.device, non_blocking=True)  # (B, S, S, 3)
+        with torch.no_grad():
+            views = self.model.make_views(to_float_images(batch))
+        views = [v.contiguous(memory_format=self.memory_format) for v in views]
+        with autocast_for(self.device):
+            loss = self.model.training_loss(views)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step, self.step_in_epoch = self.step + 1, self.step_in_epoch + 1
+        self.model.after_step(self.step, self.total_steps)
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            raise TrainingDiverged(f"loss became {value} at step {self.step}; try a lower lr")
+        elapsed = time.perf_counter() - started
+        return {"loss": value, "lr": self.optimizer.param_groups[0]["lr"], "samples_per_second": len(indices) / elapsed}
+
+    def save_checkpoint(self) -> Path:
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "method": self.spec.name,
+            "params": params_to_dict(self.params),
+            "backbone": self.model.backbone.spec.to_dict(),
+            "data": {"num_items": len(self.images), "image_size": int(self.images.shape[1])},
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "progress": {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch},
+            "rng": rng_state(),
+        }
+        save_atomically(payload, self.checkpoint_path)
+        self.hooks.on_checkpoint(self.checkpoint_path, self.progress())
+        return self.checkpoint_path
+
+    def restore(self, path: Path) -> None:
+        """Restore every stateful object from a checkpoint of this same run."""
+        payload = load_payload(path, CHECKPOINT_FORMAT)
+        if payload["method"] != self.spec.name or payload["params"] != params_to_dict(self.params):
+            raise CheckpointError(f"{path} belongs to a different run (method or params differ)")
+        if payload["data"]["num_items"] != len(self.images):
+            raise CheckpointError(f"{path} was trained on {payload['data']['num_items']} items, not {len(self.images)}")
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        progress = payload["progress"]
+        self.epoch, self.step, self.step_in_epoch = progress["epoch"], progress["step"], progress["step_in_epoch"]
+        restore_rng_state(payload["rng"])
+
+    def export_encoder(self, path: Path) -> Path:
+        return export_encoder(self.model, self.spec.name, path)
+
+    def _finish(self, status: Literal["completed", "canceled"], metrics: Metrics) -> TrainResult:
+        if status == "canceled":
+            self.save_checkpoint()
+        return TrainResult(status, self.progress(), metrics, self.checkpoint_path)
