@@ -55,6 +55,7 @@ def params_to_dict(params: object) -> dict[str, Any]:
 
 
 def _message(err: Any) -> str:
-    if err["type"] == "extra_forbidden":
+    # pydantic calls an extra key "unexpected_keyword_argument" on a dataclass, "extra_forbidden" on a model
+    if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return "unknown parameter"
     return str(err["msg"])

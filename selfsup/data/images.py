@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from selfsup.errors import InvalidImageError
 
@@ -43,6 +43,8 @@ def decode_image(data: bytes, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS
                 return canonical_image(image, size)
     except InvalidImageError:
         raise
+    except UnidentifiedImageError:
+        raise InvalidImageError("not a recognized image format (PNG, JPEG, WebP or BMP expected)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidImageError(f"image is too large to decode safely ({exc})") from None
     except Exception as exc:  # Pillow signals corrupt data with many exception types

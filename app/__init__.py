@@ -1,0 +1,1 @@
+"""The selfsup HTTP service: FastAPI routers over domain services, SQLAlchemy, storage and a Celery queue."""

@@ -1,0 +1,1 @@
+"""Cross-cutting service plumbing: settings, database, storage, queue, errors."""

@@ -1,0 +1,67 @@
+"""One Settings class, read from the environment with prefix ``SELFSUP_``; unsafe values fail at start."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+FILESYSTEM_BROKER = "filesystem://"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SELFSUP_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".selfsup"), description="Root for the database, blobs and broker.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    broker_url: str = Field(default=FILESYSTEM_BROKER, description="Celery broker; filesystem:// needs no server.")
+    queue: str = Field(default="training", pattern=r"^[A-Za-z0-9_.-]{1,100}$", description="Training queue name.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024, description="Largest upload accepted.")
+    max_archive_members: int = Field(default=1_000_000, ge=1, description="Most files in one archive.")
+    max_extracted_bytes: int = Field(default=20 * 1024**3, ge=1024, description="Largest unpacked archive.")
+    max_member_bytes: int = Field(default=64 * 1024**2, ge=1024, description="Largest single file unpacked.")
+    max_image_pixels: int = Field(default=40_000_000, ge=64, description="Largest decoded image, in pixels.")
+    default_image_size: int = Field(default=64, ge=8, le=1024)
+
+    lease_seconds: float = Field(default=60.0, gt=0, description="How long a worker's claim on a job lasts.")
+    reaper_interval_seconds: float = Field(default=15.0, gt=0)
+    redispatch_queued_after_seconds: float = Field(default=120.0, gt=0, description="Re-ring a silent job.")
+    progress_interval_seconds: float = Field(default=2.0, gt=0)
+    checkpoint_interval_seconds: float = Field(default=300.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    device: str | None = Field(default=None, description="Training device; auto (cuda if present) by default.")
+    encoder_cache_size: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'selfsup.db'}"
+        if not self.database_url.startswith(("sqlite", "postgresql")):
+            raise ValueError(f"SELFSUP_DATABASE_URL must be sqlite:// or postgresql+psycopg://, got {self.database_url!r}")
+        if not self.broker_url.startswith((FILESYSTEM_BROKER, "redis://", "rediss://", "amqp://", "memory://")):
+            raise ValueError(f"SELFSUP_BROKER_URL scheme not supported: {self.broker_url!r}")
+        if self.lease_seconds <= 2 * self.progress_interval_seconds:
+            raise ValueError("SELFSUP_LEASE_SECONDS must exceed twice SELFSUP_PROGRESS_INTERVAL_SECONDS")
+        return self
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    @property
+    def uses_filesystem_broker(self) -> bool:
+        return self.broker_url.startswith(FILESYSTEM_BROKER)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,68 @@
+"""The Celery app shared by the API (which only sends) and the worker (which also consumes).
+
+Messages are doorbells: a task carries a job id and nothing else, and the database row stays the truth.
+Tasks are sent by name so the API never imports training code.
+"""
+
+from functools import lru_cache
+
+from celery import Celery
+from kombu import Connection
+
+from app.core.config import Settings, get_settings
+
+TRAIN_TASK = "jobs.train"
+
+
+def broker_options(settings: Settings) -> dict[str, object]:
+    if not settings.uses_filesystem_broker:
+        return {}
+    queue_dir, control_dir = settings.broker_dir / "queue", settings.broker_dir / "control"
+    for folder in (queue_dir, control_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    # One folder for in and out makes this a queue shared by every process on the machine.
+    return {
+        "data_folder_in": str(queue_dir),
+        "data_folder_out": str(queue_dir),
+        "control_folder": str(control_dir),
+        "store_processed": False,
+    }
+
+
+def make_celery(settings: Settings) -> Celery:
+    celery = Celery("selfsup", broker=settings.broker_url)
+    celery.conf.update(
+        broker_transport_options=broker_options(settings),
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_acks_late=False,  # ack on receipt: a long job is never redelivered; the reaper handles loss
+        task_default_queue=settings.queue,
+        task_routes={TRAIN_TASK: {"queue": settings.queue}},
+        worker_prefetch_multiplier=1,
+        worker_concurrency=1,
+        worker_max_tasks_per_child=1,  # a fresh process per job returns all GPU memory to the driver
+        worker_hijack_root_logger=False,
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    return celery
+
+
+@lru_cache
+def get_celery() -> Celery:
+    return make_celery(get_settings())
+
+
+def ring_training_doorbell(job_id: str) -> None:
+    """Tell some worker that job ``job_id`` may be waiting. Safe to repeat: claiming is conditional."""
+    get_celery().send_task(TRAIN_TASK, args=[job_id], queue=get_settings().queue)
+
+
+def broker_is_reachable(timeout: float = 2.0) -> bool:
+    settings = get_settings()
+    try:
+        with Connection(settings.broker_url, transport_options=broker_options(settings), connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+        return True
+    except Exception:
+        return False

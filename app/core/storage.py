@@ -1,0 +1,34 @@
+"""Blob storage on a local (or shared, mounted) filesystem, addressed by relative keys."""
+
+import shutil
+import uuid
+from pathlib import Path, PurePosixPath
+
+
+class LocalStorage:
+    """Keys are relative POSIX paths such as ``datasets/ds_x/images.npy`` below one root directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, key: str) -> Path:
+        relative = PurePosixPath(key)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise ValueError(f"storage key must be relative and inside the store: {key!r}")
+        return self.root.joinpath(*relative.parts)
+
+    def staging_dir(self) -> Path:
+        """A fresh private directory on the same filesystem, so finished work can be renamed into place."""
+        path = self.root / ".staging" / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        return path
+
+    def publish(self, staged: Path, key: str) -> Path:
+        """Atomically move a staged directory to ``key`` (which must not exist yet)."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged.rename(target)
+        return target
+
+    def delete(self, key: str) -> None:
+        shutil.rmtree(self.path(key), ignore_errors=True)

@@ -1,0 +1,10 @@
+"""Every ORM table, imported once so ``Base.metadata`` is complete (Alembic and tests use this)."""
+
+from app.core.db import Base
+from app.datasets.orm import Dataset
+from app.jobs.orm import Job, JobMetric
+from app.models.orm import RegisteredModel
+
+metadata = Base.metadata
+
+__all__ = ["Dataset", "Job", "JobMetric", "RegisteredModel", "metadata"]

@@ -1,0 +1,1 @@
+"""Uploading, ingesting, listing and deleting datasets."""

@@ -1,0 +1,65 @@
+"""Turning an uploaded archive of images into the engine's canonical array, once, at upload."""
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from selfsup.data.images import IMAGE_EXTENSIONS, create_image_array, decode_image
+from selfsup.errors import InvalidImageError
+
+from app.core.errors import Unprocessable
+from app.datasets.archives import ArchiveLimits, Member, open_archive, read_member
+
+IMAGES_FILE = "images.npy"
+MANIFEST_FILE = "files.json"
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    archive: ArchiveLimits
+    max_member_bytes: int
+    max_image_pixels: int
+
+
+@dataclass(frozen=True)
+class IngestedImages:
+    num_items: int
+    image_size: int
+    size_bytes: int
+
+
+def ingest_image_archive(
+    upload: Path, *, filename: str, out_dir: Path, image_size: int, limits: IngestLimits
+) -> IngestedImages:
+    """Decode every image in ``upload`` into ``out_dir/images.npy`` (N, S, S, 3) plus a file manifest."""
+    with open_archive(upload, filename, limits.archive) as members:
+        images = _image_members(members, filename)
+        array = create_image_array(out_dir / IMAGES_FILE, len(images), image_size)
+        for index, member in enumerate(images):
+            array[index] = _decode(member, image_size, limits)
+        array.flush()
+        del array
+    (out_dir / MANIFEST_FILE).write_text(json.dumps([m.name for m in images]))
+    size = sum(f.stat().st_size for f in out_dir.iterdir())
+    return IngestedImages(num_items=len(images), image_size=image_size, size_bytes=size)
+
+
+def _image_members(members: list[Member], filename: str) -> list[Member]:
+    others = [m.name for m in members if m.suffix not in IMAGE_EXTENSIONS]
+    if others:
+        accepted = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise Unprocessable(f"{filename}: {others[0]!r} is not an image file (accepted: {accepted})")
+    if not members:
+        raise Unprocessable(f"{filename}: the archive contains no images")
+    return sorted(members, key=lambda m: m.name)  # a stable order makes item indices reproducible
+
+
+def _decode(member: Member, image_size: int, limits: IngestLimits) -> object:
+    try:
+        data = read_member(member, limits.max_member_bytes)
+        return decode_image(data, image_size, max_pixels=limits.max_image_pixels)
+    except InvalidImageError as exc:
+        raise Unprocessable(f"{member.name}: {exc}") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise Unprocessable(f"{member.name}: cannot be read from the archive ({exc})") from None

@@ -1,0 +1,96 @@
+"""Dataset domain logic. Functions take keyword-only arguments and a session they do not own."""
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.ids import new_id
+from app.core.storage import LocalStorage
+from app.datasets.archives import ArchiveLimits
+from app.datasets.ingest import IngestLimits, ingest_image_archive
+from app.datasets.orm import Dataset
+from app.jobs.orm import Job
+
+ACTIVE_JOB_STATES = ("queued", "running")
+SUPPORTED_MODALITIES = ("image",)
+
+
+def ingest_limits(settings: Settings) -> IngestLimits:
+    return IngestLimits(
+        archive=ArchiveLimits(max_members=settings.max_archive_members, max_total_bytes=settings.max_extracted_bytes),
+        max_member_bytes=settings.max_member_bytes,
+        max_image_pixels=settings.max_image_pixels,
+    )
+
+
+def create_dataset(
+    session: Session,
+    *,
+    storage: LocalStorage,
+    settings: Settings,
+    name: str,
+    modality: str,
+    upload: Path,
+    filename: str,
+    image_size: int | None,
+) -> Dataset:
+    """Ingest an uploaded file into storage and record it. Nothing is left behind if ingest fails."""
+    if modality not in SUPPORTED_MODALITIES:
+        raise Unprocessable(f"modality {modality!r} is not supported yet; supported: {', '.join(SUPPORTED_MODALITIES)}")
+    dataset_id = new_id("ds")
+    staged = storage.staging_dir()
+    try:
+        size = image_size or settings.default_image_size
+        result = ingest_image_archive(upload, filename=filename, out_dir=staged, image_size=size, limits=ingest_limits(settings))
+        key = f"datasets/{dataset_id}"
+        storage.publish(staged, key)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    dataset = Dataset(
+        id=dataset_id,
+        name=name,
+        modality=modality,
+        status="ready",
+        num_items=result.num_items,
+        size_bytes=result.size_bytes,
+        storage_key=key,
+        details={"image_size": result.image_size, "source_filename": filename},
+    )
+    session.add(dataset)
+    try:
+        session.commit()
+    except BaseException:
+        storage.delete(key)
+        raise
+    return dataset
+
+
+def get_dataset(session: Session, *, dataset_id: str) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id!r} not found")
+    return dataset
+
+
+def list_datasets(session: Session, *, limit: int, offset: int) -> tuple[list[Dataset], int]:
+    total = session.scalar(select(func.count()).select_from(Dataset)) or 0
+    rows = session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def delete_dataset(session: Session, *, storage: LocalStorage, dataset_id: str) -> None:
+    dataset = get_dataset(session, dataset_id=dataset_id)
+    active = session.scalar(
+        select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_JOB_STATES))
+    )
+    if active:
+        raise Conflict(f"dataset {dataset_id!r} is used by {active} queued or running job(s); cancel them first")
+    # Finished jobs keep their history and models; only the link to the raw data goes.
+    session.delete(dataset)
+    session.commit()
+    storage.delete(dataset.storage_key)

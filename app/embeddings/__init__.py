@@ -1,0 +1,1 @@
+"""Serving embeddings from registered encoders."""

@@ -1,0 +1,1 @@
+"""Pretraining jobs: validation, the queued -> running -> finished life cycle, leases and cancellation."""

@@ -1,0 +1,142 @@
+"""The worker side of a job's life: claim, renew, report, finish, and reaping of lost claims.
+
+Every write is a conditional UPDATE fenced by the claim's attempt number, so a worker that lost its lease
+(it stalled, the reaper gave the job to another worker) can no longer change the row: its writes match
+nothing, it learns that it lost, and it stops.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.core.db import utcnow
+from app.jobs.orm import Job, JobMetric
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class LeaseStatus:
+    held: bool
+    cancel_requested: bool
+
+
+def _fenced(claim: Claim) -> Any:
+    return and_(Job.id == claim.job_id, Job.status == "running", Job.attempts == claim.attempt)
+
+
+def claim_job(session: Session, *, job_id: str, worker: str, lease_seconds: float) -> Claim | None:
+    """queued -> running in one conditional UPDATE; None if another delivery or worker got there first."""
+    now = utcnow()
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
+        .values(
+            status="running",
+            attempts=Job.attempts + 1,
+            worker=worker,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            started_at=now,
+        )
+    ).rowcount
+    session.commit()
+    if not claimed:
+        return None
+    attempt = session.scalar(select(Job.attempts).where(Job.id == job_id))
+    return Claim(job_id, int(attempt or 0))
+
+
+def renew_lease(session: Session, *, claim: Claim, lease_seconds: float) -> LeaseStatus:
+    expires = utcnow() + timedelta(seconds=lease_seconds)
+    held = session.execute(update(Job).where(_fenced(claim)).values(lease_expires_at=expires)).rowcount
+    session.commit()
+    cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == claim.job_id)))
+    return LeaseStatus(held=bool(held), cancel_requested=cancel)
+
+
+def record_progress(
+    session: Session, *, claim: Claim, epoch: int, step: int, total_steps: int, metrics: dict[str, Any], kind: str
+) -> bool:
+    """Write the latest counters and metrics and append them to the history; False if the claim is lost."""
+    written = session.execute(
+        update(Job)
+        .where(_fenced(claim))
+        .values(epoch=epoch, step=step, total_steps=total_steps, metrics=metrics)
+    ).rowcount
+    if written:
+        session.add(JobMetric(job_id=claim.job_id, attempt=claim.attempt, epoch=epoch, step=step, kind=kind, values=metrics))
+    session.commit()
+    return bool(written)
+
+
+def finish_claim(session: Session, *, claim: Claim, status: str, error: str | None = None, **values: Any) -> bool:
+    """End the job as ``status``; the caller commits (so a model row can join the same transaction)."""
+    return bool(
+        session.execute(
+            update(Job)
+            .where(_fenced(claim))
+            .values(status=status, error=error, finished_at=utcnow(), lease_expires_at=None, **values)
+        ).rowcount
+    )
+
+
+def release_for_retry(session: Session, *, claim: Claim, error: str, max_attempts: int) -> bool:
+    """After a failed attempt: back to queued if attempts remain (True), else failed for good (False)."""
+    if claim.attempt >= max_attempts:
+        message = f"{error} (gave up after {claim.attempt} attempts)"
+        finish_claim(session, claim=claim, status="failed", error=message)
+        session.commit()
+        return False
+    requeued = session.execute(
+        update(Job).where(_fenced(claim)).values(status="queued", error=error, lease_expires_at=None, worker=None)
+    ).rowcount
+    session.commit()
+    return bool(requeued)
+
+
+def reap(session: Session, *, now: datetime, max_attempts: int, redispatch_after: float) -> list[str]:
+    """Handle expired leases and silent queued jobs; return the ids whose doorbell must ring again."""
+    _end_lost_jobs(session, now=now, max_attempts=max_attempts)
+    requeued = session.scalars(
+        update(Job)
+        .where(Job.status == "running", Job.lease_expires_at < now, Job.attempts < max_attempts)
+        .values(status="queued", worker=None, lease_expires_at=None, error="worker lost; resuming from checkpoint")
+        .returning(Job.id)
+    ).all()
+    stale = session.scalars(
+        select(Job.id).where(
+            Job.status == "queued",
+            or_(Job.dispatched_at.is_(None), Job.dispatched_at < now - timedelta(seconds=redispatch_after)),
+        )
+    ).all()
+    ids = sorted(set(requeued) | set(stale))
+    if ids:
+        session.execute(update(Job).where(Job.id.in_(ids)).values(dispatched_at=now))
+    session.commit()
+    return ids
+
+
+def _end_lost_jobs(session: Session, *, now: datetime, max_attempts: int) -> None:
+    expired = and_(Job.status == "running", Job.lease_expires_at < now)
+    session.execute(
+        update(Job)
+        .where(expired, Job.cancel_requested.is_(True))
+        .values(status="canceled", finished_at=now, lease_expires_at=None)
+    )
+    session.execute(
+        update(Job)
+        .where(expired, Job.attempts >= max_attempts)
+        .values(
+            status="failed",
+            finished_at=now,
+            lease_expires_at=None,
+            error=f"the worker was lost {max_attempts} times; giving up",
+        )
+    )

@@ -1,0 +1,82 @@
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.jobs.orm import Job, JobMetric
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class JobCreate(BaseModel):
+    dataset_id: str = Field(min_length=1, max_length=40)
+    method: str = Field(min_length=1, max_length=50)
+    params: dict[str, Any] = Field(default_factory=dict, description="Method parameters; see GET /v1/methods.")
+    name: str | None = Field(default=None, max_length=200)
+
+
+class JobProgress(BaseModel):
+    epoch: int
+    epochs: int
+    step: int
+    total_steps: int
+    fraction: float
+
+
+class JobOut(BaseModel):
+    id: str
+    name: str | None
+    dataset_id: str | None
+    method: str
+    params: dict[str, Any]
+    status: JobStatus
+    cancel_requested: bool
+    progress: JobProgress
+    metrics: dict[str, Any]
+    error: str | None
+    model_id: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, job: Job) -> "JobOut":
+        fraction = job.step / job.total_steps if job.total_steps else 0.0
+        return cls(
+            id=job.id,
+            name=job.name,
+            dataset_id=job.dataset_id,
+            method=job.method,
+            params=job.params,
+            status=job.status,  # type: ignore[arg-type]
+            cancel_requested=job.cancel_requested,
+            progress=JobProgress(
+                epoch=job.epoch, epochs=job.epochs, step=job.step, total_steps=job.total_steps, fraction=round(fraction, 4)
+            ),
+            metrics=job.metrics or {},
+            error=job.error,
+            model_id=job.model_id,
+            attempts=job.attempts,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
+
+class MetricPoint(BaseModel):
+    attempt: int
+    epoch: int
+    step: int
+    kind: Literal["step", "epoch"]
+    values: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: JobMetric) -> "MetricPoint":
+        return cls(attempt=row.attempt, epoch=row.epoch, step=row.step, kind=row.kind, values=row.values, created_at=row.created_at)  # type: ignore[arg-type]
+
+
+class MetricsHistory(BaseModel):
+    job_id: str
+    points: list[MetricPoint]

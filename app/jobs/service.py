@@ -1,0 +1,120 @@
+"""Job domain logic for the API side: submit, read, list, cancel."""
+
+import logging
+from typing import Any
+
+from selfsup.errors import ParamError, UnknownNameError
+from selfsup.methods import get_method
+from selfsup.params import params_to_dict
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.core.db import utcnow
+from app.core.errors import Conflict, FieldErrors, NotFound
+from app.core.ids import new_id
+from app.core.queue import ring_training_doorbell
+from app.datasets.orm import Dataset
+from app.jobs.orm import Job, JobMetric
+
+log = logging.getLogger(__name__)
+
+JOB_STATES = ("queued", "running", "succeeded", "failed", "canceled")
+TERMINAL_STATES = ("succeeded", "failed", "canceled")
+
+
+def create_job(
+    session: Session, *, dataset_id: str, method: str, params: dict[str, Any] | None, name: str | None
+) -> Job:
+    """Validate against the method registry, store the resolved params, commit, then ring the doorbell."""
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise FieldErrors([(("body", "dataset_id"), f"dataset {dataset_id!r} not found")])
+    resolved = _resolve_params(method, dataset, params)
+    batch = min(resolved.batch_size, dataset.num_items)
+    job = Job(
+        id=new_id("job"),
+        name=name,
+        dataset_id=dataset.id,
+        method=method,
+        params=params_to_dict(resolved),
+        status="queued",
+        epochs=resolved.epochs,
+        total_steps=resolved.epochs * (dataset.num_items // batch),
+        metrics={},
+    )
+    session.add(job)
+    session.commit()
+    dispatch(session, job_id=job.id)
+    return job
+
+
+def _resolve_params(method: str, dataset: Dataset, params: dict[str, Any] | None) -> Any:
+    try:
+        spec = get_method(method)
+    except UnknownNameError as exc:
+        raise FieldErrors([(("body", "method"), str(exc))]) from None
+    if dataset.modality not in spec.modalities:
+        accepted = ", ".join(spec.modalities)
+        message = f"method {method!r} accepts {accepted} data, but dataset {dataset.id!r} holds {dataset.modality}"
+        raise FieldErrors([(("body", "method"), message)])
+    if dataset.num_items < 2:
+        raise FieldErrors([(("body", "dataset_id"), "training needs a dataset with at least 2 items")])
+    try:
+        return spec.validate(params)
+    except ParamError as exc:
+        raise FieldErrors([(("body", *issue.loc), issue.message) for issue in exc.issues]) from None
+
+
+def dispatch(session: Session, *, job_id: str) -> bool:
+    """Ring the doorbell and note when. A broker outage is not fatal: the reaper rings again later."""
+    try:
+        ring_training_doorbell(job_id)
+    except Exception as exc:  # broker down: the job stays queued and is re-dispatched by the reaper
+        log.warning("could not dispatch job %s: %s", job_id, exc)
+        return False
+    session.execute(update(Job).where(Job.id == job_id).values(dispatched_at=utcnow()))
+    session.commit()
+    return True
+
+
+def get_job(session: Session, *, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id!r} not found")
+    return job
+
+
+def list_jobs(session: Session, *, status: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
+    query = select(Job)
+    if status is not None:
+        query = query.where(Job.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def metrics_history(session: Session, *, job_id: str, kind: str | None) -> list[JobMetric]:
+    get_job(session, job_id=job_id)
+    query = select(JobMetric).where(JobMetric.job_id == job_id)
+    if kind is not None:
+        query = query.where(JobMetric.kind == kind)
+    return list(session.scalars(query.order_by(JobMetric.id)))
+
+
+def cancel_job(session: Session, *, job_id: str) -> Job:
+    """A queued job is canceled at once; a running one is flagged and its worker stops within a few steps."""
+    job = get_job(session, job_id=job_id)
+    now = utcnow()
+    canceled_queued = session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "queued").values(status="canceled", finished_at=now)
+    ).rowcount
+    if not canceled_queued:
+        flagged = session.execute(
+            update(Job).where(Job.id == job_id, Job.status == "running").values(cancel_requested=True)
+        ).rowcount
+        if not flagged:
+            session.rollback()
+            raise Conflict(f"job {job_id!r} already ended as {job.status}")
+    session.commit()
+    session.refresh(job)
+    return job

@@ -1,0 +1,28 @@
+"""The FastAPI application factory."""
+
+from fastapi import FastAPI
+
+from app.core.config import get_settings
+from app.core.errors import install_error_handlers
+from app.core.health import router as health_router
+from app.datasets.router import router as datasets_router
+from app.embeddings.router import router as embeddings_router
+from app.embeddings.service import EncoderCache
+from app.jobs.router import router as jobs_router
+from app.methods.router import router as methods_router
+from app.models.router import router as models_router
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    settings.blob_dir.mkdir(parents=True, exist_ok=True)
+    app = FastAPI(
+        title="selfsup",
+        version="0.1.0",
+        description="Upload unlabeled data, pretrain a self-supervised encoder, serve its embeddings.",
+    )
+    app.state.encoder_cache = EncoderCache(settings.encoder_cache_size)
+    install_error_handlers(app)
+    for router in (health_router, datasets_router, methods_router, jobs_router, models_router, embeddings_router):
+        app.include_router(router)
+    return app

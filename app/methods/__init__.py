@@ -1,0 +1,1 @@
+"""The catalogue of training methods, generated from the engine's registry."""

@@ -1,0 +1,35 @@
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from selfsup.methods import list_methods
+
+router = APIRouter(prefix="/v1/methods", tags=["methods"])
+
+
+class MethodOut(BaseModel):
+    name: str
+    family: str
+    modalities: list[str]
+    summary: str
+    params: dict[str, Any]
+
+
+class MethodList(BaseModel):
+    items: list[MethodOut]
+
+
+@router.get("", response_model=MethodList)
+def methods() -> MethodList:
+    return MethodList(
+        items=[
+            MethodOut(
+                name=spec.name,
+                family=spec.family,
+                modalities=list(spec.modalities),
+                summary=spec.summary,
+                params=spec.params_schema(),
+            )
+            for spec in list_methods()
+        ]
+    )

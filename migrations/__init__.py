@@ -1,0 +1,1 @@
+"""Alembic migrations; ``app.core.migrate`` runs them."""

@@ -1,0 +1,105 @@
+"""Typed, bounded params: defaults, validation errors that name the field, and the JSON schema."""
+
+import dataclasses
+
+import pytest
+
+from selfsup.errors import ParamError
+from selfsup.methods import get_method
+from selfsup.methods.simclr import SimCLRParams
+from selfsup.params import TrainingParams, params_schema, params_to_dict, validate_params
+
+
+def _locs(error: ParamError) -> set[tuple[str | int, ...]]:
+    return {issue.loc for issue in error.issues}
+
+
+def test_defaults_resolve_from_nothing() -> None:
+    params = get_method("simclr").validate(None)
+    assert params == SimCLRParams()
+    assert params == get_method("simclr").validate({})
+    assert (params.backbone, params.epochs, params.batch_size, params.temperature) == ("resnet18", 20, 256, 0.5)
+
+
+def test_given_values_override_defaults() -> None:
+    params = get_method("simclr").validate({"backbone": "tiny_cnn", "epochs": 3, "temperature": 0.1})
+    assert (params.backbone, params.epochs, params.temperature) == ("tiny_cnn", 3, 0.1)
+    assert params.batch_size == SimCLRParams().batch_size
+
+
+def test_resolved_params_are_frozen() -> None:
+    params = get_method("simclr").validate({})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.epochs = 5  # type: ignore[misc]
+
+
+def test_unknown_param_is_named() -> None:
+    with pytest.raises(ParamError) as caught:
+        get_method("simclr").validate({"epochz": 3})
+    assert _locs(caught.value) == {("params", "epochz")}
+    assert caught.value.issues[0].message == "unknown parameter"
+    assert "params.epochz" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("epochs", 0),
+        ("epochs", 10_001),
+        ("batch_size", 1),
+        ("lr", 0.0),
+        ("weight_decay", -0.1),
+        ("seed", -1),
+        ("temperature", 0),
+        ("projection_dim", 4),
+        ("min_scale", 1.5),
+    ],
+)
+def test_out_of_bounds_value_is_named(field: str, value: object) -> None:
+    with pytest.raises(ParamError) as caught:
+        get_method("simclr").validate({field: value})
+    assert _locs(caught.value) == {("params", field)}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epochs", "many"), ("epochs", [3]), ("lr", "fast"), ("backbone", "vgg16"), ("optimizer", 3)],
+)
+def test_wrong_type_is_named(field: str, value: object) -> None:
+    with pytest.raises(ParamError) as caught:
+        get_method("simclr").validate({field: value})
+    assert _locs(caught.value) == {("params", field)}
+
+
+def test_every_bad_field_is_reported_at_once() -> None:
+    with pytest.raises(ParamError) as caught:
+        get_method("simclr").validate({"epochs": 0, "lr": "fast", "nope": 1})
+    assert _locs(caught.value) == {("params", "epochs"), ("params", "lr"), ("params", "nope")}
+
+
+def test_validate_params_works_on_the_shared_base() -> None:
+    assert validate_params(TrainingParams, {"epochs": 2}).epochs == 2
+    with pytest.raises(ParamError):
+        validate_params(TrainingParams, {"temperature": 0.5})  # a SimCLR field, unknown to the base
+
+
+def test_params_round_trip_through_a_plain_dict() -> None:
+    params = get_method("simclr").validate({"backbone": "tiny_cnn", "lr": 0.01, "seed": 3})
+    raw = params_to_dict(params)
+    assert raw["lr"] == 0.01 and raw["backbone"] == "tiny_cnn"
+    assert get_method("simclr").validate(raw) == params
+
+
+def test_schema_has_defaults_bounds_and_descriptions() -> None:
+    schema = params_schema(SimCLRParams)
+    assert schema == get_method("simclr").params_schema()
+    assert schema["additionalProperties"] is False
+    props = schema["properties"]
+    assert props["epochs"]["default"] == 20
+    assert (props["epochs"]["minimum"], props["epochs"]["maximum"]) == (1, 10_000)
+    assert props["epochs"]["type"] == "integer"
+    assert (props["lr"]["exclusiveMinimum"], props["lr"]["maximum"]) == (0, 10)
+    assert (props["temperature"]["exclusiveMinimum"], props["temperature"]["default"]) == (0, 0.5)
+    assert set(props["backbone"]["enum"]) == {"tiny_cnn", "resnet18", "resnet50"}
+    assert all(prop.get("description") for prop in props.values())
+    assert set(props) == {field.name for field in dataclasses.fields(SimCLRParams)}

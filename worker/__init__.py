@@ -1,0 +1,1 @@
+"""The Celery side: a thin adapter between job rows and the selfsup engine."""

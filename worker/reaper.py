@@ -1,0 +1,50 @@
+"""Re-dispatches jobs whose worker died (lease expired) and re-rings jobs whose doorbell went unanswered."""
+
+import logging
+import threading
+
+from app.core.config import Settings
+from app.core.db import session_factory, utcnow
+from app.jobs.lease import reap
+from app.jobs.service import dispatch
+
+log = logging.getLogger(__name__)
+
+
+def reap_once(settings: Settings) -> list[str]:
+    with session_factory()() as session:
+        job_ids = reap(
+            session,
+            now=utcnow(),
+            max_attempts=settings.max_attempts,
+            redispatch_after=settings.redispatch_queued_after_seconds,
+        )
+        for job_id in job_ids:
+            dispatch(session, job_id=job_id)
+    if job_ids:
+        log.info("reaper re-dispatched %s", ", ".join(job_ids))
+    return job_ids
+
+
+class Reaper:
+    """A daemon thread in each worker's main process. Reaping is idempotent, so many reapers are safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="selfsup-reaper", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.reaper_interval_seconds):
+            try:
+                reap_once(self.settings)
+            except Exception:  # the database or broker may be briefly away; try again next round
+                log.exception("reaper round failed")

@@ -1,0 +1,154 @@
+"""One training attempt of one job: claim, materialize the data, train, report, register the model."""
+
+import logging
+import time
+from typing import Any
+
+from selfsup.data.images import load_image_array
+from selfsup.errors import SelfSupError
+from selfsup.methods import get_method
+from selfsup.train.hooks import Metrics, Progress, TrainingHooks
+from selfsup.train.loop import Trainer, TrainResult
+
+from app.core.config import Settings
+from app.core.db import session_factory
+from app.core.ids import new_id
+from app.core.storage import LocalStorage
+from app.datasets.ingest import IMAGES_FILE
+from app.datasets.orm import Dataset
+from app.jobs.lease import Claim, claim_job, finish_claim, record_progress, release_for_retry
+from app.jobs.orm import Job
+from app.jobs.service import dispatch
+from app.models.service import ENCODER_FILE, add_model, model_key
+from worker.heartbeat import Heartbeat, LeaseLost
+
+log = logging.getLogger(__name__)
+
+
+class JobSetupError(Exception):
+    """The job cannot run as stored (its dataset is gone, say); retrying would not help."""
+
+
+class JobHooks(TrainingHooks):
+    """Reports progress to the job row at most every few seconds and relays cancel and lease loss."""
+
+    def __init__(self, claim: Claim, heartbeat: Heartbeat, *, interval: float) -> None:
+        self.claim, self.heartbeat, self.interval = claim, heartbeat, interval
+        self._last_write = 0.0
+
+    def on_step(self, progress: Progress, metrics: Metrics) -> None:
+        if time.monotonic() - self._last_write >= self.interval:
+            self._write(progress, metrics, kind="step")
+
+    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
+        self._write(progress, metrics, kind="epoch")
+
+    def should_stop(self) -> bool:
+        if self.heartbeat.lost:
+            raise LeaseLost(self.claim.job_id)
+        return self.heartbeat.cancel_requested
+
+    def _write(self, progress: Progress, metrics: Metrics, *, kind: str) -> None:
+        with session_factory()() as session:
+            held = record_progress(
+                session,
+                claim=self.claim,
+                epoch=progress.epoch,
+                step=progress.step,
+                total_steps=progress.total_steps,
+                metrics=_rounded(metrics),
+                kind=kind,
+            )
+        self._last_write = time.monotonic()
+        if not held:
+            raise LeaseLost(self.claim.job_id)
+
+
+def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:
+    with session_factory()() as session:
+        claim = claim_job(session, job_id=job_id, worker=worker_name, lease_seconds=settings.lease_seconds)
+    if claim is None:
+        log.info("job %s: nothing to claim (duplicate doorbell, canceled or taken)", job_id)
+        return "skipped"
+    storage = LocalStorage(settings.blob_dir)
+    try:
+        with Heartbeat(claim, lease_seconds=settings.lease_seconds) as heartbeat:
+            trainer = _build_trainer(claim, storage, settings, heartbeat)
+            result = trainer.fit()
+            return _conclude(claim, trainer, result, storage)
+    except LeaseLost:
+        log.warning("job %s: lease lost; another worker owns it now", job_id)
+        return "lease_lost"
+    except (SelfSupError, JobSetupError) as exc:  # retrying cannot help: same data, same params
+        log.exception("job %s failed", job_id)
+        return _retry_or_fail(claim, str(exc), settings, retry=False)
+    except Exception as exc:  # out of memory, I/O, a lost database: another attempt may succeed
+        log.exception("job %s attempt %d failed", job_id, claim.attempt)
+        return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings, retry=True)
+
+
+def _build_trainer(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat: Heartbeat) -> Trainer:
+    with session_factory()() as session:
+        job = session.get_one(Job, claim.job_id)
+        if job.dataset_id is None:
+            raise JobSetupError("the job's dataset was deleted before it could train")
+        dataset = session.get_one(Dataset, job.dataset_id)
+        method, raw_params, data_key = job.method, job.params, dataset.storage_key
+    images = load_image_array(storage.path(data_key) / IMAGES_FILE)  # memory-mapped, decoded at ingest
+    return Trainer(
+        method,
+        get_method(method).validate(raw_params),
+        images,
+        workdir=storage.path(f"jobs/{claim.job_id}"),
+        device=settings.device,
+        hooks=JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds),
+        checkpoint_every_s=settings.checkpoint_interval_seconds,
+    )
+
+
+def _conclude(claim: Claim, trainer: Trainer, result: TrainResult, storage: LocalStorage) -> str:
+    progress = {"epoch": result.progress.epoch, "step": result.progress.step}
+    if result.status == "canceled":
+        with session_factory()() as session:
+            finish_claim(session, claim=claim, status="canceled", **progress)
+            session.commit()
+        return "canceled"
+    return _register_model(claim, trainer, storage, progress)
+
+
+def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, progress: dict[str, int]) -> str:
+    """Publish the encoder files, then mark the job succeeded and add the model in one transaction."""
+    model_id = new_id("mdl")
+    staged = storage.staging_dir()
+    trainer.export_encoder(staged / ENCODER_FILE)
+    storage.publish(staged, model_key(model_id))
+    backbone = trainer.model.backbone
+    with session_factory()() as session:
+        if not finish_claim(session, claim=claim, status="succeeded", model_id=model_id, **progress):
+            session.rollback()
+            storage.delete(model_key(model_id))
+            raise LeaseLost(claim.job_id)
+        add_model(
+            session,
+            model_id=model_id,
+            job_id=claim.job_id,
+            method=trainer.spec.name,
+            backbone=backbone.spec.name,
+            modality="image",
+            dim=backbone.dim,
+        )
+        session.commit()
+    return "succeeded"
+
+
+def _retry_or_fail(claim: Claim, error: str, settings: Settings, *, retry: bool) -> str:
+    max_attempts = settings.max_attempts if retry else claim.attempt
+    with session_factory()() as session:
+        requeued = release_for_retry(session, claim=claim, error=error, max_attempts=max_attempts)
+        if requeued:
+            dispatch(session, job_id=claim.job_id)
+    return "requeued" if requeued else "failed"
+
+
+def _rounded(metrics: Metrics) -> dict[str, Any]:
+    return {key: round(float(value), 6) for key, value in metrics.items()}
