@@ -32,8 +32,14 @@ def worker(settings: Settings) -> None:
     from worker.celery_app import celery
 
     celery.worker_main(
-        ["worker", f"--queues={settings.queue}", "--concurrency=1", "--prefetch-multiplier=1", "--loglevel=INFO",
-         f"--hostname=selfsup-{os.getpid()}@{socket.gethostname()}"]
+        [
+            "worker",
+            f"--queues={settings.queue}",
+            "--concurrency=1",
+            "--prefetch-multiplier=1",
+            "--loglevel=INFO",
+            f"--hostname=selfsup-{os.getpid()}@{socket.gethostname()}",
+        ]
     )
 
 
@@ -41,8 +47,8 @@ def up(settings: Settings) -> int:
     """Migrate, then run one API and one worker process until Ctrl-C, and stop both cleanly."""
     migrate(settings)
     children = [_spawn("worker"), _spawn("api")]
-    print(f"selfsup is up at http://{settings.host}:{settings.port} (data in {settings.data_dir}); Ctrl-C stops it",
-          flush=True)
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"selfsup is up at {url} (data in {settings.data_dir}); Ctrl-C stops it", flush=True)
     stopping = False
 
     def request_stop(_signum: int, _frame: object) -> None:
@@ -65,7 +71,7 @@ def _spawn(command: str) -> subprocess.Popen[bytes]:
 def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
+            child.terminate()  # the leader shuts its own pool down; a group signal would race it
     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
     for child in children:
         try:

@@ -23,6 +23,13 @@ def create_app() -> FastAPI:
     )
     app.state.encoder_cache = EncoderCache(settings.encoder_cache_size)
     install_error_handlers(app)
-    for router in (health_router, datasets_router, methods_router, jobs_router, models_router, embeddings_router):
+    for router in (
+        health_router,
+        datasets_router,
+        methods_router,
+        jobs_router,
+        models_router,
+        embeddings_router,
+    ):
         app.include_router(router)
     return app

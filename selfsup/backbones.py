@@ -33,7 +33,9 @@ class BackboneSpec:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "BackboneSpec":
-        return cls(name=str(raw["name"]), image_size=int(raw["image_size"]), small_stem=bool(raw["small_stem"]))
+        return cls(
+            name=str(raw["name"]), image_size=int(raw["image_size"]), small_stem=bool(raw["small_stem"])
+        )
 
 
 class TinyCNN(nn.Module):
@@ -45,7 +47,11 @@ class TinyCNN(nn.Module):
         super().__init__()
 
         def block(c_in: int, c_out: int) -> list[nn.Module]:
-            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            return [
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
 
         self.features = nn.Sequential(
             *block(3, 32), nn.MaxPool2d(2), *block(32, 64), nn.MaxPool2d(2), *block(64, 128)
@@ -66,7 +72,8 @@ def _timm_resnet(arch: str) -> Callable[[BackboneSpec], nn.Module]:
     def build(spec: BackboneSpec) -> nn.Module:
         model = timm.create_model(arch, pretrained=False, num_classes=0)
         if spec.small_stem:
-            model.conv1 = nn.Conv2d(3, model.conv1.out_channels, 3, stride=1, padding=1, bias=False)
+            width: int = model.conv1.out_channels  # type: ignore[assignment,union-attr]
+            model.conv1 = nn.Conv2d(3, width, 3, stride=1, padding=1, bias=False)
             model.maxpool = nn.Identity()
         return model
 
@@ -87,20 +94,23 @@ def backbone_names() -> list[str]:
 class Backbone(nn.Module):
     """A trunk plus its input normalization; ``forward`` returns the pooled embedding (B, D)."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, trunk: nn.Module, spec: BackboneSpec) -> None:
         super().__init__()
         self.trunk = trunk
         self.spec = spec
-        self.dim = int(trunk.num_features)
+        self.dim: int = getattr(trunk, "num_features")  # noqa: B009  (timm's attribute, not typed)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) floats in [0, 1] -> feature map (B, C, h, w)."""
-        return self.trunk.forward_features((images - self.mean) / self.std)
+        return self.trunk.forward_features((images - self.mean) / self.std)  # type: ignore[operator]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.trunk.forward_head(self.forward_features(images), pre_logits=True)  # (B, D)
+        return self.trunk.forward_head(self.forward_features(images), pre_logits=True)  # type: ignore[operator]
 
 
 def create_backbone(name: str, *, image_size: int, small_stem: bool | None = None) -> Backbone:

@@ -4,12 +4,6 @@ import logging
 import time
 from typing import Any
 
-from selfsup.data.images import load_image_array
-from selfsup.errors import SelfSupError
-from selfsup.methods import get_method
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
-from selfsup.train.loop import Trainer, TrainResult
-
 from app.core.config import Settings
 from app.core.db import session_factory
 from app.core.ids import new_id
@@ -20,6 +14,11 @@ from app.jobs.lease import Claim, claim_job, finish_claim, record_progress, rele
 from app.jobs.orm import Job
 from app.jobs.service import dispatch
 from app.models.service import ENCODER_FILE, add_model, model_key
+from selfsup.data.images import load_image_array
+from selfsup.errors import SelfSupError
+from selfsup.methods import get_method
+from selfsup.train.hooks import Metrics, Progress, TrainingHooks
+from selfsup.train.loop import Trainer, TrainResult
 from worker.heartbeat import Heartbeat, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -107,16 +106,15 @@ def _build_trainer(claim: Claim, storage: LocalStorage, settings: Settings, hear
 
 
 def _conclude(claim: Claim, trainer: Trainer, result: TrainResult, storage: LocalStorage) -> str:
-    progress = {"epoch": result.progress.epoch, "step": result.progress.step}
     if result.status == "canceled":
         with session_factory()() as session:
-            finish_claim(session, claim=claim, status="canceled", **progress)
+            finish_claim(session, claim=claim, status="canceled", step=result.progress.step)
             session.commit()
         return "canceled"
-    return _register_model(claim, trainer, storage, progress)
+    return _register_model(claim, trainer, storage)
 
 
-def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, progress: dict[str, int]) -> str:
+def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage) -> str:
     """Publish the encoder files, then mark the job succeeded and add the model in one transaction."""
     model_id = new_id("mdl")
     staged = storage.staging_dir()
@@ -124,7 +122,16 @@ def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, progr
     storage.publish(staged, model_key(model_id))
     backbone = trainer.model.backbone
     with session_factory()() as session:
-        if not finish_claim(session, claim=claim, status="succeeded", model_id=model_id, **progress):
+        progress = trainer.progress()
+        succeeded = finish_claim(
+            session,
+            claim=claim,
+            status="succeeded",
+            model_id=model_id,
+            epoch=progress.epoch,
+            step=progress.step,
+        )
+        if not succeeded:
             session.rollback()
             storage.delete(model_key(model_id))
             raise LeaseLost(claim.job_id)

@@ -4,8 +4,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, Executable, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -33,6 +34,11 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def affected_rows(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and return how many rows matched: how a conditional write learns it won."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 def make_engine(url: str) -> Engine:

@@ -18,7 +18,10 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz() -> JSONResponse:
-    checks = {"database": await run_in_threadpool(_database_ok), "broker": await run_in_threadpool(broker_is_reachable)}
+    checks = {
+        "database": await run_in_threadpool(_database_ok),
+        "broker": await run_in_threadpool(broker_is_reachable),
+    }
     failing = [name for name, ok in checks.items() if not ok]
     if failing:
         body = {"status": "unavailable", "failing": failing, "detail": f"not answering: {', '.join(failing)}"}

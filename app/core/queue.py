@@ -61,7 +61,9 @@ def ring_training_doorbell(job_id: str) -> None:
 def broker_is_reachable(timeout: float = 2.0) -> bool:
     settings = get_settings()
     try:
-        with Connection(settings.broker_url, transport_options=broker_options(settings), connect_timeout=timeout) as conn:
+        with Connection(
+            settings.broker_url, transport_options=broker_options(settings), connect_timeout=timeout
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
         return True
     except Exception:

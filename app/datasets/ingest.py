@@ -5,11 +5,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfsup.data.images import IMAGE_EXTENSIONS, create_image_array, decode_image
-from selfsup.errors import InvalidImageError
-
 from app.core.errors import Unprocessable
 from app.datasets.archives import ArchiveLimits, Member, open_archive, read_member
+from selfsup.data.images import IMAGE_EXTENSIONS, create_image_array, decode_image
+from selfsup.errors import InvalidImageError
 
 IMAGES_FILE = "images.npy"
 MANIFEST_FILE = "files.json"

@@ -21,7 +21,9 @@ SUPPORTED_MODALITIES = ("image",)
 
 def ingest_limits(settings: Settings) -> IngestLimits:
     return IngestLimits(
-        archive=ArchiveLimits(max_members=settings.max_archive_members, max_total_bytes=settings.max_extracted_bytes),
+        archive=ArchiveLimits(
+            max_members=settings.max_archive_members, max_total_bytes=settings.max_extracted_bytes
+        ),
         max_member_bytes=settings.max_member_bytes,
         max_image_pixels=settings.max_image_pixels,
     )
@@ -40,12 +42,16 @@ def create_dataset(
 ) -> Dataset:
     """Ingest an uploaded file into storage and record it. Nothing is left behind if ingest fails."""
     if modality not in SUPPORTED_MODALITIES:
-        raise Unprocessable(f"modality {modality!r} is not supported yet; supported: {', '.join(SUPPORTED_MODALITIES)}")
+        raise Unprocessable(
+            f"modality {modality!r} is not supported yet; supported: {', '.join(SUPPORTED_MODALITIES)}"
+        )
     dataset_id = new_id("ds")
     staged = storage.staging_dir()
     try:
         size = image_size or settings.default_image_size
-        result = ingest_image_archive(upload, filename=filename, out_dir=staged, image_size=size, limits=ingest_limits(settings))
+        result = ingest_image_archive(
+            upload, filename=filename, out_dir=staged, image_size=size, limits=ingest_limits(settings)
+        )
         key = f"datasets/{dataset_id}"
         storage.publish(staged, key)
     except BaseException:
@@ -79,17 +85,23 @@ def get_dataset(session: Session, *, dataset_id: str) -> Dataset:
 
 def list_datasets(session: Session, *, limit: int, offset: int) -> tuple[list[Dataset], int]:
     total = session.scalar(select(func.count()).select_from(Dataset)) or 0
-    rows = session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id).limit(limit).offset(offset))
+    rows = session.scalars(
+        select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id).limit(limit).offset(offset)
+    )
     return list(rows), total
 
 
 def delete_dataset(session: Session, *, storage: LocalStorage, dataset_id: str) -> None:
     dataset = get_dataset(session, dataset_id=dataset_id)
     active = session.scalar(
-        select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_JOB_STATES))
+        select(func.count())
+        .select_from(Job)
+        .where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_JOB_STATES))
     )
     if active:
-        raise Conflict(f"dataset {dataset_id!r} is used by {active} queued or running job(s); cancel them first")
+        raise Conflict(
+            f"dataset {dataset_id!r} is used by {active} queued or running job(s); cancel them first"
+        )
     # Finished jobs keep their history and models; only the link to the raw data goes.
     session.delete(dataset)
     session.commit()

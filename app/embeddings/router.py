@@ -21,7 +21,9 @@ _REQUEST_BODY: dict[str, Any] = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
                     "required": ["files"],
                 }
             },
@@ -31,14 +33,22 @@ _REQUEST_BODY: dict[str, Any] = {
 
 
 @router.post("/{model_id}/embed", response_model=EmbedResponse, openapi_extra=_REQUEST_BODY)
-async def embed(request: Request, model_id: str, session: SessionDep, settings: SettingsDep, storage: StorageDep) -> EmbedResponse:
+async def embed(
+    request: Request, model_id: str, session: SessionDep, settings: SettingsDep, storage: StorageDep
+) -> EmbedResponse:
     """Embed images sent as JSON (base64 or data URLs in ``inputs``) or as multipart ``files``."""
     model = await run_in_threadpool(get_model, session, model_id=model_id)
     blobs, field = await _read_inputs(request)
     cache: EncoderCache = request.app.state.encoder_cache
     path = storage.path(model.storage_key) / ENCODER_FILE
     vectors = await run_in_threadpool(
-        embed_images, cache, model_id=model.id, path=path, blobs=blobs, field=field, max_pixels=settings.max_image_pixels
+        embed_images,
+        cache,
+        model_id=model.id,
+        path=path,
+        blobs=blobs,
+        field=field,
+        max_pixels=settings.max_image_pixels,
     )
     return EmbedResponse(model=model.id, dim=model.dim, embeddings=vectors.tolist())
 
@@ -58,4 +68,3 @@ async def _read_inputs(request: Request) -> tuple[list[bytes], str]:
     except ValidationError as exc:
         raise FieldErrors([(("body", *e["loc"]), e["msg"]) for e in exc.errors()]) from None
     return images_from_base64(body.inputs, field="inputs"), "inputs"
-

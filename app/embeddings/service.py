@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from app.core.errors import FieldErrors
 from selfsup.data.images import decode_image
 from selfsup.encoder import Encoder
 from selfsup.errors import InvalidImageError
-
-from app.core.errors import FieldErrors
 
 DATA_URL_MARK = ";base64,"
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.core.db import utcnow
+from app.core.db import affected_rows, utcnow
 from app.jobs.orm import Job, JobMetric
 
 
@@ -35,7 +35,8 @@ def _fenced(claim: Claim) -> Any:
 def claim_job(session: Session, *, job_id: str, worker: str, lease_seconds: float) -> Claim | None:
     """queued -> running in one conditional UPDATE; None if another delivery or worker got there first."""
     now = utcnow()
-    claimed = session.execute(
+    claimed = affected_rows(
+        session,
         update(Job)
         .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
         .values(
@@ -44,8 +45,8 @@ def claim_job(session: Session, *, job_id: str, worker: str, lease_seconds: floa
             worker=worker,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             started_at=now,
-        )
-    ).rowcount
+        ),
+    )
     session.commit()
     if not claimed:
         return None
@@ -55,35 +56,50 @@ def claim_job(session: Session, *, job_id: str, worker: str, lease_seconds: floa
 
 def renew_lease(session: Session, *, claim: Claim, lease_seconds: float) -> LeaseStatus:
     expires = utcnow() + timedelta(seconds=lease_seconds)
-    held = session.execute(update(Job).where(_fenced(claim)).values(lease_expires_at=expires)).rowcount
+    held = affected_rows(session, update(Job).where(_fenced(claim)).values(lease_expires_at=expires))
     session.commit()
     cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == claim.job_id)))
     return LeaseStatus(held=bool(held), cancel_requested=cancel)
 
 
 def record_progress(
-    session: Session, *, claim: Claim, epoch: int, step: int, total_steps: int, metrics: dict[str, Any], kind: str
+    session: Session,
+    *,
+    claim: Claim,
+    epoch: int,
+    step: int,
+    total_steps: int,
+    metrics: dict[str, Any],
+    kind: str,
 ) -> bool:
     """Write the latest counters and metrics and append them to the history; False if the claim is lost."""
-    written = session.execute(
+    written = affected_rows(
+        session,
         update(Job)
         .where(_fenced(claim))
-        .values(epoch=epoch, step=step, total_steps=total_steps, metrics=metrics)
-    ).rowcount
+        .values(epoch=epoch, step=step, total_steps=total_steps, metrics=metrics),
+    )
     if written:
-        session.add(JobMetric(job_id=claim.job_id, attempt=claim.attempt, epoch=epoch, step=step, kind=kind, values=metrics))
+        session.add(
+            JobMetric(
+                job_id=claim.job_id, attempt=claim.attempt, epoch=epoch, step=step, kind=kind, values=metrics
+            )
+        )
     session.commit()
     return bool(written)
 
 
-def finish_claim(session: Session, *, claim: Claim, status: str, error: str | None = None, **values: Any) -> bool:
+def finish_claim(
+    session: Session, *, claim: Claim, status: str, error: str | None = None, **values: Any
+) -> bool:
     """End the job as ``status``; the caller commits (so a model row can join the same transaction)."""
     return bool(
-        session.execute(
+        affected_rows(
+            session,
             update(Job)
             .where(_fenced(claim))
-            .values(status=status, error=error, finished_at=utcnow(), lease_expires_at=None, **values)
-        ).rowcount
+            .values(status=status, error=error, finished_at=utcnow(), lease_expires_at=None, **values),
+        )
     )
 
 
@@ -94,9 +110,12 @@ def release_for_retry(session: Session, *, claim: Claim, error: str, max_attempt
         finish_claim(session, claim=claim, status="failed", error=message)
         session.commit()
         return False
-    requeued = session.execute(
-        update(Job).where(_fenced(claim)).values(status="queued", error=error, lease_expires_at=None, worker=None)
-    ).rowcount
+    requeued = affected_rows(
+        session,
+        update(Job)
+        .where(_fenced(claim))
+        .values(status="queued", error=error, lease_expires_at=None, worker=None),
+    )
     session.commit()
     return bool(requeued)
 
@@ -107,7 +126,9 @@ def reap(session: Session, *, now: datetime, max_attempts: int, redispatch_after
     requeued = session.scalars(
         update(Job)
         .where(Job.status == "running", Job.lease_expires_at < now, Job.attempts < max_attempts)
-        .values(status="queued", worker=None, lease_expires_at=None, error="worker lost; resuming from checkpoint")
+        .values(
+            status="queued", worker=None, lease_expires_at=None, error="worker lost; resuming from checkpoint"
+        )
         .returning(Job.id)
     ).all()
     stale = session.scalars(

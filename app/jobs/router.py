@@ -38,7 +38,7 @@ def get_metrics(
     session: SessionDep, job_id: str, kind: Annotated[Literal["step", "epoch"] | None, Query()] = None
 ) -> MetricsHistory:
     rows = service.metrics_history(session, job_id=job_id, kind=kind)
-    return MetricsHistory(job_id=job_id, points=[MetricPoint.from_row(r) for r in rows])
+    return MetricsHistory(job_id=job_id, points=[MetricPoint.model_validate(r) for r in rows])
 
 
 @router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)

@@ -1,9 +1,9 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.jobs.orm import Job, JobMetric
+from app.jobs.orm import Job
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
@@ -11,7 +11,9 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 class JobCreate(BaseModel):
     dataset_id: str = Field(min_length=1, max_length=40)
     method: str = Field(min_length=1, max_length=50)
-    params: dict[str, Any] = Field(default_factory=dict, description="Method parameters; see GET /v1/methods.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Method parameters; see GET /v1/methods."
+    )
     name: str | None = Field(default=None, max_length=200)
 
 
@@ -52,7 +54,11 @@ class JobOut(BaseModel):
             status=job.status,  # type: ignore[arg-type]
             cancel_requested=job.cancel_requested,
             progress=JobProgress(
-                epoch=job.epoch, epochs=job.epochs, step=job.step, total_steps=job.total_steps, fraction=round(fraction, 4)
+                epoch=job.epoch,
+                epochs=job.epochs,
+                step=job.step,
+                total_steps=job.total_steps,
+                fraction=round(fraction, 4),
             ),
             metrics=job.metrics or {},
             error=job.error,
@@ -65,16 +71,14 @@ class JobOut(BaseModel):
 
 
 class MetricPoint(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     attempt: int
     epoch: int
     step: int
     kind: Literal["step", "epoch"]
     values: dict[str, Any]
     created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: JobMetric) -> "MetricPoint":
-        return cls(attempt=row.attempt, epoch=row.epoch, step=row.step, kind=row.kind, values=row.values, created_at=row.created_at)  # type: ignore[arg-type]
 
 
 class MetricsHistory(BaseModel):

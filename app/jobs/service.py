@@ -3,18 +3,18 @@
 import logging
 from typing import Any
 
-from selfsup.errors import ParamError, UnknownNameError
-from selfsup.methods import get_method
-from selfsup.params import params_to_dict
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.core.db import utcnow
+from app.core.db import affected_rows, utcnow
 from app.core.errors import Conflict, FieldErrors, NotFound
 from app.core.ids import new_id
 from app.core.queue import ring_training_doorbell
 from app.datasets.orm import Dataset
 from app.jobs.orm import Job, JobMetric
+from selfsup.errors import ParamError, UnknownNameError
+from selfsup.methods import get_method
+from selfsup.params import params_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,9 @@ def _resolve_params(method: str, dataset: Dataset, params: dict[str, Any] | None
         raise FieldErrors([(("body", "method"), str(exc))]) from None
     if dataset.modality not in spec.modalities:
         accepted = ", ".join(spec.modalities)
-        message = f"method {method!r} accepts {accepted} data, but dataset {dataset.id!r} holds {dataset.modality}"
+        message = (
+            f"method {method!r} accepts {accepted} data, but dataset {dataset.id!r} holds {dataset.modality}"
+        )
         raise FieldErrors([(("body", "method"), message)])
     if dataset.num_items < 2:
         raise FieldErrors([(("body", "dataset_id"), "training needs a dataset with at least 2 items")])
@@ -105,13 +107,17 @@ def cancel_job(session: Session, *, job_id: str) -> Job:
     """A queued job is canceled at once; a running one is flagged and its worker stops within a few steps."""
     job = get_job(session, job_id=job_id)
     now = utcnow()
-    canceled_queued = session.execute(
-        update(Job).where(Job.id == job_id, Job.status == "queued").values(status="canceled", finished_at=now)
-    ).rowcount
+    canceled_queued = affected_rows(
+        session,
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(status="canceled", finished_at=now),
+    )
     if not canceled_queued:
-        flagged = session.execute(
-            update(Job).where(Job.id == job_id, Job.status == "running").values(cancel_requested=True)
-        ).rowcount
+        flagged = affected_rows(
+            session,
+            update(Job).where(Job.id == job_id, Job.status == "running").values(cancel_requested=True),
+        )
         if not flagged:
             session.rollback()
             raise Conflict(f"job {job_id!r} already ended as {job.status}")

@@ -2,6 +2,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
+
 from selfsup.methods import list_methods
 
 router = APIRouter(prefix="/v1/methods", tags=["methods"])

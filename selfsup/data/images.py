@@ -59,7 +59,7 @@ def _check_pixels(image: Image.Image, max_pixels: int) -> None:
         raise InvalidImageError(f"image is {width}x{height} pixels, over the limit of {max_pixels}")
 
 
-def create_image_array(path: Path, count: int, size: int) -> np.ndarray:
+def create_image_array(path: Path, count: int, size: int) -> np.memmap:
     """A writable memory-mapped (count, S, S, 3) uint8 array saved as .npy, filled in place by ingest."""
     return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, size, size, 3))
 

@@ -37,9 +37,7 @@ _METHODS: dict[str, MethodSpec] = {}
 M = TypeVar("M", bound="type[SSLMethod]")
 
 
-def register_method(
-    name: str, *, family: str, modalities: tuple[str, ...], params: type
-) -> Callable[[M], M]:
+def register_method(name: str, *, family: str, modalities: tuple[str, ...], params: type) -> Callable[[M], M]:
     """Class decorator that adds an :class:`SSLMethod` subclass to the registry under ``name``."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")

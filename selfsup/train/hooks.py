@@ -27,7 +27,7 @@ class TrainingHooks:
         """After every optimizer step, with ``loss``, ``lr`` and ``samples_per_second``."""
 
     def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        """After every epoch, with the epoch's mean loss."""
+        """After every epoch, with the epoch's mean ``epoch_loss`` (absent if a resume found no step left)."""
 
     def on_checkpoint(self, path: Path, progress: Progress) -> None:
         """After a checkpoint has been written atomically."""

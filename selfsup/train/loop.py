@@ -8,13 +8,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from selfsup.augment import to_float_images
 from selfsup.backbones import create_backbone
 from selfsup.data.batches import EpochBatches
 from selfsup.device import autocast_for, memory_format_for, pick_device
 from selfsup.errors import CheckpointError, SelfSupError
 from selfsup.methods import MethodSpec, get_method
 from selfsup.params import params_to_dict
-from selfsup.augment import to_float_images
 from selfsup.train.checkpoint import (
     CHECKPOINT_FORMAT,
     load_payload,
@@ -68,7 +68,9 @@ class Trainer:
 
         torch.manual_seed(params.seed)  # the random init is part of the run's identity
         backbone = create_backbone(params.backbone, image_size=int(images.shape[1]))
-        self.model = self.spec.method_cls(params, backbone).to(self.device, memory_format=self.memory_format)
+        self.model = (
+            self.spec.method_cls(params, backbone).to(self.device).to(memory_format=self.memory_format)
+        )
         self.batches = EpochBatches(len(images), params.batch_size, params.seed)
         self.optimizer = build_optimizer(self.model, params)
         self.scheduler = build_schedule(self.optimizer, params, len(self.batches))
@@ -99,7 +101,8 @@ class Trainer:
                     self.save_checkpoint()
                     last_save = time.monotonic()
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
-            metrics = {**metrics, "epoch_loss": float(np.mean(epoch_losses)) if epoch_losses else metrics["loss"]}
+            if epoch_losses:  # none when a resume found this epoch's steps all done (a crash after the last)
+                metrics = {**metrics, "epoch_loss": float(np.mean(epoch_losses))}
             self.save_checkpoint()
             last_save = time.monotonic()
             self.hooks.on_epoch_end(self.progress(), metrics)
@@ -115,6 +118,7 @@ class Trainer:
             loss = self.model.training_loss(views)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses; the schedule then moves on
         self.optimizer.step()
         self.scheduler.step()
         self.step, self.step_in_epoch = self.step + 1, self.step_in_epoch + 1
@@ -123,7 +127,7 @@ class Trainer:
         if not np.isfinite(value):
             raise TrainingDiverged(f"loss became {value} at step {self.step}; try a lower lr")
         elapsed = time.perf_counter() - started
-        return {"loss": value, "lr": self.optimizer.param_groups[0]["lr"], "samples_per_second": len(indices) / elapsed}
+        return {"loss": value, "lr": lr, "samples_per_second": len(indices) / elapsed}
 
     def save_checkpoint(self) -> Path:
         payload = {
@@ -148,12 +152,18 @@ class Trainer:
         if payload["method"] != self.spec.name or payload["params"] != params_to_dict(self.params):
             raise CheckpointError(f"{path} belongs to a different run (method or params differ)")
         if payload["data"]["num_items"] != len(self.images):
-            raise CheckpointError(f"{path} was trained on {payload['data']['num_items']} items, not {len(self.images)}")
+            raise CheckpointError(
+                f"{path} was trained on {payload['data']['num_items']} items, not {len(self.images)}"
+            )
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         progress = payload["progress"]
-        self.epoch, self.step, self.step_in_epoch = progress["epoch"], progress["step"], progress["step_in_epoch"]
+        self.epoch, self.step, self.step_in_epoch = (
+            progress["epoch"],
+            progress["step"],
+            progress["step_in_epoch"],
+        )
         restore_rng_state(payload["rng"])
 
     def export_encoder(self, path: Path) -> Path:

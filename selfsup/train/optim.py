@@ -12,7 +12,8 @@ from selfsup.params import TrainingParams
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
     """Biases and normalization weights (1-d tensors) get no weight decay, as in SimCLR, BYOL and DINO."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in model.parameters():
         if param.requires_grad:
             (no_decay if param.ndim <= 1 else decay).append(param)

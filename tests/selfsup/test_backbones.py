@@ -76,6 +76,6 @@ def test_backbone_normalizes_its_input_itself() -> None:
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     with torch.no_grad():
-        expected = backbone.trunk.forward_features((images - mean) / std)
+        expected = backbone.trunk.get_submodule("features")((images - mean) / std)
         torch.testing.assert_close(backbone.forward_features(images), expected)
     assert "mean" not in backbone.state_dict()  # constants, not weights: never saved or loaded

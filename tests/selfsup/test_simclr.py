@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from selfsup.backbones import create_backbone
 from selfsup.methods import get_method

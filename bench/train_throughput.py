@@ -1,0 +1,192 @@
+"""Training throughput, side by side: LightlySSL's reference loop vs selfsup's step vs the model alone.
+
+Same data (scikit-learn's digits upscaled to --image-size), same model (selfsup's SimCLR from the registry),
+same optimizer and batch size. Three ways to feed it:
+
+  A  the loop LightlySSL's examples write: a torch DataLoader over PIL images, per-sample torchvision
+     transforms (lightly.transforms.SimCLRTransform) in --workers processes, then forward/backward/step.
+     Normalize is left out of the transform because selfsup's Backbone normalizes its input itself, so
+     every path feeds the model [0, 1] floats and normalizes exactly once.
+  B  selfsup: Trainer.train_step(indices) over the uint8 array, two views augmented batched on the device
+     (kornia), bf16 autocast and channels-last on CUDA.
+  C  the model alone: two pre-made view tensors, no augmentation and no indexing; the same
+     forward/backward/step with the same autocast and memory format as B. The ceiling for A and B.
+
+Every path reads the loss back as a Python float each step (Trainer.train_step does), which also syncs
+CUDA. Warm-up steps (DataLoader worker start-up, cuDNN autotuning, allocator growth) are not timed.
+
+    python bench/train_throughput.py                                  # tiny CNN, 32 px, batch 256
+    python bench/train_throughput.py --backbone resnet18 --steps 3 --batch-size 128
+"""
+
+import argparse
+import itertools
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightly.transforms import SimCLRTransform
+from PIL import Image
+from sklearn.datasets import load_digits
+from torch.utils.data import DataLoader, Dataset
+
+from selfsup.augment import BLUR_MIN_SIZE, to_float_images
+from selfsup.backbones import create_backbone
+from selfsup.data.images import canonical_image
+from selfsup.device import autocast_for, memory_format_for, pick_device
+from selfsup.methods import SSLMethod, get_method
+from selfsup.train.loop import Trainer
+from selfsup.train.optim import build_optimizer
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backbone", choices=["tiny_cnn", "resnet18"], default="tiny_cnn")
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per path")
+    parser.add_argument("--warmup-steps", type=int, default=2, help="untimed steps before timing")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes for A")
+    return parser.parse_args()
+
+
+def digit_images(size: int, count: int) -> np.ndarray:
+    """(count, S, S, 3) uint8: the 1797 digits upscaled to ``size`` and repeated up to ``count``."""
+    gray = np.round(load_digits().images * (255 / 16)).astype(np.uint8)  # (1797, 8, 8)
+    images = np.stack([canonical_image(Image.fromarray(image, mode="L"), size) for image in gray])
+    return images[np.arange(count) % len(images)]
+
+
+def build_model(params: Any, size: int, device: torch.device) -> SSLMethod:
+    """selfsup's SimCLR through the registry, with the same seeded init as the Trainer builds."""
+    torch.manual_seed(params.seed)
+    backbone = create_backbone(params.backbone, image_size=size)
+    model = get_method("simclr").method_cls(params, backbone).to(device)
+    return model.to(memory_format=memory_format_for(device)).train()
+
+
+def model_step(model: SSLMethod, optimizer: torch.optim.Optimizer, views: list[torch.Tensor]) -> float:
+    """Forward, backward and optimizer step exactly as Trainer.train_step does them after augmentation."""
+    device = views[0].device
+    with autocast_for(device):
+        loss = model.training_loss(views)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def timed(step: Callable[[], object], warmup: int, steps: int, device: torch.device) -> float:
+    """Seconds for ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started
+
+
+class PILImages(Dataset[list[torch.Tensor]]):
+    """What torchvision's CIFAR10 does: a uint8 array, one PIL image per __getitem__, then the transform."""
+
+    def __init__(self, images: np.ndarray, transform: Callable[[Image.Image], Any]) -> None:
+        self.images, self.transform = images, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> list[torch.Tensor]:
+        return self.transform(Image.fromarray(self.images[index]))
+
+
+def reference_loop(params: Any, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> float:
+    """(A) LightlySSL's example loop: DataLoader + per-sample PIL transforms, then the model step."""
+    size, memory_format = images.shape[1], memory_format_for(device)
+    transform = SimCLRTransform(
+        input_size=size,
+        cj_strength=params.jitter_strength,  # brightness/contrast/saturation 0.8 s, hue 0.2 s, as selfsup
+        min_scale=params.min_scale,
+        gaussian_blur=0.5 if size >= BLUR_MIN_SIZE else 0.0,  # selfsup drops blur on small images too
+        normalize=None,  # the Backbone normalizes
+    )
+    loader = DataLoader(
+        PILImages(images, transform),
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=args.workers,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(params.seed),
+    )
+    model = build_model(params, size, device)
+    optimizer = build_optimizer(model, params)
+    batches: Iterator[list[torch.Tensor]] = iter(loader)  # workers start here, stop when it is freed
+
+    def step() -> float:
+        views = [v.to(device, non_blocking=True) for v in next(batches)]
+        return model_step(model, optimizer, [v.contiguous(memory_format=memory_format) for v in views])
+
+    return timed(step, args.warmup_steps, args.steps, device)  # returning frees the iterator
+
+
+def selfsup_loop(params: Any, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> float:
+    """(B) selfsup's Trainer.train_step over the uint8 array, augmentation batched on the device."""
+    with tempfile.TemporaryDirectory() as workdir:
+        trainer = Trainer("simclr", params, images, workdir=Path(workdir), device=str(device))
+        epochs = itertools.chain.from_iterable(trainer.batches.epoch(epoch) for epoch in itertools.count())
+        return timed(lambda: trainer.train_step(next(epochs)), args.warmup_steps, args.steps, device)
+
+
+def model_only_loop(params: Any, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> float:
+    """(C) The model step alone, on two pre-made views (made once by selfsup's augmentation)."""
+    model = build_model(params, images.shape[1], device)
+    optimizer = build_optimizer(model, params)
+    batch = torch.from_numpy(images[: args.batch_size]).to(device)
+    with torch.no_grad():
+        views = model.make_views(to_float_images(batch))
+    views = [v.contiguous(memory_format=memory_format_for(device)) for v in views]
+    return timed(lambda: model_step(model, optimizer, views), args.warmup_steps, args.steps, device)
+
+
+def main() -> None:
+    args = parse_args()
+    device = pick_device(None if args.device == "auto" else args.device)
+    params = get_method("simclr").validate(
+        {"backbone": args.backbone, "batch_size": args.batch_size, "epochs": 1, "warmup_epochs": 0}
+    )
+    images = digit_images(args.image_size, args.batch_size * (args.warmup_steps + args.steps))
+    paths = {
+        "A  lightly reference: DataLoader + PIL transforms": reference_loop,
+        "B  selfsup Trainer.train_step (batched on device)": selfsup_loop,
+        "C  model only (pre-made views)": model_only_loop,
+    }
+    rates = {}
+    for name, run in paths.items():
+        seconds = run(params, images, args, device)
+        rates[name[0]] = args.steps * args.batch_size / seconds
+    gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    print(
+        f"torch {torch.__version__} | device {device}{gpu} | threads {torch.get_num_threads()} | "
+        f"A workers {args.workers}\n{args.backbone}, {args.image_size} px, batch {args.batch_size}, "
+        f"{args.steps} timed steps after {args.warmup_steps} warm-up, {len(images)} images\n"
+    )
+    print(f"{'path':<52} {'samples/s':>10} {'s/step':>8}")
+    for name in paths:
+        rate = rates[name[0]]
+        print(f"{name:<52} {rate:>10.1f} {args.batch_size / rate:>8.3f}")
+    print(f"\nB/A = {rates['B'] / rates['A']:.2f}x   B/C = {rates['B'] / rates['C']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Uploading, listing and deleting datasets over HTTP, on PostgreSQL."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support.images import digit_pngs, digits_zip, tar_bytes, zip_bytes
+
+
+def upload(client: TestClient, data: bytes, *, filename: str = "digits.zip", **form: str) -> object:
+    fields = {"name": "digits", "image_size": "24", **form}
+    return client.post("/v1/datasets", files={"file": (filename, data)}, data=fields)
+
+
+def stored_datasets(data_dir: Path) -> list[Path]:
+    root = data_dir / "blobs" / "datasets"
+    return sorted(root.iterdir()) if root.exists() else []
+
+
+def leftover_staging(data_dir: Path) -> list[Path]:
+    staging = data_dir / "blobs" / ".staging"
+    return list(staging.iterdir()) if staging.exists() else []
+
+
+def test_upload_zip_decodes_every_image_once(client: TestClient, service_env: dict[str, str]) -> None:
+    response = upload(client, digits_zip(60))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["name"] == "digits" and body["modality"] == "image" and body["status"] == "ready"
+    assert body["num_items"] == 60 and body["image_size"] == 24 and body["size_bytes"] > 60 * 24 * 24 * 3
+    assert body["id"].startswith("ds_") and body["created_at"]
+    [folder] = stored_datasets(Path(service_env["SELFSUP_DATA_DIR"]))
+    array = np.load(folder / "images.npy")
+    assert array.shape == (60, 24, 24, 3) and array.dtype == np.uint8 and array.max() > 0
+
+
+def test_upload_tar_gz_with_nested_folders(client: TestClient) -> None:
+    files = [(f"a/b/c/{name}", data) for name, data in digit_pngs(10)]
+    response = upload(client, tar_bytes(files), filename="nested.tar.gz")
+    assert response.status_code == 201, response.text
+    assert response.json()["num_items"] == 10
+
+
+def test_default_image_size_comes_from_settings(client: TestClient) -> None:
+    response = client.post("/v1/datasets", files={"file": ("d.zip", digits_zip(4))}, data={"name": "d"})
+    assert response.status_code == 201
+    assert response.json()["image_size"] == 64
+
+
+@pytest.mark.parametrize(
+    ("files", "filename", "expected"),
+    [
+        (None, "not-an-archive.zip", "not-an-archive.zip: not a .zip, .tar or .tar.gz archive"),
+        ([("x/notes.txt", b"hello")], "mixed.zip", "'x/notes.txt' is not an image file"),
+        ([("bad.png", b"\x89PNG\r\n\x1a\n garbage")], "corrupt.zip", "bad.png: not a readable image"),
+        ([("empty.jpg", b"")], "empty.zip", "empty.jpg: empty file"),
+        (
+            [("fake.webp", b"plain text, not an image")],
+            "fake.zip",
+            "fake.webp: not a recognized image format",
+        ),
+        ([], "nothing.zip", "the archive contains no images"),
+        ([("../escape.png", b"x")], "evil.zip", "points outside the archive"),
+    ],
+)
+def test_bad_uploads_are_refused_naming_the_file(
+    client: TestClient,
+    service_env: dict[str, str],
+    files: list[tuple[str, bytes]] | None,
+    filename: str,
+    expected: str,
+) -> None:
+    good = upload(client, digits_zip(5))
+    assert good.status_code == 201
+    payload = b"just some text" if files is None else zip_bytes(digit_pngs(3) + files if files else [])
+    response = upload(client, payload, filename=filename)
+    assert response.status_code == 422, response.text
+    assert expected in response.json()["detail"]
+    data_dir = Path(service_env["SELFSUP_DATA_DIR"])
+    assert len(stored_datasets(data_dir)) == 1, "the earlier dataset must be untouched and nothing new stored"
+    assert leftover_staging(data_dir) == []
+    assert client.get("/v1/datasets").json()["total"] == 1
+
+
+def test_truncated_image_is_refused(client: TestClient) -> None:
+    name, data = digit_pngs(1)[0]
+    response = upload(client, zip_bytes([(name, data[: len(data) // 2])]))
+    assert response.status_code == 422
+    assert name in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "form", [{"image_size": "4"}, {"image_size": "abc"}, {"name": ""}, {"modality": "video"}]
+)
+def test_bad_form_fields_are_422(client: TestClient, form: dict[str, str]) -> None:
+    assert upload(client, digits_zip(3), **form).status_code == 422
+
+
+def test_missing_file_is_422(client: TestClient) -> None:
+    response = client.post("/v1/datasets", data={"name": "x"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "file"]
+
+
+def test_list_paginates_newest_first(client: TestClient) -> None:
+    ids = [upload(client, digits_zip(3), name=f"set{i}").json()["id"] for i in range(3)]
+    first = client.get("/v1/datasets", params={"limit": 2}).json()
+    assert first["total"] == 3 and first["limit"] == 2 and first["offset"] == 0
+    assert [d["id"] for d in first["items"]] == ids[::-1][:2]
+    second = client.get("/v1/datasets", params={"limit": 2, "offset": 2}).json()
+    assert [d["id"] for d in second["items"]] == [ids[0]]
+    assert client.get("/v1/datasets", params={"limit": 0}).status_code == 422
+    assert client.get("/v1/datasets", params={"limit": 1000}).status_code == 422
+    assert client.get("/v1/datasets", params={"offset": -1}).status_code == 422
+
+
+def test_get_and_delete(client: TestClient, service_env: dict[str, str]) -> None:
+    dataset = upload(client, digits_zip(3)).json()
+    assert client.get(f"/v1/datasets/{dataset['id']}").json() == dataset
+    assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+    assert client.get(f"/v1/datasets/{dataset['id']}").status_code == 404
+    assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 404
+    assert stored_datasets(Path(service_env["SELFSUP_DATA_DIR"])) == []
+
+
+def test_delete_is_refused_while_a_job_uses_the_dataset(client: TestClient) -> None:
+    dataset = upload(client, digits_zip(8)).json()
+    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr"}).json()
+    response = client.delete(f"/v1/datasets/{dataset['id']}")
+    assert response.status_code == 409 and "cancel" in response.json()["detail"]
+    client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+    assert client.get(f"/v1/jobs/{job['id']}").json()["dataset_id"] is None

@@ -1,0 +1,140 @@
+"""Claims, leases, fencing and reaping against real PostgreSQL."""
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from app.core.db import session_factory, session_scope, utcnow
+from app.datasets.orm import Dataset
+from app.jobs.lease import (
+    Claim,
+    claim_job,
+    finish_claim,
+    reap,
+    record_progress,
+    release_for_retry,
+    renew_lease,
+)
+from app.jobs.orm import Job
+
+
+@pytest.fixture
+def job_id(service_env: dict[str, str]) -> str:
+    with session_scope() as session:
+        session.add(
+            Dataset(id="ds_1", name="d", modality="image", num_items=10, size_bytes=1, storage_key="k")
+        )
+        session.flush()
+        session.add(Job(id="job_1", dataset_id="ds_1", method="simclr", params={}, epochs=1, metrics={}))
+    return "job_1"
+
+
+def session() -> Session:
+    return session_factory()()
+
+
+def job(job_id: str) -> Job:
+    with session() as s:
+        return s.get_one(Job, job_id)
+
+
+def expire_lease(job_id: str, **values: Any) -> None:
+    with session_scope() as s:
+        s.get_one(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
+        for key, value in values.items():
+            setattr(s.get_one(Job, job_id), key, value)
+
+
+def test_only_one_of_many_concurrent_claims_wins(job_id: str) -> None:
+    results: list[Claim | None] = []
+    barrier = threading.Barrier(8)
+
+    def contend() -> None:
+        barrier.wait()
+        with session() as s:
+            results.append(claim_job(s, job_id=job_id, worker="w", lease_seconds=30))
+
+    threads = [threading.Thread(target=contend) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [r for r in results if r is not None]
+    assert winners == [Claim(job_id, 1)]
+    assert job(job_id).status == "running" and job(job_id).attempts == 1
+
+
+def test_a_stale_claim_can_no_longer_write(job_id: str) -> None:
+    with session() as s:
+        first = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
+    assert first is not None
+    expire_lease(job_id)
+    with session() as s:
+        assert reap(s, now=utcnow(), max_attempts=3, redispatch_after=60) == [job_id]
+        second = claim_job(s, job_id=job_id, worker="b", lease_seconds=30)
+    assert second == Claim(job_id, 2)
+    with session() as s:
+        assert not renew_lease(s, claim=first, lease_seconds=30).held
+        assert not record_progress(s, claim=first, epoch=1, step=1, total_steps=2, metrics={}, kind="step")
+        assert not finish_claim(s, claim=first, status="succeeded")
+        assert renew_lease(s, claim=second, lease_seconds=30).held
+    assert job(job_id).worker == "b" and job(job_id).status == "running"
+
+
+def test_renewal_reports_a_cancel_request(job_id: str) -> None:
+    with session() as s:
+        claim = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
+        assert claim is not None
+        assert not renew_lease(s, claim=claim, lease_seconds=30).cancel_requested
+        s.get_one(Job, job_id).cancel_requested = True
+        s.commit()
+        assert renew_lease(s, claim=claim, lease_seconds=30).cancel_requested
+
+
+def test_reaper_fails_a_job_that_lost_its_worker_too_often(job_id: str) -> None:
+    with session() as s:
+        claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
+    expire_lease(job_id, attempts=3)
+    with session() as s:
+        assert reap(s, now=utcnow(), max_attempts=3, redispatch_after=60) == []
+    assert job(job_id).status == "failed" and "lost 3 times" in (job(job_id).error or "")
+
+
+def test_reaper_cancels_a_lost_job_whose_cancel_was_requested(job_id: str) -> None:
+    with session() as s:
+        claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
+    expire_lease(job_id, cancel_requested=True)
+    with session() as s:
+        assert reap(s, now=utcnow(), max_attempts=3, redispatch_after=60) == []
+    assert job(job_id).status == "canceled"
+
+
+def test_reaper_re_rings_queued_jobs_that_nobody_claimed(job_id: str) -> None:
+    now = utcnow()
+    with session() as s:
+        assert reap(s, now=now, max_attempts=3, redispatch_after=60) == [job_id], "never dispatched"
+        assert reap(s, now=now + timedelta(seconds=30), max_attempts=3, redispatch_after=60) == []
+        assert reap(s, now=now + timedelta(seconds=61), max_attempts=3, redispatch_after=60) == [job_id]
+
+
+def test_release_for_retry_requeues_until_the_cap(job_id: str) -> None:
+    with session() as s:
+        claim = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
+        assert claim is not None
+        assert release_for_retry(s, claim=claim, error="boom", max_attempts=2)
+    assert job(job_id).status == "queued" and job(job_id).error == "boom"
+    with session() as s:
+        claim = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
+        assert claim is not None
+        assert not release_for_retry(s, claim=claim, error="boom", max_attempts=2)
+    assert job(job_id).status == "failed" and job(job_id).error == "boom (gave up after 2 attempts)"
+
+
+def test_a_canceled_queued_job_cannot_be_claimed(job_id: str) -> None:
+    with session_scope() as s:
+        s.get_one(Job, job_id).status = "canceled"
+    with session() as s:
+        assert claim_job(s, job_id=job_id, worker="a", lease_seconds=30) is None

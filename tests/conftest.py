@@ -1,0 +1,64 @@
+"""Fixtures for the service tests: settings pointing at real PostgreSQL and Redis, and a fresh schema."""
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from app.core import config, db, queue
+from app.core.migrate import upgrade_to_head
+from app.core.tables import metadata
+from tests.support.databases import REDIS_URL, temporary_postgres_database
+
+
+def reset_service_caches() -> None:
+    """Settings, engine, sessions and the Celery app are cached per process; tests change them."""
+    if db.get_engine.cache_info().currsize:
+        db.get_engine().dispose()
+    for cached in (config.get_settings, db.get_engine, db.session_factory, queue.get_celery):
+        cached.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with temporary_postgres_database() as url:
+        upgrade_to_head(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def queue_name() -> str:
+    """A queue of this test run's own, so concurrent runs on one Redis never take each other's messages."""
+    return f"test-{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def service_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, postgres_url: str, queue_name: str
+) -> Iterator[dict[str, str]]:
+    """Environment for a service on PostgreSQL + Redis, with an emptied schema; applied here too."""
+    env = {
+        "SELFSUP_DATA_DIR": str(tmp_path / "data"),
+        "SELFSUP_DATABASE_URL": postgres_url,
+        "SELFSUP_BROKER_URL": REDIS_URL,
+        "SELFSUP_QUEUE": queue_name,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_service_caches()
+    with db.get_engine().begin() as connection:
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    yield env
+    reset_service_caches()
+
+
+@pytest.fixture
+def client(service_env: dict[str, str]) -> Iterator[TestClient]:
+    from app.main import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client

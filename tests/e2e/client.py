@@ -1,0 +1,55 @@
+"""A small HTTP client for the end-to-end tests: the same calls a user makes with curl."""
+
+import base64
+from typing import Any
+
+import httpx
+
+from tests.support.processes import wait_for
+
+TERMINAL = ("succeeded", "failed", "canceled")
+
+
+class SelfSupClient:
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=60)
+
+    def upload(self, archive: bytes, *, image_size: int = 16) -> dict[str, Any]:
+        files = {"file": ("digits.zip", archive)}
+        response = self.http.post(
+            "/v1/datasets", files=files, data={"name": "digits", "image_size": str(image_size)}
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def submit(self, dataset_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post(
+            "/v1/jobs", json={"dataset_id": dataset_id, "method": "simclr", "params": params}
+        )
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.http.get(f"/v1/jobs/{job_id}").raise_for_status().json()
+
+    def wait_until(
+        self, job_id: str, *, status: tuple[str, ...] = TERMINAL, timeout: float = 180
+    ) -> dict[str, Any]:
+        job = wait_for(
+            lambda: (j := self.job(job_id))["status"] in status and j,
+            timeout=timeout,
+            what=f"{job_id} in {status}",
+        )
+        return job  # type: ignore[return-value]
+
+    def embed_json(self, model_id: str, images: list[bytes]) -> dict[str, Any]:
+        inputs = [base64.b64encode(image).decode() for image in images]
+        response = self.http.post(f"/v1/models/{model_id}/embed", json={"inputs": inputs})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def embed_files(self, model_id: str, images: list[bytes]) -> dict[str, Any]:
+        files = [("files", (f"{i}.png", image, "image/png")) for i, image in enumerate(images)]
+        response = self.http.post(f"/v1/models/{model_id}/embed", files=files)
+        assert response.status_code == 200, response.text
+        return response.json()

@@ -1,0 +1,50 @@
+"""A small real image set (scikit-learn's bundled digits) written out as PNG files and archives."""
+
+import io
+import tarfile
+import zipfile
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+from sklearn.datasets import load_digits
+
+
+@lru_cache
+def digit_pngs(count: int = 300) -> list[tuple[str, bytes]]:
+    """``count`` digits as (``"<label>/digit_<i>.png"``, PNG bytes), 8x8 grayscale upscaled to 24x24."""
+    digits = load_digits()
+    files = []
+    for index in range(count):
+        pixels = np.round(digits.images[index] * (255 / 16)).astype(np.uint8)
+        image = Image.fromarray(pixels, mode="L").resize((24, 24), Image.Resampling.NEAREST)
+        files.append((f"{digits.target[index]}/digit_{index:04d}.png", png_bytes(image)))
+    return files
+
+
+def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def zip_bytes(files: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def tar_bytes(files: list[tuple[str, bytes]], mode: str = "w:gz") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as archive:  # type: ignore[call-overload]
+        for name, data in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def digits_zip(count: int = 300) -> bytes:
+    return zip_bytes(digit_pngs(count))

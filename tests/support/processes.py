@@ -1,0 +1,86 @@
+"""Real service processes for end-to-end tests: the API under uvicorn, Celery workers, ``selfsup up``."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class ServiceProcess:
+    """A ``python -m app.cli <command>`` child in its own session, logging to a file."""
+
+    def __init__(self, command: str, env: dict[str, str], log_dir: Path) -> None:
+        self.command = command
+        self.log_path = log_dir / f"{command}-{time.monotonic_ns()}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", command],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as when a machine dies."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._log.close()
+
+    def interrupt(self, timeout: float = 60) -> int:
+        """Ctrl-C, then wait for a clean exit."""
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=timeout)
+        self._log.close()
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_until_healthy(base_url: str, process: ServiceProcess, timeout: float = 60) -> None:
+    def healthy() -> bool:
+        if process.process.poll() is not None:
+            raise AssertionError(f"{process.command} exited early:\n{process.log()[-3000:]}")
+        try:
+            return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(healthy, timeout=timeout, what=f"{base_url} to become ready")
+
+
+def wait_for_worker(process: ServiceProcess, timeout: float = 60) -> None:
+    def ready() -> bool:
+        if process.process.poll() is not None:
+            raise AssertionError(f"worker exited early:\n{process.log()[-3000:]}")
+        return " ready." in process.log()
+
+    wait_for(ready, timeout=timeout, what="the Celery worker to be ready")

@@ -1,0 +1,82 @@
+"""One training attempt run in-process against PostgreSQL and Redis: success, duplicates, failure cap."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.config import get_settings
+from app.core.db import session_factory
+from app.jobs.orm import Job
+from selfsup.encoder import Encoder
+from tests.support.images import digits_zip
+from worker.training import run_job
+
+TINY = {"backbone": "tiny_cnn", "epochs": 2, "batch_size": 32, "warmup_epochs": 0}
+
+
+@pytest.fixture
+def dataset_id(client: TestClient) -> str:
+    files = {"file": ("d.zip", digits_zip(96))}
+    return client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"}).json()["id"]
+
+
+def submit(client: TestClient, dataset_id: str, params: dict[str, Any]) -> str:
+    response = client.post("/v1/jobs", json={"dataset_id": dataset_id, "method": "simclr", "params": params})
+    assert response.status_code == 202
+    return response.json()["id"]
+
+
+def test_a_job_trains_reports_and_registers_one_model(client: TestClient, dataset_id: str) -> None:
+    job_id = submit(client, dataset_id, TINY)
+    assert run_job(job_id, settings=get_settings(), worker_name="test") == "succeeded"
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["attempts"] == 1 and job["finished_at"]
+    assert job["progress"]["fraction"] == 1.0 and job["metrics"]["loss"] > 0
+    history = client.get(f"/v1/jobs/{job_id}/metrics", params={"kind": "epoch"}).json()["points"]
+    assert [p["epoch"] for p in history] == [1, 2]
+    model = client.get(f"/v1/models/{job['model_id']}").json()
+    assert model == {
+        **model,
+        "job_id": job_id,
+        "method": "simclr",
+        "backbone": "tiny_cnn",
+        "modality": "image",
+        "dim": 128,
+    }
+    encoder_file = Path(get_settings().blob_dir) / "models" / model["id"] / "encoder.pt"
+    vectors = Encoder.load(encoder_file).embed(np.zeros((2, 16, 16, 3), np.uint8))
+    assert vectors.shape == (2, 128)
+    assert run_job(job_id, settings=get_settings(), worker_name="test") == "skipped", (
+        "a duplicate trains nothing"
+    )
+    assert client.get("/v1/models").json()["total"] == 1
+
+
+def test_an_attempt_that_keeps_failing_ends_failed_after_the_cap(client: TestClient, dataset_id: str) -> None:
+    job_id = submit(client, dataset_id, TINY)
+    images = Path(get_settings().blob_dir) / "datasets" / dataset_id / "images.npy"
+    images.unlink()  # the data vanished from storage: every attempt fails the same way
+    settings = get_settings()
+    outcomes = [
+        run_job(job_id, settings=settings, worker_name="test") for _ in range(settings.max_attempts + 1)
+    ]
+    assert outcomes == ["requeued"] * (settings.max_attempts - 1) + ["failed", "skipped"]
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed" and job["attempts"] == settings.max_attempts
+    assert (
+        "FileNotFoundError" in job["error"]
+        and f"gave up after {settings.max_attempts} attempts" in job["error"]
+    )
+
+
+def test_an_error_that_retrying_cannot_fix_fails_at_once(client: TestClient, dataset_id: str) -> None:
+    job_id = submit(client, dataset_id, TINY)
+    with session_factory()() as session:  # params edited behind the API's back no longer validate
+        session.get_one(Job, job_id).params = {**TINY, "epochs": 0}
+        session.commit()
+    assert run_job(job_id, settings=get_settings(), worker_name="test") == "failed"
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed" and job["attempts"] == 1 and "params.epochs" in job["error"]
