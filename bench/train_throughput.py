@@ -8,7 +8,7 @@ same optimizer and batch size. Three ways to feed it:
      Normalize is left out of the transform because selfsup's Backbone normalizes its input itself, so
      every path feeds the model [0, 1] floats and normalizes exactly once.
   B  selfsup: Trainer.train_step(indices) over the uint8 array, two views augmented batched on the device
-     (kornia), bf16 autocast and channels-last on CUDA.
+     (selfsup.augment: fused crop/flip and colour transforms), bf16 autocast and channels-last on CUDA.
   C  the model alone: two pre-made view tensors, no augmentation and no indexing; the same
      forward/backward/step with the same autocast and memory format as B. The ceiling for A and B.
 
@@ -20,7 +20,9 @@ CUDA. Warm-up steps (DataLoader worker start-up, cuDNN autotuning, allocator gro
 """
 
 import argparse
+import gc
 import itertools
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -44,9 +46,7 @@ from selfsup.train.optim import build_optimizer
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", choices=["tiny_cnn", "resnet18"], default="tiny_cnn")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -54,6 +54,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup-steps", type=int, default=2, help="untimed steps before timing")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes for A")
+    parser.add_argument("--rounds", type=int, default=3, help="A, B, C measured this many times, interleaved")
     return parser.parse_args()
 
 
@@ -171,21 +172,27 @@ def main() -> None:
         "B  selfsup Trainer.train_step (batched on device)": selfsup_loop,
         "C  model only (pre-made views)": model_only_loop,
     }
-    rates = {}
-    for name, run in paths.items():
-        seconds = run(params, images, args, device)
-        rates[name[0]] = args.steps * args.batch_size / seconds
+    runs: dict[str, list[float]] = {name[0]: [] for name in paths}
+    for _ in range(args.rounds):  # interleaved rounds, so a noisy neighbour hits every path alike
+        for name, run in paths.items():
+            runs[name[0]].append(args.steps * args.batch_size / run(params, images, args, device))
+            gc.collect()  # let A's DataLoader workers exit before the next path is timed
+            time.sleep(0.5)
+    rates = {key: statistics.median(values) for key, values in runs.items()}
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     print(
         f"torch {torch.__version__} | device {device}{gpu} | threads {torch.get_num_threads()} | "
         f"A workers {args.workers}\n{args.backbone}, {args.image_size} px, batch {args.batch_size}, "
         f"{args.steps} timed steps after {args.warmup_steps} warm-up, {len(images)} images\n"
     )
-    print(f"{'path':<52} {'samples/s':>10} {'s/step':>8}")
+    print(f"{'path':<52} {'samples/s':>10} {'s/step':>8}   rounds (samples/s)")
     for name in paths:
-        rate = rates[name[0]]
-        print(f"{name:<52} {rate:>10.1f} {args.batch_size / rate:>8.3f}")
-    print(f"\nB/A = {rates['B'] / rates['A']:.2f}x   B/C = {rates['B'] / rates['C']:.2f}")
+        rate, each = rates[name[0]], ", ".join(f"{r:.0f}" for r in runs[name[0]])
+        print(f"{name:<52} {rate:>10.1f} {args.batch_size / rate:>8.3f}   {each}")
+    print(
+        f"\nB/A = {rates['B'] / rates['A']:.2f}x   B/C = {rates['B'] / rates['C']:.2f}"
+        f"   (medians of {args.rounds} rounds)"
+    )
 
 
 if __name__ == "__main__":

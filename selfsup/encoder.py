@@ -44,12 +44,10 @@ class Encoder:
     def embed(self, images: np.ndarray, *, batch_size: int = 128) -> np.ndarray:
         """(B, S, S, 3) uint8 canonical images -> (B, D) float32 unit vectors."""
         if images.ndim != 4 or images.shape[1:] != (self.image_size, self.image_size, 3):
-            raise ValueError(
-                f"expected (B, {self.image_size}, {self.image_size}, 3) images, got {images.shape}"
-            )
+            raise ValueError(f"expected (B, {self.image_size}, {self.image_size}, 3) images, got {images.shape}")
         chunks = []
         for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(self.device)
+            batch = torch.tensor(images[start : start + batch_size], device=self.device)  # copies: may be read-only
             features = self.backbone(to_float_images(batch)).float()  # (b, D)
             chunks.append(torch.nn.functional.normalize(features, dim=1).cpu())
         return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.dim), np.float32)

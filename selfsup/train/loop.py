@@ -68,9 +68,7 @@ class Trainer:
 
         torch.manual_seed(params.seed)  # the random init is part of the run's identity
         backbone = create_backbone(params.backbone, image_size=int(images.shape[1]))
-        self.model = (
-            self.spec.method_cls(params, backbone).to(self.device).to(memory_format=self.memory_format)
-        )
+        self.model = self.spec.method_cls(params, backbone).to(self.device).to(memory_format=self.memory_format)
         self.batches = EpochBatches(len(images), params.batch_size, params.seed)
         self.optimizer = build_optimizer(self.model, params)
         self.scheduler = build_schedule(self.optimizer, params, len(self.batches))
@@ -152,9 +150,7 @@ class Trainer:
         if payload["method"] != self.spec.name or payload["params"] != params_to_dict(self.params):
             raise CheckpointError(f"{path} belongs to a different run (method or params differ)")
         if payload["data"]["num_items"] != len(self.images):
-            raise CheckpointError(
-                f"{path} was trained on {payload['data']['num_items']} items, not {len(self.images)}"
-            )
+            raise CheckpointError(f"{path} was trained on {payload['data']['num_items']} items, not {len(self.images)}")
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])

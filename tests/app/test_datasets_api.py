@@ -91,9 +91,7 @@ def test_truncated_image_is_refused(client: TestClient) -> None:
     assert name in response.json()["detail"]
 
 
-@pytest.mark.parametrize(
-    "form", [{"image_size": "4"}, {"image_size": "abc"}, {"name": ""}, {"modality": "video"}]
-)
+@pytest.mark.parametrize("form", [{"image_size": "4"}, {"image_size": "abc"}, {"name": ""}, {"modality": "video"}])
 def test_bad_form_fields_are_422(client: TestClient, form: dict[str, str]) -> None:
     assert upload(client, digits_zip(3), **form).status_code == 422
 

@@ -29,9 +29,7 @@ def test_submit_stores_resolved_params_and_rings_the_broker(
 ) -> None:
     broker = redis.Redis.from_url(REDIS_URL)
     broker.delete(queue_name)
-    response = submit(
-        client, dataset["id"], params={"backbone": "tiny_cnn", "epochs": 3, "batch_size": 16}, name="t"
-    )
+    response = submit(client, dataset["id"], params={"backbone": "tiny_cnn", "epochs": 3, "batch_size": 16}, name="t")
     assert response.status_code == 202, response.text
     job = response.json()
     assert job["status"] == "queued" and job["name"] == "t" and job["attempts"] == 0
@@ -71,9 +69,7 @@ def test_invalid_submissions_name_the_field(
 
 def test_method_must_accept_the_dataset_modality(client: TestClient) -> None:
     with session_scope() as session:
-        session.add(
-            Dataset(id="ds_text", name="t", modality="text", num_items=10, size_bytes=1, storage_key="x")
-        )
+        session.add(Dataset(id="ds_text", name="t", modality="text", num_items=10, size_bytes=1, storage_key="x"))
     response = client.post("/v1/jobs", json={"dataset_id": "ds_text", "method": "simclr"})
     assert response.status_code == 422
     [error] = response.json()["detail"]
@@ -113,8 +109,6 @@ def test_metrics_history(client: TestClient, dataset: dict[str, Any]) -> None:
     assert client.get(f"/v1/jobs/{job['id']}/metrics", params={"kind": "hourly"}).status_code == 422
 
 
-@pytest.mark.parametrize(
-    "body", [{}, {"dataset_id": 5, "method": "simclr"}, [], {"dataset_id": "x", "method": None}]
-)
+@pytest.mark.parametrize("body", [{}, {"dataset_id": 5, "method": "simclr"}, [], {"dataset_id": "x", "method": None}])
 def test_malformed_bodies_are_422(client: TestClient, body: Any) -> None:
     assert client.post("/v1/jobs", json=body).status_code == 422

@@ -16,25 +16,19 @@ class SelfSupClient:
 
     def upload(self, archive: bytes, *, image_size: int = 16) -> dict[str, Any]:
         files = {"file": ("digits.zip", archive)}
-        response = self.http.post(
-            "/v1/datasets", files=files, data={"name": "digits", "image_size": str(image_size)}
-        )
+        response = self.http.post("/v1/datasets", files=files, data={"name": "digits", "image_size": str(image_size)})
         assert response.status_code == 201, response.text
         return response.json()
 
     def submit(self, dataset_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        response = self.http.post(
-            "/v1/jobs", json={"dataset_id": dataset_id, "method": "simclr", "params": params}
-        )
+        response = self.http.post("/v1/jobs", json={"dataset_id": dataset_id, "method": "simclr", "params": params})
         assert response.status_code == 202, response.text
         return response.json()
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self.http.get(f"/v1/jobs/{job_id}").raise_for_status().json()
 
-    def wait_until(
-        self, job_id: str, *, status: tuple[str, ...] = TERMINAL, timeout: float = 180
-    ) -> dict[str, Any]:
+    def wait_until(self, job_id: str, *, status: tuple[str, ...] = TERMINAL, timeout: float = 180) -> dict[str, Any]:
         job = wait_for(
             lambda: (j := self.job(job_id))["status"] in status and j,
             timeout=timeout,

@@ -83,9 +83,7 @@ def test_upload_pretrain_poll_and_embed(stack: Stack) -> None:
 def test_cancel_a_running_job(stack: Stack) -> None:
     dataset = stack.client.upload(digits_zip(128))
     job = stack.client.submit(dataset["id"], {"backbone": "tiny_cnn", "epochs": 500, "batch_size": 32})
-    wait_for(
-        lambda: stack.client.job(job["id"])["progress"]["step"] > 0, timeout=60, what="training to start"
-    )
+    wait_for(lambda: stack.client.job(job["id"])["progress"]["step"] > 0, timeout=60, what="training to start")
     assert stack.client.http.post(f"/v1/jobs/{job['id']}/cancel").status_code == 202
     done = stack.client.wait_until(job["id"], timeout=30)
     assert done["status"] == "canceled" and done["model_id"] is None

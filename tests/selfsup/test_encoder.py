@@ -28,9 +28,7 @@ class Trained:
 @pytest.fixture(scope="module")
 def trained(digits16: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     workdir = tmp_path_factory.mktemp("encoder")
-    params = get_method("simclr").validate(
-        {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 32, "warmup_epochs": 0}
-    )
+    params = get_method("simclr").validate({"backbone": "tiny_cnn", "epochs": 1, "batch_size": 32, "warmup_epochs": 0})
     trainer = Trainer("simclr", params, digits16[:64], workdir=workdir)
     result = trainer.fit()
     return Trained(trainer, result.checkpoint_path, trainer.export_encoder(workdir / "encoder.pt"))
@@ -49,9 +47,7 @@ def test_exported_file_and_full_checkpoint_give_identical_vectors(
     np.testing.assert_array_equal(from_checkpoint.embed(digits16[:10]), encoder.embed(digits16[:10]))
 
 
-def test_loaded_encoder_is_the_trained_backbone(
-    trained: Trained, encoder: Encoder, digits16: np.ndarray
-) -> None:
+def test_loaded_encoder_is_the_trained_backbone(trained: Trained, encoder: Encoder, digits16: np.ndarray) -> None:
     backbone = trained.trainer.model.backbone.eval()
     with torch.no_grad():
         images = torch.tensor(digits16[:10]).permute(0, 3, 1, 2).float() / 255

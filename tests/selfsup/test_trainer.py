@@ -158,9 +158,7 @@ def test_checkpoint_describes_the_run(straight: Run, params: Any) -> None:
     assert payload["progress"] == {"epoch": EPOCHS, "step": 6, "step_in_epoch": 0}
 
 
-def test_checkpoint_round_trip_restores_every_stateful_object(
-    params: Any, images: np.ndarray, tmp_path: Path
-) -> None:
+def test_checkpoint_round_trip_restores_every_stateful_object(params: Any, images: np.ndarray, tmp_path: Path) -> None:
     first = _run(params, images, tmp_path, Recorder(stop_when=lambda p: p.step == 2))
     assert first.result.status == "canceled"
     rng_after_save = torch.get_rng_state()

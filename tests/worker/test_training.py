@@ -49,9 +49,7 @@ def test_a_job_trains_reports_and_registers_one_model(client: TestClient, datase
     encoder_file = Path(get_settings().blob_dir) / "models" / model["id"] / "encoder.pt"
     vectors = Encoder.load(encoder_file).embed(np.zeros((2, 16, 16, 3), np.uint8))
     assert vectors.shape == (2, 128)
-    assert run_job(job_id, settings=get_settings(), worker_name="test") == "skipped", (
-        "a duplicate trains nothing"
-    )
+    assert run_job(job_id, settings=get_settings(), worker_name="test") == "skipped", "a duplicate trains nothing"
     assert client.get("/v1/models").json()["total"] == 1
 
 
@@ -60,16 +58,11 @@ def test_an_attempt_that_keeps_failing_ends_failed_after_the_cap(client: TestCli
     images = Path(get_settings().blob_dir) / "datasets" / dataset_id / "images.npy"
     images.unlink()  # the data vanished from storage: every attempt fails the same way
     settings = get_settings()
-    outcomes = [
-        run_job(job_id, settings=settings, worker_name="test") for _ in range(settings.max_attempts + 1)
-    ]
+    outcomes = [run_job(job_id, settings=settings, worker_name="test") for _ in range(settings.max_attempts + 1)]
     assert outcomes == ["requeued"] * (settings.max_attempts - 1) + ["failed", "skipped"]
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "failed" and job["attempts"] == settings.max_attempts
-    assert (
-        "FileNotFoundError" in job["error"]
-        and f"gave up after {settings.max_attempts} attempts" in job["error"]
-    )
+    assert "FileNotFoundError" in job["error"] and f"gave up after {settings.max_attempts} attempts" in job["error"]
 
 
 def test_an_error_that_retrying_cannot_fix_fails_at_once(client: TestClient, dataset_id: str) -> None:
