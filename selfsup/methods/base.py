@@ -33,3 +33,16 @@ class SSLMethod(nn.Module):
 
     def after_step(self, global_step: int, total_steps: int) -> None:
         """Hook for per-step updates outside the gradient (EMA teachers and the like)."""
+
+    def embedding_head(self) -> nn.Module | None:
+        """A module applied to the pooled backbone features to get the served embedding (a VAE's mean, say).
+
+        None, the default, serves the pooled backbone features themselves.
+        """
+        return None
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) floats in [0, 1] -> (B, D) embeddings, not normalized: what evaluation and serving see."""
+        features = self.backbone(images)
+        head = self.embedding_head()
+        return head(features) if head is not None else features
