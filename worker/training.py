@@ -49,7 +49,7 @@ class JobHooks(TrainingHooks):
 
     def _write(self, progress: Progress, metrics: Metrics, *, kind: str) -> None:
         with session_factory()() as session:
-            held = record_progress(
+            status = record_progress(
                 session,
                 claim=self.claim,
                 epoch=progress.epoch,
@@ -59,8 +59,9 @@ class JobHooks(TrainingHooks):
                 kind=kind,
             )
         self._last_write = time.monotonic()
-        if not held:
+        if not status.held:
             raise LeaseLost(self.claim.job_id)
+        self.heartbeat.cancel_requested |= status.cancel_requested
 
 
 def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:

@@ -15,12 +15,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".selfsup"), description="Root for the database, blobs and broker.")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
-    broker_url: str = Field(
-        default=FILESYSTEM_BROKER, description="Celery broker; filesystem:// needs no server."
-    )
-    queue: str = Field(
-        default="training", pattern=r"^[A-Za-z0-9_.-]{1,100}$", description="Training queue name."
-    )
+    broker_url: str = Field(default=FILESYSTEM_BROKER, description="Celery broker; filesystem:// needs no server.")
+    queue: str = Field(default="training", pattern=r"^[A-Za-z0-9_.-]{1,100}$", description="Training queue name.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
@@ -37,9 +33,7 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = Field(default=2.0, gt=0)
     checkpoint_interval_seconds: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=100)
-    device: str | None = Field(
-        default=None, description="Training device; auto (cuda if present) by default."
-    )
+    device: str | None = Field(default=None, description="Training device; auto (cuda if present) by default.")
     encoder_cache_size: int = Field(default=4, ge=1)
 
     @model_validator(mode="after")
@@ -51,9 +45,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"SELFSUP_DATABASE_URL must be sqlite:// or postgresql+psycopg://, got {self.database_url!r}"
             )
-        if not self.broker_url.startswith(
-            (FILESYSTEM_BROKER, "redis://", "rediss://", "amqp://", "memory://")
-        ):
+        if not self.broker_url.startswith((FILESYSTEM_BROKER, "redis://", "rediss://", "amqp://", "memory://")):
             raise ValueError(f"SELFSUP_BROKER_URL scheme not supported: {self.broker_url!r}")
         if self.lease_seconds <= 2 * self.progress_interval_seconds:
             raise ValueError("SELFSUP_LEASE_SECONDS must exceed twice SELFSUP_PROGRESS_INTERVAL_SECONDS")

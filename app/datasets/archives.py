@@ -75,9 +75,7 @@ def _tar_members(archive: tarfile.TarFile, filename: str) -> list[Member]:
         if info.isdir():
             continue
         if not info.isfile():
-            raise Unprocessable(
-                f"{filename}: member {info.name!r} is a link or device, which is not accepted"
-            )
+            raise Unprocessable(f"{filename}: member {info.name!r} is a link or device, which is not accepted")
 
         def opener(info: tarfile.TarInfo = info) -> IO[bytes]:
             handle = archive.extractfile(info)
@@ -93,9 +91,7 @@ def _checked(members: list[Member], filename: str, limits: ArchiveLimits) -> lis
         raise PayloadTooLarge(f"{filename}: {len(members)} files, over the limit of {limits.max_members}")
     total = sum(member.size for member in members)
     if total > limits.max_total_bytes:
-        raise PayloadTooLarge(
-            f"{filename}: unpacks to {total} bytes, over the limit of {limits.max_total_bytes}"
-        )
+        raise PayloadTooLarge(f"{filename}: unpacks to {total} bytes, over the limit of {limits.max_total_bytes}")
     for member in members:
         _check_path(member.name, filename)
     return [m for m in members if not _is_ignored(m.name)]

@@ -3,15 +3,20 @@
 import json
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+import numpy as np
 
 from app.core.errors import Unprocessable
 from app.datasets.archives import ArchiveLimits, Member, open_archive, read_member
+from app.datasets.labels import LABELS_FILE, Labels, labels_from_csv, labels_from_folders
 from selfsup.data.images import IMAGE_EXTENSIONS, create_image_array, decode_image
 from selfsup.errors import InvalidImageError
 
 IMAGES_FILE = "images.npy"
 MANIFEST_FILE = "files.json"
+LABELS_ARRAY = "labels.npy"
+CSV_LIMIT_BYTES = 64 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -26,22 +31,35 @@ class IngestedImages:
     num_items: int
     image_size: int
     size_bytes: int
+    labels: Labels | None
 
 
 def ingest_image_archive(
     upload: Path, *, filename: str, out_dir: Path, image_size: int, limits: IngestLimits
 ) -> IngestedImages:
-    """Decode every image in ``upload`` into ``out_dir/images.npy`` (N, S, S, 3) plus a file manifest."""
+    """Decode every image in ``upload`` into ``out_dir/images.npy`` (N, S, S, 3), plus a file manifest and,
+    when the archive carries them, labels (``labels.npy``)."""
     with open_archive(upload, filename, limits.archive) as members:
-        images = _image_members(members, filename)
+        labels_member = next((m for m in members if PurePosixPath(m.name).name.lower() == LABELS_FILE), None)
+        images = _image_members([m for m in members if m is not labels_member], filename)
+        names = [m.name for m in images]
+        labels = _read_labels(labels_member, names)
         array = create_image_array(out_dir / IMAGES_FILE, len(images), image_size)
         for index, member in enumerate(images):
             array[index] = _decode(member, image_size, limits)
         array.flush()
         del array
-    (out_dir / MANIFEST_FILE).write_text(json.dumps([m.name for m in images]))
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(names))
+    if labels is not None:
+        np.save(out_dir / LABELS_ARRAY, labels.indices)
     size = sum(f.stat().st_size for f in out_dir.iterdir())
-    return IngestedImages(num_items=len(images), image_size=image_size, size_bytes=size)
+    return IngestedImages(num_items=len(images), image_size=image_size, size_bytes=size, labels=labels)
+
+
+def _read_labels(member: Member | None, names: list[str]) -> Labels | None:
+    if member is None:
+        return labels_from_folders(names)
+    return labels_from_csv(read_member(member, CSV_LIMIT_BYTES), names)
 
 
 def _image_members(members: list[Member], filename: str) -> list[Member]:

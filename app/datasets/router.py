@@ -16,14 +16,10 @@ def upload_dataset(
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
-    file: Annotated[
-        UploadFile, File(description="A .zip, .tar or .tar.gz of PNG, JPEG, WebP or BMP images.")
-    ],
+    file: Annotated[UploadFile, File(description="A .zip, .tar or .tar.gz of PNG, JPEG, WebP or BMP images.")],
     name: Annotated[str, Form(min_length=1, max_length=200)],
     modality: Annotated[str, Form()] = "image",
-    image_size: Annotated[
-        int | None, Form(ge=8, le=1024, description="Stored side length in pixels.")
-    ] = None,
+    image_size: Annotated[int | None, Form(ge=8, le=1024, description="Stored side length in pixels.")] = None,
 ) -> DatasetOut:
     filename = file.filename or "upload"
     with staged_upload(file, storage=storage, max_bytes=settings.max_upload_bytes) as path:
@@ -43,9 +39,7 @@ def upload_dataset(
 @router.get("", response_model=Page[DatasetOut])
 def list_datasets(session: SessionDep, page: Annotated[PageParams, Depends(page_params)]) -> Page[DatasetOut]:
     rows, total = service.list_datasets(session, limit=page.limit, offset=page.offset)
-    return Page(
-        items=[DatasetOut.from_row(r) for r in rows], total=total, limit=page.limit, offset=page.offset
-    )
+    return Page(items=[DatasetOut.from_row(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)

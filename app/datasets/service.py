@@ -11,7 +11,7 @@ from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.storage import LocalStorage
 from app.datasets.archives import ArchiveLimits
-from app.datasets.ingest import IngestLimits, ingest_image_archive
+from app.datasets.ingest import IngestedImages, IngestLimits, ingest_image_archive
 from app.datasets.orm import Dataset
 from app.jobs.orm import Job
 
@@ -21,9 +21,7 @@ SUPPORTED_MODALITIES = ("image",)
 
 def ingest_limits(settings: Settings) -> IngestLimits:
     return IngestLimits(
-        archive=ArchiveLimits(
-            max_members=settings.max_archive_members, max_total_bytes=settings.max_extracted_bytes
-        ),
+        archive=ArchiveLimits(max_members=settings.max_archive_members, max_total_bytes=settings.max_extracted_bytes),
         max_member_bytes=settings.max_member_bytes,
         max_image_pixels=settings.max_image_pixels,
     )
@@ -42,9 +40,7 @@ def create_dataset(
 ) -> Dataset:
     """Ingest an uploaded file into storage and record it. Nothing is left behind if ingest fails."""
     if modality not in SUPPORTED_MODALITIES:
-        raise Unprocessable(
-            f"modality {modality!r} is not supported yet; supported: {', '.join(SUPPORTED_MODALITIES)}"
-        )
+        raise Unprocessable(f"modality {modality!r} is not supported yet; supported: {', '.join(SUPPORTED_MODALITIES)}")
     dataset_id = new_id("ds")
     staged = storage.staging_dir()
     try:
@@ -65,7 +61,7 @@ def create_dataset(
         num_items=result.num_items,
         size_bytes=result.size_bytes,
         storage_key=key,
-        details={"image_size": result.image_size, "source_filename": filename},
+        details={"image_size": result.image_size, "source_filename": filename, "labels": _labels_summary(result)},
     )
     session.add(dataset)
     try:
@@ -74,6 +70,13 @@ def create_dataset(
         storage.delete(key)
         raise
     return dataset
+
+
+def _labels_summary(result: IngestedImages) -> dict[str, object] | None:
+    if result.labels is None:
+        return None
+    labels = result.labels
+    return {"source": labels.source, "num_labeled": labels.num_labeled, "classes": labels.classes}
 
 
 def get_dataset(session: Session, *, dataset_id: str) -> Dataset:
@@ -85,23 +88,17 @@ def get_dataset(session: Session, *, dataset_id: str) -> Dataset:
 
 def list_datasets(session: Session, *, limit: int, offset: int) -> tuple[list[Dataset], int]:
     total = session.scalar(select(func.count()).select_from(Dataset)) or 0
-    rows = session.scalars(
-        select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id).limit(limit).offset(offset)
-    )
+    rows = session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id).limit(limit).offset(offset))
     return list(rows), total
 
 
 def delete_dataset(session: Session, *, storage: LocalStorage, dataset_id: str) -> None:
     dataset = get_dataset(session, dataset_id=dataset_id)
     active = session.scalar(
-        select(func.count())
-        .select_from(Job)
-        .where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_JOB_STATES))
+        select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_JOB_STATES))
     )
     if active:
-        raise Conflict(
-            f"dataset {dataset_id!r} is used by {active} queued or running job(s); cancel them first"
-        )
+        raise Conflict(f"dataset {dataset_id!r} is used by {active} queued or running job(s); cancel them first")
     # Finished jobs keep their history and models; only the link to the raw data goes.
     session.delete(dataset)
     session.commit()

@@ -71,27 +71,26 @@ def record_progress(
     total_steps: int,
     metrics: dict[str, Any],
     kind: str,
-) -> bool:
-    """Write the latest counters and metrics and append them to the history; False if the claim is lost."""
+) -> LeaseStatus:
+    """Write the latest counters and metrics and append them to the history.
+
+    Reports, like a renewal, whether the claim is still held and whether a cancel was asked for: progress is
+    written every few seconds, so a cancel is noticed within a few steps rather than at the next renewal.
+    """
     written = affected_rows(
         session,
-        update(Job)
-        .where(_fenced(claim))
-        .values(epoch=epoch, step=step, total_steps=total_steps, metrics=metrics),
+        update(Job).where(_fenced(claim)).values(epoch=epoch, step=step, total_steps=total_steps, metrics=metrics),
     )
     if written:
         session.add(
-            JobMetric(
-                job_id=claim.job_id, attempt=claim.attempt, epoch=epoch, step=step, kind=kind, values=metrics
-            )
+            JobMetric(job_id=claim.job_id, attempt=claim.attempt, epoch=epoch, step=step, kind=kind, values=metrics)
         )
     session.commit()
-    return bool(written)
+    cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == claim.job_id)))
+    return LeaseStatus(held=bool(written), cancel_requested=cancel)
 
 
-def finish_claim(
-    session: Session, *, claim: Claim, status: str, error: str | None = None, **values: Any
-) -> bool:
+def finish_claim(session: Session, *, claim: Claim, status: str, error: str | None = None, **values: Any) -> bool:
     """End the job as ``status``; the caller commits (so a model row can join the same transaction)."""
     return bool(
         affected_rows(
@@ -112,9 +111,7 @@ def release_for_retry(session: Session, *, claim: Claim, error: str, max_attempt
         return False
     requeued = affected_rows(
         session,
-        update(Job)
-        .where(_fenced(claim))
-        .values(status="queued", error=error, lease_expires_at=None, worker=None),
+        update(Job).where(_fenced(claim)).values(status="queued", error=error, lease_expires_at=None, worker=None),
     )
     session.commit()
     return bool(requeued)
@@ -126,9 +123,7 @@ def reap(session: Session, *, now: datetime, max_attempts: int, redispatch_after
     requeued = session.scalars(
         update(Job)
         .where(Job.status == "running", Job.lease_expires_at < now, Job.attempts < max_attempts)
-        .values(
-            status="queued", worker=None, lease_expires_at=None, error="worker lost; resuming from checkpoint"
-        )
+        .values(status="queued", worker=None, lease_expires_at=None, error="worker lost; resuming from checkpoint")
         .returning(Job.id)
     ).all()
     stale = session.scalars(

@@ -11,9 +11,7 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 class JobCreate(BaseModel):
     dataset_id: str = Field(min_length=1, max_length=40)
     method: str = Field(min_length=1, max_length=50)
-    params: dict[str, Any] = Field(
-        default_factory=dict, description="Method parameters; see GET /v1/methods."
-    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Method parameters; see GET /v1/methods.")
     name: str | None = Field(default=None, max_length=200)
 
 

@@ -55,9 +55,7 @@ def _resolve_params(method: str, dataset: Dataset, params: dict[str, Any] | None
         raise FieldErrors([(("body", "method"), str(exc))]) from None
     if dataset.modality not in spec.modalities:
         accepted = ", ".join(spec.modalities)
-        message = (
-            f"method {method!r} accepts {accepted} data, but dataset {dataset.id!r} holds {dataset.modality}"
-        )
+        message = f"method {method!r} accepts {accepted} data, but dataset {dataset.id!r} holds {dataset.modality}"
         raise FieldErrors([(("body", "method"), message)])
     if dataset.num_items < 2:
         raise FieldErrors([(("body", "dataset_id"), "training needs a dataset with at least 2 items")])
@@ -109,9 +107,7 @@ def cancel_job(session: Session, *, job_id: str) -> Job:
     now = utcnow()
     canceled_queued = affected_rows(
         session,
-        update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
-        .values(status="canceled", finished_at=now),
+        update(Job).where(Job.id == job_id, Job.status == "queued").values(status="canceled", finished_at=now),
     )
     if not canceled_queued:
         flagged = affected_rows(

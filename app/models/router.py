@@ -13,9 +13,7 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 @router.get("", response_model=Page[ModelOut])
 def list_models(session: SessionDep, page: Annotated[PageParams, Depends(page_params)]) -> Page[ModelOut]:
     rows, total = service.list_models(session, limit=page.limit, offset=page.offset)
-    return Page(
-        items=[ModelOut.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset
-    )
+    return Page(items=[ModelOut.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{model_id}", response_model=ModelOut)

@@ -1,5 +1,6 @@
 """Uploading, listing and deleting datasets over HTTP, on PostgreSQL."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,44 @@ def test_delete_is_refused_while_a_job_uses_the_dataset(client: TestClient) -> N
     client.post(f"/v1/jobs/{job['id']}/cancel")
     assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
     assert client.get(f"/v1/jobs/{job['id']}").json()["dataset_id"] is None
+
+
+def test_class_folders_become_labels(client: TestClient, service_env: dict[str, str]) -> None:
+    body = upload(client, digits_zip(60)).json()
+    assert body["labels"]["source"] == "folders" and body["labels"]["num_labeled"] == 60
+    assert body["labels"]["classes"] == [str(d) for d in range(10)]
+    [folder] = stored_datasets(Path(service_env["SELFSUP_DATA_DIR"]))
+    names = json.loads((folder / "files.json").read_text())
+    labels = np.load(folder / "labels.npy")
+    assert [body["labels"]["classes"][i] for i in labels] == [name.split("/")[0] for name in names]
+
+
+def test_a_single_folder_is_not_a_label(client: TestClient) -> None:
+    files = [(f"photos/{name.replace('/', '_')}", data) for name, data in digit_pngs(6)]
+    assert upload(client, zip_bytes(files)).json()["labels"] is None
+
+
+def test_labels_csv_maps_file_names_to_labels(client: TestClient, service_env: dict[str, str]) -> None:
+    flat = [(name.split("/")[1], data) for name, data in digit_pngs(6)]
+    csv_text = "file,label\n" + "".join(
+        f"{name},{'odd' if i % 2 else 'even'}\n" for i, (name, _) in enumerate(flat[:4])
+    )
+    body = upload(client, zip_bytes([*flat, ("labels.csv", csv_text.encode())])).json()
+    assert body["num_items"] == 6, "labels.csv is not an image"
+    assert body["labels"] == {"source": "labels.csv", "num_labeled": 4, "classes": ["even", "odd"]}
+    [folder] = stored_datasets(Path(service_env["SELFSUP_DATA_DIR"]))
+    assert np.load(folder / "labels.npy").tolist() == [0, 1, 0, 1, -1, -1]
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "expected"),
+    [
+        ("name,label\nx.png,a\n", "header must name a file column"),
+        ("file,label\nmissing.png,a\n", "labels.csv line 2: no image named 'missing.png'"),
+        ("file,label\ndigit_0000.png\n", "labels.csv line 2: expected a file name and a label"),
+    ],
+)
+def test_bad_labels_csv_is_refused(client: TestClient, csv_text: str, expected: str) -> None:
+    flat = [(name.split("/")[1], data) for name, data in digit_pngs(2)]
+    response = upload(client, zip_bytes([*flat, ("labels.csv", csv_text.encode())]))
+    assert response.status_code == 422 and expected in response.json()["detail"]

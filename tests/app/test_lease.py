@@ -76,20 +76,23 @@ def test_a_stale_claim_can_no_longer_write(job_id: str) -> None:
     assert second == Claim(job_id, 2)
     with session() as s:
         assert not renew_lease(s, claim=first, lease_seconds=30).held
-        assert not record_progress(s, claim=first, epoch=1, step=1, total_steps=2, metrics={}, kind="step")
+        assert not record_progress(s, claim=first, epoch=1, step=1, total_steps=2, metrics={}, kind="step").held
         assert not finish_claim(s, claim=first, status="succeeded")
         assert renew_lease(s, claim=second, lease_seconds=30).held
     assert job(job_id).worker == "b" and job(job_id).status == "running"
 
 
-def test_renewal_reports_a_cancel_request(job_id: str) -> None:
+def test_renewals_and_progress_writes_report_a_cancel_request(job_id: str) -> None:
+    progress = {"epoch": 0, "step": 1, "total_steps": 2, "metrics": {"loss": 1.0}, "kind": "step"}
     with session() as s:
         claim = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
         assert claim is not None
         assert not renew_lease(s, claim=claim, lease_seconds=30).cancel_requested
+        assert not record_progress(s, claim=claim, **progress).cancel_requested
         s.get_one(Job, job_id).cancel_requested = True
         s.commit()
         assert renew_lease(s, claim=claim, lease_seconds=30).cancel_requested
+        assert record_progress(s, claim=claim, **progress).cancel_requested
 
 
 def test_reaper_fails_a_job_that_lost_its_worker_too_often(job_id: str) -> None:
