@@ -25,6 +25,10 @@ def migrate(settings: Settings) -> None:
 def api(settings: Settings) -> None:
     import uvicorn
 
+    if settings.bootstrap_admin_key is not None:
+        from app.auth.bootstrap import ensure_admin_key
+
+        ensure_admin_key(settings)
     uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
 
 
@@ -43,9 +47,32 @@ def worker(settings: Settings) -> None:
     )
 
 
+def announce_admin_key(settings: Settings) -> None:
+    from app.auth.bootstrap import ADMIN_KEY_FILE, ensure_admin_key
+
+    secret = ensure_admin_key(settings)
+    if secret is not None:
+        path = settings.data_dir / ADMIN_KEY_FILE
+        print(
+            f"selfsup: created the first admin key. It is shown once here and saved, readable only by you, "
+            f"in {path}:\n\n    {secret}\n",
+            flush=True,
+        )
+
+
+def create_key(settings: Settings, tenant: str, scopes: list[str], name: str) -> None:
+    from app.auth.service import create_key as store_key
+    from app.core.db import session_factory
+
+    with session_factory()() as session:
+        key, secret = store_key(session, name=name, tenant=tenant, scopes=scopes)
+    print(f"{secret}\n(id {key.id}, tenant {key.tenant}, scopes {','.join(key.scopes)}; shown once)")
+
+
 def up(settings: Settings) -> int:
     """Migrate, then run one API and one worker process until Ctrl-C, and stop both cleanly."""
     migrate(settings)
+    announce_admin_key(settings)
     children = [_spawn("worker"), _spawn("api")]
     url = f"http://{settings.host}:{settings.port}"
     print(f"selfsup is up at {url} (data in {settings.data_dir}); Ctrl-C stops it", flush=True)
@@ -84,7 +111,10 @@ def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="selfsup", description=__doc__)
-    parser.add_argument("command", choices=["up", "api", "worker", "migrate"])
+    parser.add_argument("command", choices=["up", "api", "worker", "migrate", "create-key"])
+    parser.add_argument("--tenant", default="default", help="create-key: the key's tenant")
+    parser.add_argument("--scopes", default="read,write", help="create-key: comma-separated read,write,admin")
+    parser.add_argument("--name", default="created from the command line", help="create-key: a label")
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
@@ -94,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.command == "up":
         return up(settings)
+    if args.command == "create-key":
+        create_key(settings, args.tenant, args.scopes.split(","), args.name)
+        return 0
     {"api": api, "worker": worker, "migrate": migrate}[args.command](settings)
     return 0
 

@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from app.auth.router import router as keys_router
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
@@ -15,7 +16,6 @@ from app.models.router import router as models_router
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    settings.blob_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(
         title="selfsup",
         version="0.1.0",
@@ -23,13 +23,15 @@ def create_app() -> FastAPI:
     )
     app.state.encoder_cache = EncoderCache(settings.encoder_cache_size)
     install_error_handlers(app)
-    for router in (
+    routers = (
         health_router,
+        keys_router,
         datasets_router,
         methods_router,
         jobs_router,
         models_router,
         embeddings_router,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
     return app

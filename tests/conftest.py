@@ -56,9 +56,25 @@ def service_env(
     reset_service_caches()
 
 
+def new_key(tenant: str = "acme", scopes: tuple[str, ...] = ("admin",)) -> str:
+    """Store a real API key and return its secret (the same code path as POST /v1/keys)."""
+    from app.auth.service import create_key
+
+    with db.session_factory()() as session:
+        return create_key(session, name="test", tenant=tenant, scopes=list(scopes))[1]
+
+
 @pytest.fixture
-def client(service_env: dict[str, str]) -> Iterator[TestClient]:
+def anonymous(service_env: dict[str, str]) -> Iterator[TestClient]:
+    """A client that sends no key."""
     from app.main import create_app
 
     with TestClient(create_app()) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(anonymous: TestClient) -> TestClient:
+    """A client holding an admin key of tenant 'acme'."""
+    anonymous.headers["Authorization"] = f"Bearer {new_key()}"
+    return anonymous

@@ -138,12 +138,13 @@ def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage) -> st
             raise LeaseLost(claim.job_id)
         add_model(
             session,
+            tenant=session.get_one(Job, claim.job_id).tenant,
             model_id=model_id,
             job_id=claim.job_id,
             method=trainer.spec.name,
             backbone=backbone.spec.name,
             modality="image",
-            dim=backbone.dim,
+            dim=trainer.model.embedding_dim,
         )
         session.commit()
     return "succeeded"

@@ -1,5 +1,6 @@
 """One Settings class, read from the environment with prefix ``SELFSUP_``; unsafe values fail at start."""
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Self
@@ -8,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 FILESYSTEM_BROKER = "filesystem://"
+KEY_PATTERN = re.compile(r"^ssk_[A-Za-z0-9_-]{32,128}$")
 
 
 class Settings(BaseSettings):
@@ -35,6 +37,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=100)
     device: str | None = Field(default=None, description="Training device; auto (cuda if present) by default.")
     encoder_cache_size: int = Field(default=4, ge=1)
+    bootstrap_admin_key: str | None = Field(
+        default=None, description="Admin key created at first start (for automation); else one is generated."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -47,6 +52,8 @@ class Settings(BaseSettings):
             )
         if not self.broker_url.startswith((FILESYSTEM_BROKER, "redis://", "rediss://", "amqp://", "memory://")):
             raise ValueError(f"SELFSUP_BROKER_URL scheme not supported: {self.broker_url!r}")
+        if self.bootstrap_admin_key is not None and not KEY_PATTERN.match(self.bootstrap_admin_key):
+            raise ValueError("SELFSUP_BOOTSTRAP_ADMIN_KEY must be 'ssk_' followed by at least 32 URL-safe characters")
         if self.lease_seconds <= 2 * self.progress_interval_seconds:
             raise ValueError("SELFSUP_LEASE_SECONDS must exceed twice SELFSUP_PROGRESS_INTERVAL_SECONDS")
         return self

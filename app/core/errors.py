@@ -5,6 +5,7 @@ one format whether pydantic or a service found the problem.
 """
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -12,10 +13,20 @@ from fastapi.responses import JSONResponse
 
 class ServiceError(Exception):
     status_code = 400
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ServiceError):
+    status_code = 403
 
 
 class NotFound(ServiceError):
@@ -54,4 +65,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         detail: object = exc.errors if isinstance(exc, FieldErrors) else exc.message
-        return JSONResponse(status_code=exc.status_code, content={"detail": detail})
+        return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=exc.headers)

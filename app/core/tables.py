@@ -1,5 +1,6 @@
 """Every ORM table, imported once so ``Base.metadata`` is complete (Alembic and tests use this)."""
 
+from app.auth.orm import ApiKey
 from app.core.db import Base
 from app.datasets.orm import Dataset
 from app.jobs.orm import Job, JobMetric
@@ -7,4 +8,4 @@ from app.models.orm import RegisteredModel
 
 metadata = Base.metadata
 
-__all__ = ["Dataset", "Job", "JobMetric", "RegisteredModel", "metadata"]
+__all__ = ["ApiKey", "Dataset", "Job", "JobMetric", "RegisteredModel", "metadata"]

@@ -12,6 +12,7 @@ class Dataset(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
     modality: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="ready")
     num_items: Mapped[int] = mapped_column(Integer)

@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.errors import Conflict, Unprocessable
 from app.core.ids import new_id
+from app.core.queries import get_owned, paged
 from app.core.storage import LocalStorage
 from app.datasets.archives import ArchiveLimits
 from app.datasets.ingest import IngestedImages, IngestLimits, ingest_image_archive
@@ -30,6 +31,7 @@ def ingest_limits(settings: Settings) -> IngestLimits:
 def create_dataset(
     session: Session,
     *,
+    tenant: str,
     storage: LocalStorage,
     settings: Settings,
     name: str,
@@ -55,6 +57,7 @@ def create_dataset(
         raise
     dataset = Dataset(
         id=dataset_id,
+        tenant=tenant,
         name=name,
         modality=modality,
         status="ready",
@@ -79,21 +82,17 @@ def _labels_summary(result: IngestedImages) -> dict[str, object] | None:
     return {"source": labels.source, "num_labeled": labels.num_labeled, "classes": labels.classes}
 
 
-def get_dataset(session: Session, *, dataset_id: str) -> Dataset:
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise NotFound(f"dataset {dataset_id!r} not found")
-    return dataset
+def get_dataset(session: Session, *, tenant: str, dataset_id: str) -> Dataset:
+    return get_owned(session, Dataset, dataset_id, tenant=tenant, kind="dataset")
 
 
-def list_datasets(session: Session, *, limit: int, offset: int) -> tuple[list[Dataset], int]:
-    total = session.scalar(select(func.count()).select_from(Dataset)) or 0
-    rows = session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id).limit(limit).offset(offset))
-    return list(rows), total
+def list_datasets(session: Session, *, tenant: str, limit: int, offset: int) -> tuple[list[Dataset], int]:
+    query = select(Dataset).where(Dataset.tenant == tenant)
+    return paged(session, query, order_by=(Dataset.created_at.desc(), Dataset.id), limit=limit, offset=offset)
 
 
-def delete_dataset(session: Session, *, storage: LocalStorage, dataset_id: str) -> None:
-    dataset = get_dataset(session, dataset_id=dataset_id)
+def delete_dataset(session: Session, *, tenant: str, storage: LocalStorage, dataset_id: str) -> None:
+    dataset = get_dataset(session, tenant=tenant, dataset_id=dataset_id)
     active = session.scalar(
         select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_JOB_STATES))
     )

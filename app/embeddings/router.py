@@ -5,6 +5,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from app.auth.deps import Reader
 from app.core.deps import SessionDep, SettingsDep, StorageDep
 from app.core.errors import FieldErrors, Unprocessable
 from app.embeddings.schemas import MAX_INPUTS, EmbedRequest, EmbedResponse
@@ -32,10 +33,10 @@ _REQUEST_BODY: dict[str, Any] = {
 
 @router.post("/{model_id}/embed", response_model=EmbedResponse, openapi_extra=_REQUEST_BODY)
 async def embed(
-    request: Request, model_id: str, session: SessionDep, settings: SettingsDep, storage: StorageDep
+    caller: Reader, request: Request, model_id: str, session: SessionDep, settings: SettingsDep, storage: StorageDep
 ) -> EmbedResponse:
     """Embed images sent as JSON (base64 or data URLs in ``inputs``) or as multipart ``files``."""
-    model = await run_in_threadpool(get_model, session, model_id=model_id)
+    model = await run_in_threadpool(get_model, session, tenant=caller.tenant, model_id=model_id)
     blobs, field = await _read_inputs(request)
     cache: EncoderCache = request.app.state.encoder_cache
     path = storage.path(model.storage_key) / ENCODER_FILE

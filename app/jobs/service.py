@@ -3,12 +3,13 @@
 import logging
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.core.db import affected_rows, utcnow
-from app.core.errors import Conflict, FieldErrors, NotFound
+from app.core.errors import Conflict, FieldErrors
 from app.core.ids import new_id
+from app.core.queries import get_owned, paged
 from app.core.queue import ring_training_doorbell
 from app.datasets.orm import Dataset
 from app.jobs.orm import Job, JobMetric
@@ -23,16 +24,17 @@ TERMINAL_STATES = ("succeeded", "failed", "canceled")
 
 
 def create_job(
-    session: Session, *, dataset_id: str, method: str, params: dict[str, Any] | None, name: str | None
+    session: Session, *, tenant: str, dataset_id: str, method: str, params: dict[str, Any] | None, name: str | None
 ) -> Job:
     """Validate against the method registry, store the resolved params, commit, then ring the doorbell."""
     dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
+    if dataset is None or dataset.tenant != tenant:
         raise FieldErrors([(("body", "dataset_id"), f"dataset {dataset_id!r} not found")])
     resolved = _resolve_params(method, dataset, params)
     batch = min(resolved.batch_size, dataset.num_items)
     job = Job(
         id=new_id("job"),
+        tenant=tenant,
         name=name,
         dataset_id=dataset.id,
         method=method,
@@ -77,33 +79,28 @@ def dispatch(session: Session, *, job_id: str) -> bool:
     return True
 
 
-def get_job(session: Session, *, job_id: str) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFound(f"job {job_id!r} not found")
-    return job
+def get_job(session: Session, *, tenant: str, job_id: str) -> Job:
+    return get_owned(session, Job, job_id, tenant=tenant, kind="job")
 
 
-def list_jobs(session: Session, *, status: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
-    query = select(Job)
+def list_jobs(session: Session, *, tenant: str, status: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
+    query = select(Job).where(Job.tenant == tenant)
     if status is not None:
         query = query.where(Job.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset))
-    return list(rows), total
+    return paged(session, query, order_by=(Job.created_at.desc(), Job.id), limit=limit, offset=offset)
 
 
-def metrics_history(session: Session, *, job_id: str, kind: str | None) -> list[JobMetric]:
-    get_job(session, job_id=job_id)
+def metrics_history(session: Session, *, tenant: str, job_id: str, kind: str | None) -> list[JobMetric]:
+    get_job(session, tenant=tenant, job_id=job_id)
     query = select(JobMetric).where(JobMetric.job_id == job_id)
     if kind is not None:
         query = query.where(JobMetric.kind == kind)
     return list(session.scalars(query.order_by(JobMetric.id)))
 
 
-def cancel_job(session: Session, *, job_id: str) -> Job:
+def cancel_job(session: Session, *, tenant: str, job_id: str) -> Job:
     """A queued job is canceled at once; a running one is flagged and its worker stops within a few steps."""
-    job = get_job(session, job_id=job_id)
+    job = get_job(session, tenant=tenant, job_id=job_id)
     now = utcnow()
     canceled_queued = affected_rows(
         session,

@@ -3,6 +3,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from app.auth.deps import Reader
 from selfsup.methods import list_methods
 
 router = APIRouter(prefix="/v1/methods", tags=["methods"])
@@ -21,7 +22,7 @@ class MethodList(BaseModel):
 
 
 @router.get("", response_model=MethodList)
-def methods() -> MethodList:
+def methods(_caller: Reader) -> MethodList:
     return MethodList(
         items=[
             MethodOut(

@@ -14,6 +14,7 @@ class RegisteredModel(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
     method: Mapped[str] = mapped_column(String(50))
     backbone: Mapped[str] = mapped_column(String(50))
     modality: Mapped[str] = mapped_column(String(20))

@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from app.auth.deps import Reader
 from app.core.deps import SessionDep
 from app.core.pagination import Page, PageParams, page_params
 from app.models import service
@@ -11,11 +12,13 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 @router.get("", response_model=Page[ModelOut])
-def list_models(session: SessionDep, page: Annotated[PageParams, Depends(page_params)]) -> Page[ModelOut]:
-    rows, total = service.list_models(session, limit=page.limit, offset=page.offset)
+def list_models(
+    caller: Reader, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[ModelOut]:
+    rows, total = service.list_models(session, tenant=caller.tenant, limit=page.limit, offset=page.offset)
     return Page(items=[ModelOut.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{model_id}", response_model=ModelOut)
-def get_model(session: SessionDep, model_id: str) -> ModelOut:
-    return ModelOut.model_validate(service.get_model(session, model_id=model_id))
+def get_model(caller: Reader, session: SessionDep, model_id: str) -> ModelOut:
+    return ModelOut.model_validate(service.get_model(session, tenant=caller.tenant, model_id=model_id))

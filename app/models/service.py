@@ -1,9 +1,9 @@
 """The model registry: trained encoders and where their files live."""
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.errors import NotFound
+from app.core.queries import get_owned, paged
 from app.models.orm import RegisteredModel
 
 ENCODER_FILE = "encoder.pt"
@@ -14,11 +14,12 @@ def model_key(model_id: str) -> str:
 
 
 def add_model(
-    session: Session, *, model_id: str, job_id: str, method: str, backbone: str, modality: str, dim: int
+    session: Session, *, tenant: str, model_id: str, job_id: str, method: str, backbone: str, modality: str, dim: int
 ) -> RegisteredModel:
     """Stage a model row in the caller's transaction (the job's success and the model land together)."""
     model = RegisteredModel(
         id=model_id,
+        tenant=tenant,
         job_id=job_id,
         method=method,
         backbone=backbone,
@@ -31,14 +32,11 @@ def add_model(
     return model
 
 
-def get_model(session: Session, *, model_id: str) -> RegisteredModel:
-    model = session.get(RegisteredModel, model_id)
-    if model is None:
-        raise NotFound(f"model {model_id!r} not found")
-    return model
+def get_model(session: Session, *, tenant: str, model_id: str) -> RegisteredModel:
+    return get_owned(session, RegisteredModel, model_id, tenant=tenant, kind="model")
 
 
-def list_models(session: Session, *, limit: int, offset: int) -> tuple[list[RegisteredModel], int]:
-    total = session.scalar(select(func.count()).select_from(RegisteredModel)) or 0
-    query = select(RegisteredModel).order_by(RegisteredModel.created_at.desc(), RegisteredModel.id)
-    return list(session.scalars(query.limit(limit).offset(offset))), total
+def list_models(session: Session, *, tenant: str, limit: int, offset: int) -> tuple[list[RegisteredModel], int]:
+    query = select(RegisteredModel).where(RegisteredModel.tenant == tenant)
+    order = (RegisteredModel.created_at.desc(), RegisteredModel.id)
+    return paged(session, query, order_by=order, limit=limit, offset=offset)

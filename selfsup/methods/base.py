@@ -41,6 +41,12 @@ class SSLMethod(nn.Module):
         """
         return None
 
+    @property
+    def embedding_dim(self) -> int:
+        """Size of what :meth:`embed` returns (and what is served)."""
+        head = self.embedding_head()
+        return int(head.out_features) if isinstance(head, nn.Linear) else self.backbone.dim
+
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) floats in [0, 1] -> (B, D) embeddings, not normalized: what evaluation and serving see."""
         features = self.backbone(images)

@@ -69,7 +69,9 @@ def test_invalid_submissions_name_the_field(
 
 def test_method_must_accept_the_dataset_modality(client: TestClient) -> None:
     with session_scope() as session:
-        session.add(Dataset(id="ds_text", name="t", modality="text", num_items=10, size_bytes=1, storage_key="x"))
+        session.add(
+            Dataset(id="ds_text", tenant="acme", name="t", modality="text", num_items=10, size_bytes=1, storage_key="x")
+        )
     response = client.post("/v1/jobs", json={"dataset_id": "ds_text", "method": "simclr"})
     assert response.status_code == 422
     [error] = response.json()["detail"]

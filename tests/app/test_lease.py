@@ -24,9 +24,11 @@ from app.jobs.orm import Job
 @pytest.fixture
 def job_id(service_env: dict[str, str]) -> str:
     with session_scope() as session:
-        session.add(Dataset(id="ds_1", name="d", modality="image", num_items=10, size_bytes=1, storage_key="k"))
+        session.add(
+            Dataset(id="ds_1", tenant="acme", name="d", modality="image", num_items=10, size_bytes=1, storage_key="k")
+        )
         session.flush()
-        session.add(Job(id="job_1", dataset_id="ds_1", method="simclr", params={}, epochs=1, metrics={}))
+        session.add(Job(id="job_1", tenant="acme", dataset_id="ds_1", method="simclr", params={}, epochs=1, metrics={}))
     return "job_1"
 
 

@@ -11,8 +11,8 @@ TERMINAL = ("succeeded", "failed", "canceled")
 
 
 class SelfSupClient:
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=60)
+    def __init__(self, base_url: str, key: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {key}"})
 
     def upload(self, archive: bytes, *, image_size: int = 16) -> dict[str, Any]:
         files = {"file": ("digits.zip", archive)}
@@ -20,8 +20,8 @@ class SelfSupClient:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def submit(self, dataset_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        response = self.http.post("/v1/jobs", json={"dataset_id": dataset_id, "method": "simclr", "params": params})
+    def submit(self, dataset_id: str, params: dict[str, Any], *, method: str = "simclr") -> dict[str, Any]:
+        response = self.http.post("/v1/jobs", json={"dataset_id": dataset_id, "method": method, "params": params})
         assert response.status_code == 202, response.text
         return response.json()
 

@@ -14,6 +14,7 @@ from tests.support.processes import ServiceProcess, free_port, wait_for, wait_fo
 
 pytestmark = pytest.mark.e2e
 
+ADMIN_KEY = "ssk_" + "e2e" * 12
 FAST_LEASES = {
     "SELFSUP_LEASE_SECONDS": "4",
     "SELFSUP_REAPER_INTERVAL_SECONDS": "1",
@@ -42,9 +43,9 @@ class Stack:
 @pytest.fixture
 def stack(service_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     port = free_port()
-    env = {**service_env, **FAST_LEASES, "SELFSUP_PORT": str(port)}
+    env = {**service_env, **FAST_LEASES, "SELFSUP_PORT": str(port), "SELFSUP_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
     api = ServiceProcess("api", env, tmp_path)
-    stack = Stack(env, SelfSupClient(f"http://127.0.0.1:{port}"), tmp_path)
+    stack = Stack(env, SelfSupClient(f"http://127.0.0.1:{port}", ADMIN_KEY), tmp_path)
     try:
         wait_until_healthy(f"http://127.0.0.1:{port}", api)
         stack.start_worker()
@@ -116,3 +117,28 @@ def test_a_killed_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(sta
     assert resumed and min(resumed) > 2 * steps_per_epoch - 1, "attempt 2 continued from the checkpoint"
     epochs = [p["epoch"] for p in points if p["kind"] == "epoch"]
     assert epochs == sorted(set(epochs)) and epochs[-1] == 40, "no epoch was trained twice"
+
+
+FAMILY_JOBS = {
+    "contrastive": ("byol", {"backbone": "tiny_cnn"}),
+    "clustering": ("dino", {"backbone": "tiny_cnn", "local_crops": 2}),
+    "masked": ("mae", {"backbone": "vit_tiny"}),
+    "generative": ("vae", {"backbone": "tiny_cnn"}),
+}
+
+
+def test_one_method_of_each_family_trains_on_the_worker_and_embeds(stack: Stack) -> None:
+    dataset = stack.client.upload(digits_zip(96), image_size=32)
+    common = {"epochs": 1, "batch_size": 32}
+    jobs = {
+        family: stack.client.submit(dataset["id"], {**common, **params}, method=method)
+        for family, (method, params) in FAMILY_JOBS.items()
+    }
+    image = digit_pngs(1)[0][1]
+    for family, job in jobs.items():
+        done = stack.client.wait_until(job["id"], timeout=240)
+        assert done["status"] == "succeeded", f"{family}: {done['error']}"
+        model = stack.client.http.get(f"/v1/models/{done['model_id']}").json()
+        assert model["method"] == FAMILY_JOBS[family][0]
+        vector = np.array(stack.client.embed_json(done["model_id"], [image])["embeddings"][0])
+        assert vector.shape == (model["dim"],) and abs(np.linalg.norm(vector) - 1) < 1e-5

@@ -26,7 +26,9 @@ def test_selfsup_up_serves_the_whole_path_and_stops_cleanly(tmp_path: Path) -> N
     children: list[int] = []
     try:
         wait_until_healthy(f"http://127.0.0.1:{port}", up, timeout=90)
-        client = SelfSupClient(f"http://127.0.0.1:{port}")
+        admin_key = (tmp_path / "data" / "admin-key.txt").read_text().strip()
+        assert admin_key in up.log(), "the first admin key is printed once"
+        client = SelfSupClient(f"http://127.0.0.1:{port}", admin_key)
         dataset = client.upload(digits_zip(100))
         job = client.submit(dataset["id"], {"backbone": "tiny_cnn", "epochs": 2, "batch_size": 25})
         done = client.wait_until(job["id"])
