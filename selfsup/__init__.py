@@ -4,8 +4,9 @@ The engine knows nothing of HTTP, databases or queues. Typical use as a library:
 
     from selfsup import Trainer, Encoder, get_method
     params = get_method("simclr").validate({"backbone": "tiny_cnn", "epochs": 2})
-    result = Trainer("simclr", params, images).fit()
-    Encoder.load(result.encoder_path).embed(images[:8])
+    trainer = Trainer("simclr", params, images, workdir="run1")  # images: (N, S, S, 3) uint8
+    trainer.fit()
+    Encoder.load(trainer.export_encoder("run1/encoder.pt")).embed(images[:8])
 """
 
 from selfsup.encoder import Encoder

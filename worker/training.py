@@ -2,7 +2,10 @@
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from app.core.config import Settings
 from app.core.db import session_factory
@@ -19,6 +22,7 @@ from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer, TrainResult
+from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,7 @@ class JobHooks(TrainingHooks):
 
     def __init__(self, claim: Claim, heartbeat: Heartbeat, *, interval: float) -> None:
         self.claim, self.heartbeat, self.interval = claim, heartbeat, interval
+        self.embedding_dim = 0  # known once the trainer has built the model
         self._last_write = 0.0
 
     def on_step(self, progress: Progress, metrics: Metrics) -> None:
@@ -47,7 +52,11 @@ class JobHooks(TrainingHooks):
             raise LeaseLost(self.claim.job_id)
         return self.heartbeat.cancel_requested
 
-    def _write(self, progress: Progress, metrics: Metrics, *, kind: str) -> None:
+    def write_final(self, progress: Progress, report: dict[str, Any]) -> None:
+        self._write(progress, report, kind="final")
+
+    def _write(self, progress: Progress, metrics: Metrics | dict[str, Any], *, kind: str) -> None:
+        report = metrics if kind == "final" else reportable(metrics, self.embedding_dim)
         with session_factory()() as session:
             status = record_progress(
                 session,
@@ -55,7 +64,7 @@ class JobHooks(TrainingHooks):
                 epoch=progress.epoch,
                 step=progress.step,
                 total_steps=progress.total_steps,
-                metrics=_rounded(metrics),
+                metrics=report,
                 kind=kind,
             )
         self._last_write = time.monotonic()
@@ -73,9 +82,8 @@ def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:
     storage = LocalStorage(settings.blob_dir)
     try:
         with Heartbeat(claim, lease_seconds=settings.lease_seconds) as heartbeat:
-            trainer = _build_trainer(claim, storage, settings, heartbeat)
-            result = trainer.fit()
-            return _conclude(claim, trainer, result, storage)
+            run = _prepare(claim, storage, settings, heartbeat)
+            return _conclude(claim, run, run.trainer.fit(), storage)
     except LeaseLost:
         log.warning("job %s: lease lost; another worker owns it now", job_id)
         return "lease_lost"
@@ -87,35 +95,48 @@ def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:
         return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings, retry=True)
 
 
-def _build_trainer(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat: Heartbeat) -> Trainer:
+@dataclass(frozen=True)
+class PreparedRun:
+    trainer: Trainer
+    hooks: JobHooks
+    labels: np.ndarray | None  # (N,) class indices, -1 unlabeled; only for evaluation
+
+
+def _prepare(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat: Heartbeat) -> PreparedRun:
     with session_factory()() as session:
         job = session.get_one(Job, claim.job_id)
         if job.dataset_id is None:
             raise JobSetupError("the job's dataset was deleted before it could train")
         dataset = session.get_one(Dataset, job.dataset_id)
         method, raw_params, data_key = job.method, job.params, dataset.storage_key
-    images = load_image_array(storage.path(data_key) / IMAGES_FILE)  # memory-mapped, decoded at ingest
-    return Trainer(
+    dataset_dir = storage.path(data_key)
+    images = load_image_array(dataset_dir / IMAGES_FILE)  # memory-mapped, decoded at ingest
+    hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds)
+    trainer = Trainer(
         method,
         get_method(method).validate(raw_params),
         images,
         workdir=storage.path(f"jobs/{claim.job_id}"),
         device=settings.device,
-        hooks=JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds),
+        hooks=hooks,
         checkpoint_every_s=settings.checkpoint_interval_seconds,
     )
+    hooks.embedding_dim = trainer.model.embedding_dim
+    return PreparedRun(trainer, hooks, dataset_labels(dataset_dir))
 
 
-def _conclude(claim: Claim, trainer: Trainer, result: TrainResult, storage: LocalStorage) -> str:
+def _conclude(claim: Claim, run: PreparedRun, result: TrainResult, storage: LocalStorage) -> str:
     if result.status == "canceled":
         with session_factory()() as session:
             finish_claim(session, claim=claim, status="canceled", step=result.progress.step)
             session.commit()
         return "canceled"
-    return _register_model(claim, trainer, storage)
+    report = final_report(run.trainer, result.metrics, run.labels)
+    run.hooks.write_final(result.progress, report)
+    return _register_model(claim, run.trainer, storage, report)
 
 
-def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage) -> str:
+def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, evaluation: dict[str, Any]) -> str:
     """Publish the encoder files, then mark the job succeeded and add the model in one transaction."""
     model_id = new_id("mdl")
     staged = storage.staging_dir()
@@ -145,6 +166,7 @@ def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage) -> st
             backbone=backbone.spec.name,
             modality="image",
             dim=trainer.model.embedding_dim,
+            details={"evaluation": evaluation},
         )
         session.commit()
     return "succeeded"
@@ -157,7 +179,3 @@ def _retry_or_fail(claim: Claim, error: str, settings: Settings, *, retry: bool)
         if requeued:
             dispatch(session, job_id=claim.job_id)
     return "requeued" if requeued else "failed"
-
-
-def _rounded(metrics: Metrics) -> dict[str, Any]:
-    return {key: round(float(value), 6) for key, value in metrics.items()}

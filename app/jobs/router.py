@@ -42,7 +42,10 @@ def get_job(caller: Reader, session: SessionDep, job_id: str) -> JobOut:
 
 @router.get("/{job_id}/metrics", response_model=MetricsHistory)
 def get_metrics(
-    caller: Reader, session: SessionDep, job_id: str, kind: Annotated[Literal["step", "epoch"] | None, Query()] = None
+    caller: Reader,
+    session: SessionDep,
+    job_id: str,
+    kind: Annotated[Literal["step", "epoch", "final"] | None, Query()] = None,
 ) -> MetricsHistory:
     rows = service.metrics_history(session, tenant=caller.tenant, job_id=job_id, kind=kind)
     return MetricsHistory(job_id=job_id, points=[MetricPoint.model_validate(r) for r in rows])

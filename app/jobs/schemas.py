@@ -74,7 +74,7 @@ class MetricPoint(BaseModel):
     attempt: int
     epoch: int
     step: int
-    kind: Literal["step", "epoch"]
+    kind: Literal["step", "epoch", "final"]
     values: dict[str, Any]
     created_at: datetime
 

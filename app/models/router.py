@@ -16,9 +16,9 @@ def list_models(
     caller: Reader, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[ModelOut]:
     rows, total = service.list_models(session, tenant=caller.tenant, limit=page.limit, offset=page.offset)
-    return Page(items=[ModelOut.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+    return Page(items=[ModelOut.from_row(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{model_id}", response_model=ModelOut)
 def get_model(caller: Reader, session: SessionDep, model_id: str) -> ModelOut:
-    return ModelOut.model_validate(service.get_model(session, tenant=caller.tenant, model_id=model_id))
+    return ModelOut.from_row(service.get_model(session, tenant=caller.tenant, model_id=model_id))

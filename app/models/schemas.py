@@ -1,6 +1,9 @@
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models.orm import RegisteredModel
 
 
 class ModelOut(BaseModel):
@@ -13,3 +16,14 @@ class ModelOut(BaseModel):
     modality: str
     dim: int
     created_at: datetime
+    evaluation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The job's final representation metrics: label-free (rankme, alignment, uniformity, "
+        "embedding_std, warning) and, for labeled datasets, kNN and linear-probe accuracy vs random init.",
+    )
+
+    @classmethod
+    def from_row(cls, row: RegisteredModel) -> "ModelOut":
+        return cls.model_validate(
+            {**ModelOut.model_validate(row).model_dump(), "evaluation": row.details.get("evaluation", {})}
+        )

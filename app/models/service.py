@@ -1,5 +1,7 @@
 """The model registry: trained encoders and where their files live."""
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,7 +16,16 @@ def model_key(model_id: str) -> str:
 
 
 def add_model(
-    session: Session, *, tenant: str, model_id: str, job_id: str, method: str, backbone: str, modality: str, dim: int
+    session: Session,
+    *,
+    tenant: str,
+    model_id: str,
+    job_id: str,
+    method: str,
+    backbone: str,
+    modality: str,
+    dim: int,
+    details: dict[str, Any],
 ) -> RegisteredModel:
     """Stage a model row in the caller's transaction (the job's success and the model land together)."""
     model = RegisteredModel(
@@ -26,7 +37,7 @@ def add_model(
         modality=modality,
         dim=dim,
         storage_key=model_key(model_id),
-        details={},
+        details=details,
     )
     session.add(model)
     return model

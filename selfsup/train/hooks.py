@@ -27,7 +27,9 @@ class TrainingHooks:
         """After every optimizer step, with ``loss``, ``lr`` and ``samples_per_second``."""
 
     def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        """After every epoch, with the epoch's mean ``epoch_loss`` (absent if a resume found no step left)."""
+        """After every epoch, with the epoch's mean ``epoch_loss`` (absent if a resume found no step left) and
+        the label-free ``rankme``, ``alignment``, ``uniformity`` and ``embedding_std`` of the embeddings
+        (absent if the trainer's ``probe_size`` is 0); :func:`selfsup.eval.collapse_warning` reads the latter."""
 
     def on_checkpoint(self, path: Path, progress: Progress) -> None:
         """After a checkpoint has been written atomically."""

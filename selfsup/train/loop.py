@@ -13,6 +13,7 @@ from selfsup.backbones import create_backbone
 from selfsup.data.batches import EpochBatches
 from selfsup.device import autocast_for, memory_format_for, pick_device
 from selfsup.errors import CheckpointError, SelfSupError
+from selfsup.eval import DEFAULT_PROBE_SIZE, RepresentationProbe
 from selfsup.methods import MethodSpec, get_method
 from selfsup.params import params_to_dict
 from selfsup.train.checkpoint import (
@@ -43,7 +44,8 @@ class Trainer:
     """Trains one method on one canonical image array, checkpointing into ``workdir``.
 
     ``fit`` resumes from ``workdir/checkpoint.pt`` when it exists, so calling it again after a crash or a
-    cancel continues the same run.
+    cancel continues the same run. After every epoch it measures the embeddings of ``probe_size`` items fixed
+    by the seed (see :meth:`evaluate_representation`); 0 turns that off.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class Trainer:
         device: str | None = None,
         hooks: TrainingHooks | None = None,
         checkpoint_every_s: float = 300.0,
+        probe_size: int = DEFAULT_PROBE_SIZE,
     ) -> None:
         self.spec = get_method(method) if isinstance(method, str) else method
         self.params = params
@@ -73,6 +76,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, params)
         self.scheduler = build_schedule(self.optimizer, params, len(self.batches))
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
+        self.probe = RepresentationProbe(images, size=probe_size, seed=params.seed) if probe_size else None
 
     @property
     def total_steps(self) -> int:
@@ -103,6 +107,7 @@ class Trainer:
                 metrics = {**metrics, "epoch_loss": float(np.mean(epoch_losses))}
             self.save_checkpoint()
             last_save = time.monotonic()
+            metrics = {**metrics, **self.evaluate_representation()}
             self.hooks.on_epoch_end(self.progress(), metrics)
         return self._finish("completed", metrics)
 
@@ -126,6 +131,14 @@ class Trainer:
             raise TrainingDiverged(f"loss became {value} at step {self.step}; try a lower lr")
         elapsed = time.perf_counter() - started
         return {"loss": value, "lr": lr, "samples_per_second": len(indices) / elapsed}
+
+    def evaluate_representation(self) -> Metrics:
+        """Label-free quality of the current embeddings on the probe items: ``rankme``, ``alignment``,
+        ``uniformity`` and ``embedding_std`` (see :mod:`selfsup.eval.metrics`); empty when ``probe_size`` is 0.
+
+        Runs in eval mode without gradients on a forked RNG, so it changes neither the model nor the run.
+        """
+        return self.probe.evaluate(self.model, self.device) if self.probe else {}
 
     def save_checkpoint(self) -> Path:
         payload = {

@@ -1,4 +1,4 @@
-"""The served encoder: loads from its file alone and embeds exactly as the trained backbone does."""
+"""The served encoder: loads from its file alone and embeds exactly as the trained backbone (and head) does."""
 
 import io
 from dataclasses import dataclass
@@ -13,9 +13,11 @@ from selfsup.data.images import canonical_image
 from selfsup.encoder import Encoder
 from selfsup.errors import CheckpointError
 from selfsup.methods import get_method
+from selfsup.methods.vae import VAE
 from selfsup.train.loop import Trainer
 
 SIZE = 16
+LATENT_DIM = 24
 
 
 @dataclass
@@ -30,6 +32,17 @@ def trained(digits16: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> T
     workdir = tmp_path_factory.mktemp("encoder")
     params = get_method("simclr").validate({"backbone": "tiny_cnn", "epochs": 1, "batch_size": 32, "warmup_epochs": 0})
     trainer = Trainer("simclr", params, digits16[:64], workdir=workdir)
+    result = trainer.fit()
+    return Trained(trainer, result.checkpoint_path, trainer.export_encoder(workdir / "encoder.pt"))
+
+
+@pytest.fixture(scope="module")
+def trained_vae(digits16: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    workdir = tmp_path_factory.mktemp("vae")
+    params = get_method("vae").validate(
+        {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 32, "warmup_epochs": 0, "latent_dim": LATENT_DIM}
+    )
+    trainer = Trainer("vae", params, digits16[:64], workdir=workdir)
     result = trainer.fit()
     return Trained(trainer, result.checkpoint_path, trainer.export_encoder(workdir / "encoder.pt"))
 
@@ -101,3 +114,33 @@ def test_loading_a_missing_or_foreign_file_raises(tmp_path: Path) -> None:
     torch.save({"format": "someone.else/1", "state_dict": {}}, foreign)
     with pytest.raises(CheckpointError):
         Encoder.load(foreign)
+
+
+def test_a_method_without_a_head_exports_the_backbone_alone(trained: Trained) -> None:
+    payload = torch.load(trained.exported, weights_only=True)
+    assert "head" not in payload and payload["dim"] == 128
+
+
+def test_vae_serves_its_latent_mean_from_the_export_and_the_checkpoint(
+    trained_vae: Trained, digits16: np.ndarray
+) -> None:
+    exported, from_checkpoint = Encoder.load(trained_vae.exported), Encoder.load(trained_vae.checkpoint)
+    assert exported.dim == from_checkpoint.dim == LATENT_DIM and exported.method == "vae"
+    vectors = exported.embed(digits16[:10])
+    assert vectors.shape == (10, LATENT_DIM)
+    np.testing.assert_array_equal(from_checkpoint.embed(digits16[:10]), vectors)
+    method = trained_vae.trainer.model.eval()
+    assert isinstance(method, VAE)
+    with torch.no_grad():
+        images = torch.tensor(digits16[:10]).permute(0, 3, 1, 2).float() / 255
+        mu, _ = method.encode(images)
+    np.testing.assert_allclose(vectors, torch.nn.functional.normalize(mu, dim=1).numpy(), rtol=1e-5, atol=1e-6)
+    assert torch.load(trained_vae.exported, weights_only=True)["dim"] == LATENT_DIM
+
+
+def test_an_unknown_head_kind_is_refused(trained_vae: Trained, tmp_path: Path) -> None:
+    payload = torch.load(trained_vae.exported, weights_only=True)
+    payload["head"]["kind"] = "mlp"
+    torch.save(payload, tmp_path / "encoder.pt")
+    with pytest.raises(CheckpointError, match="mlp"):
+        Encoder.load(tmp_path / "encoder.pt")

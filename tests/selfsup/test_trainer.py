@@ -21,6 +21,7 @@ from selfsup.train.loop import Trainer, TrainResult
 
 NUM_ITEMS, BATCH, EPOCHS = 96, 32, 2
 STEPS_PER_EPOCH = NUM_ITEMS // BATCH
+REPRESENTATION_KEYS = {"rankme", "alignment", "uniformity", "embedding_std"}
 
 
 class SimulatedCrash(Exception):
@@ -134,6 +135,37 @@ def test_epoch_loss_is_the_mean_of_the_epoch_steps(straight: Run) -> None:
     for progress, metrics in straight.hooks.epoch_ends:
         steps = range((progress.epoch - 1) * STEPS_PER_EPOCH + 1, progress.epoch * STEPS_PER_EPOCH + 1)
         assert metrics["epoch_loss"] == pytest.approx(np.mean([straight.hooks.losses[s] for s in steps]))
+
+
+def test_epoch_end_metrics_measure_the_representation(straight: Run) -> None:
+    for _, metrics in straight.hooks.epoch_ends:
+        assert metrics.keys() >= REPRESENTATION_KEYS
+        assert 1 <= metrics["rankme"] <= NUM_ITEMS  # the probe is every item here: min(512, 96)
+        assert 0 <= metrics["alignment"] <= 4 and -4 <= metrics["uniformity"] <= 0
+        assert 0 < metrics["embedding_std"] < 1
+    assert straight.result.metrics.keys() >= REPRESENTATION_KEYS
+    assert straight.trainer.evaluate_representation() == {
+        key: straight.result.metrics[key] for key in REPRESENTATION_KEYS
+    }
+
+
+def test_evaluating_the_representation_changes_nothing(params: Any, images: np.ndarray, tmp_path: Path) -> None:
+    trainer = Trainer("simclr", params, images, workdir=tmp_path)
+    state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    rng = torch.get_rng_state()
+    trainer.model.train()
+    first = trainer.evaluate_representation()
+    assert trainer.model.training and torch.equal(torch.get_rng_state(), rng)
+    _assert_same_state(trainer.model.state_dict(), state)
+    assert trainer.evaluate_representation() == first
+
+
+def test_probe_size_zero_turns_the_evaluation_off(params: Any, images: np.ndarray, tmp_path: Path) -> None:
+    hooks = Recorder()
+    trainer = Trainer("simclr", replace(params, epochs=1), images, workdir=tmp_path, hooks=hooks, probe_size=0)
+    result = trainer.fit()
+    assert trainer.evaluate_representation() == {}
+    assert not REPRESENTATION_KEYS & (hooks.epoch_ends[0][1].keys() | result.metrics.keys())
 
 
 def test_reported_lr_is_the_one_each_step_used(params: Any, images: np.ndarray, tmp_path: Path) -> None:

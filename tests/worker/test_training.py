@@ -37,15 +37,14 @@ def test_a_job_trains_reports_and_registers_one_model(client: TestClient, datase
     assert job["progress"]["fraction"] == 1.0 and job["metrics"]["loss"] > 0
     history = client.get(f"/v1/jobs/{job_id}/metrics", params={"kind": "epoch"}).json()["points"]
     assert [p["epoch"] for p in history] == [1, 2]
+    assert {"rankme", "alignment", "uniformity", "embedding_std"} <= history[-1]["values"].keys()
+    [final] = client.get(f"/v1/jobs/{job_id}/metrics", params={"kind": "final"}).json()["points"]
+    labeled = {"knn_top1", "linear_probe", "knn_top1_random_init", "linear_probe_random_init"}
+    assert labeled <= final["values"].keys(), "the digits' class folders are labels: probes are reported"
+    assert job["metrics"] == final["values"], "the job shows the final report as its latest metrics"
     model = client.get(f"/v1/models/{job['model_id']}").json()
-    assert model == {
-        **model,
-        "job_id": job_id,
-        "method": "simclr",
-        "backbone": "tiny_cnn",
-        "modality": "image",
-        "dim": 128,
-    }
+    expected = {"job_id": job_id, "method": "simclr", "backbone": "tiny_cnn", "modality": "image", "dim": 128}
+    assert model == {**model, **expected} and model["evaluation"] == final["values"]
     encoder_file = Path(get_settings().blob_dir) / "models" / model["id"] / "encoder.pt"
     vectors = Encoder.load(encoder_file).embed(np.zeros((2, 16, 16, 3), np.uint8))
     assert vectors.shape == (2, 128)

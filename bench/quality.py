@@ -1,0 +1,189 @@
+"""Representation quality of every image method under one fixed small budget: does pretraining help?
+
+Each image method in the registry pretrains the same way: scikit-learn's 1797 handwritten digits at
+--image-size px, --epochs epochs of --batch-size images, on the tiny CNN (or, where a method's params accept
+only ViTs, its default ViT), with the method's defaults plus the tuned overrides in TUNED below. Then:
+
+  with labels, never seen in training (80/20 split, stratified by digit):
+    kNN top-1 (k=20, cosine, votes weighted by exp(sim / 0.07)) and linear-probe accuracy (standardized
+    features, logistic regression) of the trained encoder, of the same architecture at its random init
+    (the same seeded weights the run started from), and of raw pixels (one row: it needs no training)
+  without labels (selfsup.eval.metrics, on the Trainer's 512-item probe after the last epoch):
+    RankMe, alignment, uniformity, embedding std and the collapse warning
+  the last epoch's mean loss and the wall time of the pretraining (the per-epoch probe included)
+
+    python bench/quality.py                              # every method, 10 epochs (CPU: minutes per method)
+    python bench/quality.py --methods simclr,byol --epochs 20
+    python bench/quality.py --quick                      # smoke run: 1 epoch on 512 images
+"""
+
+import argparse
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from selfsup.data.images import canonical_image
+from selfsup.device import pick_device
+from selfsup.errors import ParamError
+from selfsup.eval import collapse_warning, embedder
+from selfsup.eval.probes import evaluate_with_labels, labeled_split, pixel_features, probe_accuracies
+from selfsup.methods import MethodSpec, get_method, list_methods
+from selfsup.train.loop import Trainer
+
+# Tuned defaults: per-method params (lr, optimizer, ...) that replace the method's own defaults in this bench
+# only. Empty on purpose: a default that does badly here should be fixed in the method's params instead.
+TUNED: dict[str, dict[str, Any]] = {}
+
+QUICK = {"epochs": 1, "num_images": 512, "batch_size": 128}
+
+
+@dataclass
+class Row:
+    method: str
+    backbone: str = "-"
+    scores: dict[str, float] = field(default_factory=dict)  # probe accuracies, label-free metrics, loss
+    seconds: float = 0.0
+    warning: str | None = None
+    error: str | None = None
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default="", help="comma-separated subset, e.g. simclr,byol (default: all)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--num-images", type=int, default=None, help="train and probe on the first N digits")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
+    parser.add_argument("--quick", action="store_true", help=f"smoke run, overriding the options above: {QUICK}")
+    args = parser.parse_args()
+    if args.quick:
+        vars(args).update(QUICK)
+    return args
+
+
+def digits(size: int, count: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(N, S, S, 3) uint8 RGB digits upscaled to ``size``, and their (N,) labels."""
+    data = load_digits()
+    gray = np.round(data.images[:count] * (255 / 16)).astype(np.uint8)  # (N, 8, 8) in [0, 16] -> [0, 255]
+    images = np.stack([canonical_image(Image.fromarray(image, mode="L"), size) for image in gray])
+    return images, data.target[:count]
+
+
+def image_methods(names: str) -> list[MethodSpec]:
+    if names:
+        return [get_method(name.strip()) for name in names.split(",") if name.strip()]
+    return [spec for spec in list_methods() if "image" in spec.modalities]
+
+
+def resolve_params(spec: MethodSpec, args: argparse.Namespace) -> Any:
+    """The method's defaults + TUNED + the shared budget, on the tiny CNN unless only a ViT is accepted."""
+    budget = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed, **TUNED.get(spec.name, {})}
+    try:
+        return spec.validate({"backbone": "tiny_cnn", **budget})
+    except ParamError as exc:
+        if not any(issue.loc == ("params", "backbone") for issue in exc.issues):
+            raise
+        return spec.validate(budget)  # its default backbone: a ViT
+
+
+def run_method(spec: MethodSpec, images: np.ndarray, labels: np.ndarray, args: argparse.Namespace) -> Row:
+    row = Row(spec.name)
+    try:
+        params = resolve_params(spec, args)
+        row.backbone = params.backbone
+        with tempfile.TemporaryDirectory() as workdir:
+            trainer = Trainer(spec, params, images, workdir=Path(workdir), device=args.device)
+            started = time.perf_counter()
+            result = trainer.fit()
+            row.seconds = time.perf_counter() - started
+            random_init = Trainer(spec, params, images, workdir=Path(workdir), device=args.device, probe_size=0)
+        embed_trained = embedder(trainer.model, trainer.device)
+        embed_random = embedder(random_init.model, trainer.device)
+        row.scores = evaluate_with_labels(embed_trained, embed_random, images, labels, seed=args.seed)
+        row.scores.update({key: result.metrics[key] for key in ("rankme", "alignment", "uniformity", "embedding_std")})
+        row.scores["loss"] = result.metrics.get("epoch_loss", float("nan"))
+        dim = embed_trained(images[:2]).shape[1]
+        row.scores["std_sqrt_dim"] = row.scores["embedding_std"] * math.sqrt(dim)  # ~1 evenly spread, 0 collapsed
+        row.warning = collapse_warning(row.scores, dim)
+    except Exception as exc:  # a bench reports a broken method and goes on to the next
+        row.error = f"{type(exc).__name__}: {exc}"
+    return row
+
+
+COLUMNS = [  # (header, key, format)
+    ("kNN", "knn_top1", "{:.3f}"),
+    ("kNN rand", "knn_top1_random_init", "{:.3f}"),
+    ("linear", "linear_probe", "{:.3f}"),
+    ("lin rand", "linear_probe_random_init", "{:.3f}"),
+    ("rankme", "rankme", "{:.1f}"),
+    ("align", "alignment", "{:.3f}"),
+    ("unif", "uniformity", "{:.3f}"),
+    ("std*sqrtD", "std_sqrt_dim", "{:.3f}"),
+    ("loss", "loss", "{:.3f}"),
+]
+
+
+def print_table(rows: list[Row], pixels: dict[str, float]) -> None:
+    header = f"{'method':<14}{'backbone':<10}" + "".join(f"{h:>10}" for h, _, _ in COLUMNS) + f"{'time s':>9}  collapse"
+    print(header + "\n" + "-" * len(header))
+    pixel_cells = {"knn_top1": pixels["knn_top1"], "linear_probe": pixels["linear_probe"]}
+    print(f"{'raw pixels':<14}{'-':<10}" + "".join(_cell(pixel_cells, key, fmt) for _, key, fmt in COLUMNS))
+    for row in rows:
+        if row.error:
+            print(f"{row.method:<14}{row.backbone:<10}FAILED  {row.error}")
+            continue
+        cells = "".join(_cell(row.scores, key, fmt) for _, key, fmt in COLUMNS)
+        print(f"{row.method:<14}{row.backbone:<10}{cells}{row.seconds:>9.1f}  {'WARNING' if row.warning else 'ok'}")
+    for row in rows:
+        if row.warning:
+            print(f"\n{row.method}: {row.warning}")
+
+
+def _cell(scores: dict[str, float], key: str, fmt: str) -> str:
+    return f"{fmt.format(scores[key]) if key in scores else '-':>10}"
+
+
+def print_verdict(rows: list[Row]) -> None:
+    done = [row for row in rows if not row.error]
+    gains = {row.method: row.scores["knn_top1"] - row.scores["knn_top1_random_init"] for row in done}
+    print("\ntrained kNN vs random-init kNN: " + ", ".join(f"{m} {g:+.3f}" for m, g in gains.items()))
+    beaten = all(gain > 0 for gain in gains.values()) and len(done) == len(rows)
+    losers = [m for m, g in gains.items() if g <= 0] + [row.method + " (failed)" for row in rows if row.error]
+    print("trained kNN beats random-init kNN for every method: " + ("yes" if beaten else f"NO: {', '.join(losers)}"))
+
+
+def main() -> None:
+    args = parse_args()
+    args.device = str(pick_device(None if args.device == "auto" else args.device))
+    images, labels = digits(args.image_size, args.num_images)
+    methods = image_methods(args.methods)
+    print(
+        f"torch {torch.__version__} | device {args.device} | threads {torch.get_num_threads()} | "
+        f"{len(images)} digits at {args.image_size} px | {args.epochs} epochs of batch {args.batch_size} | "
+        f"seed {args.seed} | tuned: {TUNED or 'none'}"
+    )
+    train, test = labeled_split(labels, seed=args.seed)
+    print(f"probes: {len(train)} train / {len(test)} test items, stratified; labels are never used to pretrain")
+    pixels = probe_accuracies(pixel_features(images), labels, train, test)
+    rows = []
+    for spec in methods:
+        rows.append(row := run_method(spec, images, labels, args))
+        done = row.error or f"kNN {row.scores['knn_top1']:.3f}, trained in {row.seconds:.0f} s"
+        print(f"  {spec.name}: {done}", flush=True)
+    print()
+    print_table(rows, pixels)
+    print_verdict(rows)
+
+
+if __name__ == "__main__":
+    main()

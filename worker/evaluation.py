@@ -1,0 +1,34 @@
+"""What a job reports about its encoder: the engine's metrics made JSON-ready, with a collapse warning and,
+when the dataset carries labels, probe accuracies next to a random-init baseline."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.datasets.ingest import LABELS_ARRAY
+from selfsup.eval import collapse_warning
+from selfsup.eval.labeled import labeled_report
+from selfsup.train.loop import Trainer
+
+
+def reportable(metrics: dict[str, float], dim: int) -> dict[str, Any]:
+    """Rounded numbers plus, when the label-free metrics show a collapsing representation, a ``warning``."""
+    report: dict[str, Any] = {key: round(float(value), 6) for key, value in metrics.items()}
+    if "rankme" in metrics and (warning := collapse_warning(metrics, dim)):
+        report["warning"] = warning
+    return report
+
+
+def dataset_labels(dataset_dir: Path) -> np.ndarray | None:
+    path = dataset_dir / LABELS_ARRAY
+    return np.load(path) if path.is_file() else None
+
+
+def final_report(trainer: Trainer, metrics: dict[str, float], labels: np.ndarray | None) -> dict[str, Any]:
+    """The last epoch's metrics, plus labeled probes of the trained encoder vs random init where possible."""
+    final = dict(metrics)
+    if labels is not None:
+        model = trainer.model
+        final.update(labeled_report(model, trainer.spec, trainer.params, trainer.images, labels, trainer.device))
+    return reportable(final, trainer.model.embedding_dim)
