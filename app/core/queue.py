@@ -16,7 +16,8 @@ TRAIN_TASK = "jobs.train"
 
 def broker_options(settings: Settings) -> dict[str, object]:
     if not settings.uses_filesystem_broker:
-        return {}
+        # Messages are acknowledged on receipt, so this bounds only a message lost between delivery and ack.
+        return {"visibility_timeout": settings.broker_visibility_timeout_seconds}
     queue_dir, control_dir = settings.broker_dir / "queue", settings.broker_dir / "control"
     for folder in (queue_dir, control_dir):
         folder.mkdir(parents=True, exist_ok=True)

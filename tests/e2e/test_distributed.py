@@ -1,58 +1,14 @@
 """The production shape end to end: uvicorn API + real Celery worker processes on PostgreSQL and Redis."""
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from app.core.queue import ring_training_doorbell
-from tests.e2e.client import SelfSupClient
+from tests.e2e.conftest import Stack
 from tests.support.images import digit_pngs, digits_zip
-from tests.support.processes import ServiceProcess, free_port, wait_for, wait_for_worker, wait_until_healthy
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.e2e
-
-ADMIN_KEY = "ssk_" + "e2e" * 12
-FAST_LEASES = {
-    "SELFSUP_LEASE_SECONDS": "4",
-    "SELFSUP_REAPER_INTERVAL_SECONDS": "1",
-    "SELFSUP_PROGRESS_INTERVAL_SECONDS": "0.5",
-}
-
-
-@dataclass
-class Stack:
-    env: dict[str, str]
-    client: SelfSupClient
-    log_dir: Path
-    workers: list[ServiceProcess] = field(default_factory=list)
-
-    def start_worker(self) -> ServiceProcess:
-        worker = ServiceProcess("worker", self.env, self.log_dir)
-        self.workers.append(worker)
-        wait_for_worker(worker)
-        return worker
-
-    @property
-    def data_dir(self) -> Path:
-        return Path(self.env["SELFSUP_DATA_DIR"])
-
-
-@pytest.fixture
-def stack(service_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
-    port = free_port()
-    env = {**service_env, **FAST_LEASES, "SELFSUP_PORT": str(port), "SELFSUP_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
-    api = ServiceProcess("api", env, tmp_path)
-    stack = Stack(env, SelfSupClient(f"http://127.0.0.1:{port}", ADMIN_KEY), tmp_path)
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}", api)
-        stack.start_worker()
-        yield stack
-    finally:
-        for process in [api, *stack.workers]:
-            process.kill()
 
 
 def test_upload_pretrain_poll_and_embed(stack: Stack) -> None:
