@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from app.auth.router import router as keys_router
+from app.core.body_limits import BodyLimits
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
@@ -21,7 +22,7 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Upload unlabeled data, pretrain a self-supervised encoder, serve its embeddings.",
     )
-    app.state.encoder_cache = EncoderCache(settings.encoder_cache_size)
+    app.state.encoder_cache = EncoderCache.from_settings(settings)
     install_error_handlers(app)
     routers = (
         health_router,
@@ -34,4 +35,8 @@ def create_app() -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    upload = ("POST", app.url_path_for("upload_dataset"))
+    app.add_middleware(
+        BodyLimits, default_limit=settings.max_json_bytes, route_limits={upload: settings.max_upload_bytes}
+    )
     return app

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
 
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024, description="Largest upload accepted.")
+    max_json_bytes: int = Field(
+        default=64 * 1024**2, ge=1024, description="Largest request body other than an upload (JSON, images to embed)."
+    )
     max_archive_members: int = Field(default=1_000_000, ge=1, description="Most files in one archive.")
     max_extracted_bytes: int = Field(default=20 * 1024**3, ge=1024, description="Largest unpacked archive.")
     max_member_bytes: int = Field(default=64 * 1024**2, ge=1024, description="Largest single file unpacked.")
@@ -32,11 +35,27 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=60.0, gt=0, description="How long a worker's claim on a job lasts.")
     reaper_interval_seconds: float = Field(default=15.0, gt=0)
     redispatch_queued_after_seconds: float = Field(default=120.0, gt=0, description="Re-ring a silent job.")
+    broker_visibility_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="Redis broker: when an unacknowledged message is delivered again."
+    )
     progress_interval_seconds: float = Field(default=2.0, gt=0)
     checkpoint_interval_seconds: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=100)
     device: str | None = Field(default=None, description="Training device; auto (cuda if present) by default.")
     encoder_cache_size: int = Field(default=4, ge=1)
+    embed_max_requests: int = Field(
+        default=64, ge=1, description="Embedding requests in progress at once; beyond it 503 + Retry-After."
+    )
+    embed_queue_limit: int = Field(
+        default=512, ge=1, description="Images per model waiting or being embedded; beyond it 503 + Retry-After."
+    )
+    embed_max_batch: int = Field(default=64, ge=1, le=4096, description="Most images run through an encoder at once.")
+    embed_max_wait_ms: float = Field(
+        default=2.0, ge=0, le=1000, description="How long a batch waits for concurrent requests to join it."
+    )
+    embed_threads: int = Field(
+        default=1, ge=1, le=256, description="CPU threads torch uses for one model's batch (its worker thread)."
+    )
     bootstrap_admin_key: str | None = Field(
         default=None, description="Admin key created at first start (for automation); else one is generated."
     )

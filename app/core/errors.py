@@ -4,11 +4,20 @@ Field errors use FastAPI's own 422 shape (``{"detail": [{"loc", "msg", "type"}]}
 one format whether pydantic or a service found the problem.
 """
 
+import logging
+import math
 from collections.abc import Sequence
 from typing import ClassVar
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -62,7 +71,52 @@ class ServiceUnavailable(ServiceError):
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServiceError)
-    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        detail: object = exc.errors if isinstance(exc, FieldErrors) else exc.message
-        return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=exc.headers)
+    app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _data_error)  # type: ignore[arg-type]
+
+
+async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+    detail: object = exc.errors if isinstance(exc, FieldErrors) else exc.message
+    return JSONResponse(status_code=exc.status_code, content={"detail": json_safe(detail)}, headers=exc.headers)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own 422, but able to quote any input: NaN, a lone surrogate, bytes that are not UTF-8."""
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(json_safe(exc.errors()))})
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """A body FastAPI could not parse (too deep for the parser, an integer of 5000 digits) is a 422 that says why;
+    FastAPI's own answer is a bare 400 "There was an error parsing the body"."""
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, RecursionError | ValueError):
+        reason = "nested too deeply" if isinstance(cause, RecursionError) else str(cause)
+        error = {"loc": ["body"], "msg": f"cannot be parsed: {reason}", "type": "value_error"}
+        return JSONResponse(status_code=422, content={"detail": [json_safe(error)]})
+    return await http_exception_handler(request, exc)
+
+
+async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+    """A value the database refuses (a NUL character, a number out of its range) came from the request."""
+    reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
+    log.warning("%s %s: the database refused a value: %s", request.method, request.url.path, reason)
+    detail = f"a value in this request cannot be stored or compared: {reason}"
+    return JSONResponse(status_code=422, content={"detail": json_safe(detail)})
+
+
+def json_safe(value: object) -> object:
+    """``value`` with what JSON cannot carry spelled out: non-finite floats as text, lone surrogates escaped,
+    bytes decoded. Error details quote client input, and that input can hold all three."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value

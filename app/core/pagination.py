@@ -6,6 +6,7 @@ from fastapi import Query
 from pydantic import BaseModel
 
 T = TypeVar("T")
+MAX_OFFSET = 2**31 - 1  # beyond any real table here, and inside every database's integer range
 
 
 class PageParams(BaseModel):
@@ -15,7 +16,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

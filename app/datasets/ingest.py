@@ -1,8 +1,7 @@
 """Turning an uploaded archive of images into the engine's canonical array, once, at upload."""
 
 import json
-import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -10,7 +9,7 @@ import numpy as np
 from app.core.errors import Unprocessable
 from app.datasets.archives import ArchiveLimits, Member, open_archive, read_member
 from app.datasets.labels import LABELS_FILE, Labels, labels_from_csv, labels_from_folders
-from selfsup.data.images import IMAGE_EXTENSIONS, create_image_array, decode_image
+from selfsup.data.images import EXTENSION_FORMATS, IMAGE_EXTENSIONS, create_image_array, decode_image
 from selfsup.errors import InvalidImageError
 
 IMAGES_FILE = "images.npy"
@@ -39,14 +38,19 @@ def ingest_image_archive(
 ) -> IngestedImages:
     """Decode every image in ``upload`` into ``out_dir/images.npy`` (N, S, S, 3), plus a file manifest and,
     when the archive carries them, labels (``labels.npy``)."""
-    with open_archive(upload, filename, limits.archive) as members:
+    archive_limits = replace(limits.archive, max_member_bytes=limits.max_member_bytes)
+    with open_archive(upload, filename, archive_limits) as members:
         labels_member = next((m for m in members if PurePosixPath(m.name).name.lower() == LABELS_FILE), None)
         images = _image_members([m for m in members if m is not labels_member], filename)
         names = [m.name for m in images]
         labels = _read_labels(labels_member, names)
         array = create_image_array(out_dir / IMAGES_FILE, len(images), image_size)
-        for index, member in enumerate(images):
-            array[index] = _decode(member, image_size, limits)
+        # Items are stored in name order but read in archive order: in a compressed tar, reading
+        # backwards means decompressing again from the start.
+        slot = {id(member): index for index, member in enumerate(images)}
+        for member in members:
+            if id(member) in slot:
+                array[slot[id(member)]] = _decode(member, image_size, limits)
         array.flush()
         del array
     (out_dir / MANIFEST_FILE).write_text(json.dumps(names))
@@ -73,10 +77,10 @@ def _image_members(members: list[Member], filename: str) -> list[Member]:
 
 
 def _decode(member: Member, image_size: int, limits: IngestLimits) -> object:
+    data = read_member(member, limits.max_member_bytes)
     try:
-        data = read_member(member, limits.max_member_bytes)
-        return decode_image(data, image_size, max_pixels=limits.max_image_pixels)
+        return decode_image(
+            data, image_size, max_pixels=limits.max_image_pixels, expected_format=EXTENSION_FORMATS[member.suffix]
+        )
     except InvalidImageError as exc:
         raise Unprocessable(f"{member.name}: {exc}") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise Unprocessable(f"{member.name}: cannot be read from the archive ({exc})") from None

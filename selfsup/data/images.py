@@ -13,7 +13,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from selfsup.errors import InvalidImageError
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+# The formats accepted, by the file extension that names each, and Pillow's name for it.
+EXTENSION_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
+IMAGE_EXTENSIONS = frozenset(EXTENSION_FORMATS)
+IMAGE_FORMATS = tuple(sorted(set(EXTENSION_FORMATS.values())))  # Pillow tries no other decoder
+FORMAT_ALIASES = {"MPO": "JPEG"}  # cameras' multi-picture JPEGs open as MPO
 DEFAULT_MAX_PIXELS = 40_000_000  # ~ a 6300x6300 photo; anything larger is refused as a possible bomb
 
 
@@ -28,17 +32,24 @@ def canonical_image(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def decode_image(data: bytes, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode encoded bytes into the canonical (S, S, 3) uint8 form, or raise InvalidImageError."""
+def decode_image(
+    data: bytes, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS, expected_format: str | None = None
+) -> np.ndarray:
+    """Decode encoded bytes into the canonical (S, S, 3) uint8 form, or raise InvalidImageError.
+
+    ``expected_format`` (Pillow's name, e.g. ``EXTENSION_FORMATS[".jpg"]``) refuses content of another
+    format, such as a PNG named ``.jpg``.
+    """
     if not data:
         raise InvalidImageError("empty file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as probe:
+                _check_format(probe, expected_format)
                 _check_pixels(probe, max_pixels)
                 probe.verify()  # structural check; the image must be reopened after verify()
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
                 image.load()
                 return canonical_image(image, size)
     except InvalidImageError:
@@ -49,6 +60,12 @@ def decode_image(data: bytes, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS
         raise InvalidImageError(f"image is too large to decode safely ({exc})") from None
     except Exception as exc:  # Pillow signals corrupt data with many exception types
         raise InvalidImageError(f"not a readable image ({type(exc).__name__}: {exc})") from None
+
+
+def _check_format(image: Image.Image, expected: str | None) -> None:
+    actual = FORMAT_ALIASES.get(image.format or "", image.format)
+    if expected is not None and actual != expected:
+        raise InvalidImageError(f"the content is a {actual} image, but the name says {expected}")
 
 
 def _check_pixels(image: Image.Image, max_pixels: int) -> None:

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from selfsup.data.images import (
+    EXTENSION_FORMATS,
     IMAGE_EXTENSIONS,
     canonical_image,
     create_image_array,
@@ -130,3 +131,27 @@ def test_load_image_array_rejects_other_arrays(tmp_path: Path, array: np.ndarray
     np.save(path, array)
     with pytest.raises(ValueError, match="not a canonical image array"):
         load_image_array(path)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected", "actual"),
+    [("PNG", "JPEG", "PNG"), ("JPEG", "PNG", "JPEG"), ("BMP", "WEBP", "BMP"), ("WEBP", "PNG", "WEBP")],
+)
+def test_content_of_another_format_than_expected_is_refused(
+    photo: Image.Image, fmt: str, expected: str, actual: str
+) -> None:
+    data = _encode(photo, fmt)
+    with pytest.raises(InvalidImageError, match=f"the content is a {actual} image, but the name says {expected}"):
+        decode_image(data, 8, expected_format=expected)
+
+
+@pytest.mark.parametrize(("extension", "fmt"), [(".png", "PNG"), (".jpg", "JPEG"), (".jpeg", "JPEG"), (".bmp", "BMP")])
+def test_content_matching_its_extension_decodes(photo: Image.Image, extension: str, fmt: str) -> None:
+    decoded = decode_image(_encode(photo, fmt), 8, expected_format=EXTENSION_FORMATS[extension])
+    assert decoded.shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF", "ICO"])
+def test_formats_outside_the_accepted_four_are_not_decoded(photo: Image.Image, fmt: str) -> None:
+    with pytest.raises(InvalidImageError, match="not a recognized image format"):
+        decode_image(_encode(photo, fmt), 8)

@@ -1,0 +1,109 @@
+"""Refusing request bodies that are too large, before they are read: a pure ASGI middleware.
+
+A declared ``Content-Length`` over the route's limit is answered 413 at once, without reading a byte.
+A body without one (chunked) is counted as it arrives and cut off with 413 as soon as it passes the limit.
+JSON bodies are watched on the way through by :class:`~app.core.json_guard.JsonGuard` (422 for nesting
+no parser should be handed, or NaN and Infinity). Nothing is buffered: each chunk goes on as it comes.
+"""
+
+from collections.abc import Mapping
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.json_guard import JsonGuard, JsonRefused
+
+RouteKey = tuple[str, str]  # (method, path)
+
+
+class BodyRefused(HTTPException):
+    """Raised from ``receive``; an HTTPException so that FastAPI's body parsing lets it through unchanged."""
+
+    def __init__(self, status_code: int, detail: object) -> None:
+        super().__init__(status_code=status_code, detail=detail, headers={"Connection": "close"})  # type: ignore[arg-type]
+
+
+class BodyLimits:
+    """``route_limits`` maps (method, path) to a limit in bytes; every other request gets ``default_limit``."""
+
+    def __init__(self, app: ASGIApp, *, default_limit: int, route_limits: Mapping[RouteKey, int]) -> None:
+        self.app = app
+        self.default_limit = default_limit
+        self.route_limits = dict(route_limits)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.route_limits.get((scope["method"], scope["path"]), self.default_limit)
+        headers = Headers(scope=scope)
+        refusal = _declared_refusal(headers.get("content-length"), limit)
+        if refusal is not None:
+            await _respond(refusal, scope, receive, send)
+            return
+        metered = _MeteredBody(receive, send, limit, JsonGuard() if _is_json(headers) else None)
+        try:
+            await self.app(scope, metered.receive, metered.send)
+        except BodyRefused as exc:
+            if metered.response_started:
+                raise
+            await _respond(exc, scope, receive, send)
+
+
+class _MeteredBody:
+    """One request's ``receive`` and ``send``, counting (and for JSON, watching) the body as it streams."""
+
+    def __init__(self, receive: Receive, send: Send, limit: int, guard: JsonGuard | None) -> None:
+        self._receive, self._send = receive, send
+        self.limit, self.guard = limit, guard
+        self.received = 0
+        self.refusal: BodyRefused | None = None
+        self.response_started = False
+
+    async def receive(self) -> Message:
+        if self.refusal is not None:  # whoever swallowed the first refusal gets it again
+            raise self.refusal
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._check(message.get("body", b""))
+        return message
+
+    def _check(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.received > self.limit:
+            self.refusal = BodyRefused(413, f"request body passed the limit of {self.limit} bytes")
+            raise self.refusal
+        if self.guard is not None:
+            try:
+                self.guard.feed(chunk)
+            except JsonRefused as exc:
+                self.refusal = BodyRefused(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}])
+                raise self.refusal from None
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.response_started = True
+        await self._send(message)
+
+
+def _declared_refusal(content_length: str | None, limit: int) -> BodyRefused | None:
+    if content_length is None:
+        return None
+    if not (content_length.isascii() and content_length.isdigit()):
+        return BodyRefused(400, f"Content-Length must be a number of bytes, got {content_length[:40]!r}")
+    digits = content_length.lstrip("0") or "0"
+    if len(digits) > len(str(limit)) or int(digits) > limit:  # a huge number is never converted
+        return BodyRefused(413, f"request body of {digits[:40]} bytes is over the limit of {limit} bytes")
+    return None
+
+
+def _is_json(headers: Headers) -> bool:
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+async def _respond(refusal: BodyRefused, scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code, headers=refusal.headers)
+    await response(scope, receive, send)
