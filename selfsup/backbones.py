@@ -3,11 +3,18 @@
 Every backbone is wrapped in :class:`Backbone`, which takes images as floats in [0, 1], normalizes them
 itself (so a served encoder can never be fed differently from how it was trained) and offers the
 ``forward_features`` / pooled-embedding split an embedding service needs.
+
+ViTs (Dosovitskiy et al., 2021) take their patch size from the image size, so that small images still make a
+grid of about 8 x 8 tokens (4 px patches at 32 px, 8 at 64, the usual 16 from 128 px up); the patch size is
+recorded in the spec. They are built with timm's dynamic image size, so one ViT also embeds smaller crops
+(DINO's and SwAV's local crops) by interpolating its position embedding, as DINO does; at the trained size
+the embedding is used as is. A side that is not a whole number of patches is zero-padded to one.
 """
 
+import itertools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import timm
 import torch
@@ -18,6 +25,11 @@ from selfsup.errors import UnknownNameError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SMALL_IMAGE_MAX = 96  # at or below this size, ResNets drop the stride-4 stem (as for CIFAR)
+VIT_GRID = 8  # tokens per side a ViT aims for on small images
+VIT_MAX_PATCH = 16  # ... until the patch reaches ViT's usual 16 px
+
+ViTName = Literal["vit_tiny", "vit_small"]
+_VIT_ARCHS: dict[str, str] = {"vit_tiny": "vit_tiny_patch16_224", "vit_small": "vit_small_patch16_224"}
 
 
 @dataclass(frozen=True)
@@ -26,14 +38,22 @@ class BackboneSpec:
 
     name: str
     image_size: int
-    small_stem: bool
+    small_stem: bool  # ResNets only: a stride-1 stem without max-pooling
+    patch_size: int | None = None  # ViTs only
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Fields that do not apply (None) are left out, so older readers and files see the same keys."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "BackboneSpec":
-        return cls(name=str(raw["name"]), image_size=int(raw["image_size"]), small_stem=bool(raw["small_stem"]))
+        patch_size = raw.get("patch_size")
+        return cls(
+            name=str(raw["name"]),
+            image_size=int(raw["image_size"]),
+            small_stem=bool(raw["small_stem"]),
+            patch_size=None if patch_size is None else int(patch_size),
+        )
 
 
 class TinyCNN(nn.Module):
@@ -77,15 +97,42 @@ def _timm_resnet(arch: str) -> Callable[[BackboneSpec], nn.Module]:
     return build
 
 
+def _timm_vit(arch: str) -> Callable[[BackboneSpec], nn.Module]:
+    def build(spec: BackboneSpec) -> nn.Module:
+        patch = spec.patch_size or vit_patch_size(spec.image_size)
+        return timm.create_model(
+            arch,
+            pretrained=False,
+            num_classes=0,
+            img_size=-(-spec.image_size // patch) * patch,  # the padded size: its grid is the one images make
+            patch_size=patch,
+            dynamic_img_size=True,  # local crops of another size interpolate the position embedding
+            dynamic_img_pad=True,  # a side that is not a whole number of patches is zero-padded
+        )
+
+    return build
+
+
 _BACKBONES: dict[str, Callable[[BackboneSpec], nn.Module]] = {
     "tiny_cnn": _tiny_cnn,
     "resnet18": _timm_resnet("resnet18"),
     "resnet50": _timm_resnet("resnet50"),
+    **{name: _timm_vit(arch) for name, arch in _VIT_ARCHS.items()},
 }
 
 
 def backbone_names() -> list[str]:
     return sorted(_BACKBONES)
+
+
+def is_vit(name: str) -> bool:
+    """True for the Vision Transformers, whose trunk is a timm ``VisionTransformer`` (what MAE needs)."""
+    return name in get_args(ViTName)
+
+
+def vit_patch_size(image_size: int) -> int:
+    """The patch that makes about a ``VIT_GRID`` x ``VIT_GRID`` grid, at most ``VIT_MAX_PATCH`` px."""
+    return max(1, min(VIT_MAX_PATCH, image_size // VIT_GRID))
 
 
 class Backbone(nn.Module):
@@ -102,23 +149,46 @@ class Backbone(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) floats in [0, 1] -> the trunk's input (ImageNet-standardized)."""
+        return (images - self.mean) / self.std
+
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) floats in [0, 1] -> feature map (B, C, h, w)."""
-        return self.trunk.forward_features((images - self.mean) / self.std)  # type: ignore[operator]
+        """(B, 3, H, W) floats in [0, 1] -> feature map (B, C, h, w), or tokens (B, 1 + h * w, D) for a ViT."""
+        return self.trunk.forward_features(self.normalize(images))  # type: ignore[operator]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.trunk.forward_head(self.forward_features(images), pre_logits=True)  # type: ignore[operator]
 
+    def forward_crops(self, crops: list[torch.Tensor]) -> torch.Tensor:
+        """V crops of (B, 3, h_v, w_v) -> (V * B, D) in crop order, one pass per run of same-size crops.
 
-def create_backbone(name: str, *, image_size: int, small_stem: bool | None = None) -> Backbone:
-    """Build a randomly initialized backbone; ``small_stem`` defaults to on for images up to 96 px."""
+        This is the multi-crop forward of SwAV and DINO: crops of one resolution share a batch (and its
+        BatchNorm statistics); crops of different resolutions cannot be stacked.
+        """
+        runs = itertools.groupby(crops, key=lambda crop: crop.shape[-2:])
+        return torch.cat([self(torch.cat(list(run))) for _, run in runs])
+
+
+def create_backbone(
+    name: str, *, image_size: int, small_stem: bool | None = None, patch_size: int | None = None
+) -> Backbone:
+    """Build a randomly initialized backbone.
+
+    ``small_stem`` (ResNets) defaults to on for images up to 96 px, ``patch_size`` (ViTs) to
+    :func:`vit_patch_size`; each is recorded as off / None where it does not apply.
+    """
     if name not in _BACKBONES:
         raise UnknownNameError("backbone", name, list(_BACKBONES))
-    if small_stem is None:
-        small_stem = image_size <= SMALL_IMAGE_MAX
-    spec = BackboneSpec(name=name, image_size=image_size, small_stem=small_stem)
+    if is_vit(name):
+        spec = BackboneSpec(name, image_size, small_stem=False, patch_size=patch_size or vit_patch_size(image_size))
+    else:
+        stem = image_size <= SMALL_IMAGE_MAX if small_stem is None else small_stem
+        spec = BackboneSpec(name, image_size, small_stem=stem)
     return Backbone(_BACKBONES[name](spec), spec)
 
 
 def backbone_from_spec(spec: BackboneSpec) -> Backbone:
-    return create_backbone(spec.name, image_size=spec.image_size, small_stem=spec.small_stem)
+    return create_backbone(
+        spec.name, image_size=spec.image_size, small_stem=spec.small_stem, patch_size=spec.patch_size
+    )

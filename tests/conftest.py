@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -12,6 +13,10 @@ from app.core import config, db, queue
 from app.core.migrate import upgrade_to_head
 from app.core.tables import metadata
 from tests.support.databases import REDIS_URL, temporary_postgres_database
+
+# The tests train on tiny tensors, where a second intra-op thread costs more in synchronization than it saves,
+# and the end-to-end tests' worker processes want the other core.
+torch.set_num_threads(1)
 
 
 def reset_service_caches() -> None:

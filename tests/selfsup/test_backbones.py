@@ -1,5 +1,9 @@
-"""Backbones by name: shapes, the small-image stem and the spec that rebuilds them."""
+"""Backbones by name: shapes, the small-image stem, ViT patch grids and the spec that rebuilds them."""
 
+from pathlib import Path
+from typing import get_args
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -12,14 +16,24 @@ from selfsup.backbones import (
     backbone_from_spec,
     backbone_names,
     create_backbone,
+    is_vit,
+    vit_patch_size,
 )
+from selfsup.encoder import Encoder
 from selfsup.errors import UnknownNameError
+from selfsup.methods import get_method
+from selfsup.methods.mae import MAE
+from selfsup.params import BackboneName
+from selfsup.train.export import export_encoder
 
 EXPECTED_DIM = {"tiny_cnn": 128, "resnet18": 512, "resnet50": 2048}
+VIT_DIM = {"vit_tiny": 192, "vit_small": 384}
 
 
 def test_every_known_name_is_listed() -> None:
-    assert backbone_names() == sorted(EXPECTED_DIM)
+    assert backbone_names() == sorted({**EXPECTED_DIM, **VIT_DIM})
+    assert set(get_args(BackboneName)) == set(backbone_names())  # what params accept is what can be built
+    assert [is_vit(name) for name in backbone_names()] == [name in VIT_DIM for name in backbone_names()]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_DIM))
@@ -79,3 +93,63 @@ def test_backbone_normalizes_its_input_itself() -> None:
         expected = backbone.trunk.get_submodule("features")((images - mean) / std)
         torch.testing.assert_close(backbone.forward_features(images), expected)
     assert "mean" not in backbone.state_dict()  # constants, not weights: never saved or loaded
+
+
+@pytest.mark.parametrize(
+    ("image_size", "patch_size"), [(8, 1), (16, 2), (32, 4), (64, 8), (96, 12), (128, 16), (224, 16)]
+)
+def test_vit_patch_makes_an_8x8_grid_on_small_images(image_size: int, patch_size: int) -> None:
+    assert vit_patch_size(image_size) == patch_size
+
+
+@pytest.mark.parametrize(("name", "image_size"), [("vit_tiny", 32), ("vit_small", 16)])
+def test_each_vit_builds_and_has_the_right_shapes(name: str, image_size: int) -> None:
+    torch.manual_seed(0)
+    backbone = create_backbone(name, image_size=image_size).eval()
+    assert backbone.spec == BackboneSpec(name, image_size, small_stem=False, patch_size=image_size // 8)
+    images = torch.rand(2, 3, image_size, image_size)
+    with torch.no_grad():
+        pooled = backbone(images)
+        tokens = backbone.forward_features(images)
+        local = backbone(torch.rand(2, 3, image_size // 2, image_size // 2))  # a smaller crop: 4 x 4 patches
+    assert backbone.dim == VIT_DIM[name]
+    assert tokens.shape == (2, 1 + 8 * 8, VIT_DIM[name])  # class token + an 8 x 8 grid
+    assert pooled.shape == local.shape == (2, VIT_DIM[name]) and torch.isfinite(pooled).all()
+    torch.testing.assert_close(pooled, tokens[:, 0])  # the embedding is the class token
+
+
+def test_vit_pads_a_side_that_is_not_a_whole_number_of_patches() -> None:
+    backbone = create_backbone("vit_tiny", image_size=100).eval()  # 12 px patches: 100 px is 8.33 of them
+    assert backbone.spec.patch_size == 12
+    with torch.no_grad():
+        assert backbone.forward_features(torch.rand(1, 3, 100, 100)).shape == (1, 1 + 9 * 9, 192)
+
+
+def test_vit_spec_round_trips_and_rebuilds_the_same_architecture() -> None:
+    backbone = create_backbone("vit_tiny", image_size=64, patch_size=16)  # an explicit patch wins
+    raw = backbone.spec.to_dict()
+    assert raw == {"name": "vit_tiny", "image_size": 64, "small_stem": False, "patch_size": 16}
+    rebuilt = backbone_from_spec(BackboneSpec.from_dict(raw))
+    assert rebuilt.spec == backbone.spec
+    rebuilt.load_state_dict(backbone.state_dict())  # strict: same keys, same shapes
+    assert rebuilt.trunk.pos_embed.shape == (1, 1 + 4 * 4, 192)
+
+
+def test_specs_without_a_patch_size_still_read() -> None:
+    old = {"name": "tiny_cnn", "image_size": 16, "small_stem": True}  # a file written before ViTs existed
+    spec = BackboneSpec.from_dict(old)
+    assert spec == BackboneSpec("tiny_cnn", 16, True) and spec.patch_size is None
+    assert spec.to_dict() == old  # and CNN specs are written exactly as before
+
+
+def test_encoder_loads_an_exported_vit(tmp_path: Path, digits16: np.ndarray) -> None:
+    torch.manual_seed(0)
+    method = MAE(get_method("mae").validate({"backbone": "vit_tiny"}), create_backbone("vit_tiny", image_size=16))
+    path = export_encoder(method, "mae", tmp_path / "encoder.pt")
+    encoder = Encoder.load(path)
+    assert (encoder.dim, encoder.image_size, encoder.method) == (192, 16, "mae")
+    assert encoder.backbone.spec == method.backbone.spec
+    with torch.no_grad():
+        images = torch.tensor(digits16[:5]).permute(0, 3, 1, 2).float() / 255
+        expected = torch.nn.functional.normalize(method.backbone.eval()(images), dim=1).numpy()
+    np.testing.assert_allclose(encoder.embed(digits16[:5]), expected, rtol=1e-5, atol=1e-6)
