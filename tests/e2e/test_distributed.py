@@ -77,7 +77,7 @@ def test_a_killed_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(sta
 
 FAMILY_JOBS = {
     "contrastive": ("byol", {"backbone": "tiny_cnn"}),
-    "clustering": ("dino", {"backbone": "tiny_cnn", "local_crops": 2}),
+    "clustering": ("dino", {"backbone": "tiny_cnn", "num_local_crops": 2}),
     "masked": ("mae", {"backbone": "vit_tiny"}),
     "generative": ("vae", {"backbone": "tiny_cnn"}),
 }
