@@ -9,8 +9,8 @@ import torch
 from selfsup.backbones import create_backbone
 from selfsup.methods import get_method
 from selfsup.methods.simclr import SimCLR
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer
+from tests.support.training import LossRecorder
 
 
 def nt_xent_reference(z0: torch.Tensor, z1: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -67,19 +67,11 @@ def test_make_views_gives_two_different_views_of_the_input_shape(digits: np.ndar
     assert not torch.equal(views[0], views[1])
 
 
-class EpochLosses(TrainingHooks):
-    def __init__(self) -> None:
-        self.epoch_losses: list[float] = []
-
-    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        self.epoch_losses.append(metrics["epoch_loss"])
-
-
 def test_a_few_epochs_on_digits_lower_the_loss(digits: np.ndarray, tmp_path: Path) -> None:
     params = get_method("simclr").validate(
         {"backbone": "tiny_cnn", "epochs": 3, "batch_size": 64, "warmup_epochs": 0, "seed": 0}
     )
-    hooks = EpochLosses()
+    hooks = LossRecorder()
     result = Trainer("simclr", params, digits[:256], workdir=tmp_path, hooks=hooks).fit()
     assert result.status == "completed" and result.progress.step == 12
     assert len(hooks.epoch_losses) == 3 and all(np.isfinite(hooks.epoch_losses))

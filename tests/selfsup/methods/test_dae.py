@@ -11,16 +11,8 @@ from selfsup.errors import ParamError
 from selfsup.methods import get_method
 from selfsup.methods.dae import DAE, DAEParams, corrupt
 from selfsup.methods.decoders import ConvDecoder, stage_sides
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer
-
-
-class EpochLosses(TrainingHooks):
-    def __init__(self) -> None:
-        self.epoch_losses: list[float] = []
-
-    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        self.epoch_losses.append(metrics["epoch_loss"])
+from tests.support.training import LossRecorder
 
 
 def test_dae_is_registered_as_generative_with_typed_params() -> None:
@@ -87,7 +79,7 @@ def test_a_few_epochs_on_digits_lower_the_loss(digits16: np.ndarray, tmp_path: P
     params = get_method("dae").validate(
         {"backbone": "tiny_cnn", "epochs": 4, "batch_size": 64, "warmup_epochs": 0, "decoder_width": 32}
     )
-    hooks = EpochLosses()
+    hooks = LossRecorder()
     result = Trainer("dae", params, digits16[:256], workdir=tmp_path, hooks=hooks).fit()
     assert result.status == "completed" and len(hooks.epoch_losses) == 4
     assert hooks.epoch_losses[-1] < 0.9 * hooks.epoch_losses[0], hooks.epoch_losses

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from selfsup.backbones import create_backbone
 from selfsup.methods import get_method
 from selfsup.methods.dino import DINO
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer
+from tests.support.training import LossRecorder
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")  # lightly's DINO head
 
@@ -121,14 +121,6 @@ def test_teacher_is_an_ema_of_the_student_outside_the_optimizer(digits16: np.nda
     assert not torch.equal(model.teacher_backbone.get_parameter(first_conv), model.backbone.get_parameter(first_conv))
 
 
-class EpochLosses(TrainingHooks):
-    def __init__(self) -> None:
-        self.epoch_losses: list[float] = []
-
-    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        self.epoch_losses.append(metrics["epoch_loss"])
-
-
 def test_a_few_epochs_on_digits_lower_the_loss(digits: np.ndarray, tmp_path: Path) -> None:
     # A centre from the previous batch alone (momentum 0) skips the swing an EMA centre starting at zero
     # makes over a run this short (near-collapse while the centre is still 0, then recovery).
@@ -148,7 +140,7 @@ def test_a_few_epochs_on_digits_lower_the_loss(digits: np.ndarray, tmp_path: Pat
             "seed": 0,
         }
     )
-    hooks = EpochLosses()
+    hooks = LossRecorder()
     result = Trainer("dino", params, digits[:128], workdir=tmp_path, hooks=hooks).fit()
     assert result.status == "completed" and result.progress.step == 16
     assert len(hooks.epoch_losses) == 4 and all(np.isfinite(hooks.epoch_losses))

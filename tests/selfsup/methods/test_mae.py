@@ -10,8 +10,8 @@ from selfsup.backbones import create_backbone
 from selfsup.errors import ParamError
 from selfsup.methods import get_method
 from selfsup.methods.mae import MAE
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer
+from tests.support.training import LossRecorder
 
 SIZE = 16  # 2 px patches, an 8 x 8 grid
 
@@ -115,19 +115,11 @@ def test_make_views_gives_one_augmented_view(digits16: np.ndarray) -> None:
     assert len(views) == 1 and views[0].shape == images.shape and not torch.equal(views[0], images)
 
 
-class EpochLosses(TrainingHooks):
-    def __init__(self) -> None:
-        self.epoch_losses: list[float] = []
-
-    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        self.epoch_losses.append(metrics["epoch_loss"])
-
-
 def test_a_few_epochs_on_digits_lower_the_loss(digits: np.ndarray, tmp_path: Path) -> None:
     params = get_method("mae").validate(
         {"backbone": "vit_tiny", "epochs": 3, "batch_size": 16, "lr": 1e-3, "warmup_epochs": 0, "seed": 0}
     )
-    hooks = EpochLosses()
+    hooks = LossRecorder()
     result = Trainer("mae", params, digits[:48], workdir=tmp_path, hooks=hooks).fit()
     assert result.status == "completed" and result.progress.step == 9
     assert len(hooks.epoch_losses) == 3 and all(np.isfinite(hooks.epoch_losses))

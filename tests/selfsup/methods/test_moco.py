@@ -13,8 +13,8 @@ from selfsup.backbones import create_backbone
 from selfsup.errors import ParamError
 from selfsup.methods import get_method
 from selfsup.methods.moco import MoCo, MoCoParams
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer
+from tests.support.training import LossRecorder
 
 SMALL = {"backbone": "tiny_cnn", "projection_dim": 16, "hidden_dim": 32, "queue_size": 32}
 
@@ -147,22 +147,6 @@ def test_bad_params_are_named(field: str, value: object) -> None:
     assert {issue.loc for issue in caught.value.issues} == {("params", field)}
 
 
-class StepLosses(TrainingHooks):
-    def __init__(self, stop_at_epoch: int | None = None) -> None:
-        self.losses: list[float] = []
-        self.stop_at_epoch = stop_at_epoch
-        self.epoch = 0
-
-    def on_step(self, progress: Progress, metrics: Metrics) -> None:
-        self.losses.append(metrics["loss"])
-
-    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        self.epoch = progress.epoch
-
-    def should_stop(self) -> bool:
-        return self.stop_at_epoch is not None and self.epoch >= self.stop_at_epoch
-
-
 def test_a_few_epochs_on_digits_lower_the_loss(digits16: np.ndarray, tmp_path: Path) -> None:
     # MoCo v2's head has no BatchNorm; on the tiny CNN its outputs then start nearly parallel, and InfoNCE
     # against a slow key encoder barely moves in 16 steps. The MoCo v3 head starts at once.
@@ -180,7 +164,7 @@ def test_a_few_epochs_on_digits_lower_the_loss(digits16: np.ndarray, tmp_path: P
             "warmup_epochs": 0,
         }
     )
-    hooks = StepLosses()
+    hooks = LossRecorder()
     Trainer("moco", params, digits16[:256], workdir=tmp_path, hooks=hooks).fit()
     assert len(hooks.losses) == 16 and all(np.isfinite(hooks.losses))
     # Step 1 meets the random unit vectors the queue starts with, easier negatives than real keys: leave it out.
@@ -194,10 +178,10 @@ def test_resume_after_one_epoch_matches_a_straight_run(digits16: np.ndarray, tmp
         {**SMALL, "queue_size": 48, "epochs": 2, "batch_size": 32, "warmup_epochs": 0.5, "seed": 3}
     )
     images = digits16[:96]
-    straight_hooks = StepLosses()
+    straight_hooks = LossRecorder()
     straight = Trainer("moco", params, images, workdir=tmp_path / "straight", hooks=straight_hooks)
     straight.fit()
-    first_hooks, resumed_hooks = StepLosses(stop_at_epoch=1), StepLosses()
+    first_hooks, resumed_hooks = LossRecorder(stop_at_epoch=1), LossRecorder()
     assert Trainer("moco", params, images, workdir=tmp_path / "resumed", hooks=first_hooks).fit().status == "canceled"
     resumed = Trainer("moco", params, images, workdir=tmp_path / "resumed", hooks=resumed_hooks)
     assert resumed.fit().status == "completed"

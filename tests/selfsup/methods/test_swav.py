@@ -11,8 +11,8 @@ from lightly.loss.swav_loss import sinkhorn
 from selfsup.backbones import create_backbone
 from selfsup.methods import get_method
 from selfsup.methods.swav import SwAV
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer
+from tests.support.training import LossRecorder
 
 SMALL = {"n_prototypes": 32, "hidden_dim": 64, "projection_dim": 16, "num_local_crops": 2}
 
@@ -112,14 +112,6 @@ def test_two_global_and_n_local_crops_of_the_stated_sizes(backbone: str, local_s
     assert torch.isfinite(method.training_loss(views))
 
 
-class EpochLosses(TrainingHooks):
-    def __init__(self) -> None:
-        self.epoch_losses: list[float] = []
-
-    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        self.epoch_losses.append(metrics["epoch_loss"])
-
-
 def test_a_few_epochs_on_digits_lower_the_loss(digits: np.ndarray, tmp_path: Path) -> None:
     params = get_method("swav").validate(
         {
@@ -135,7 +127,7 @@ def test_a_few_epochs_on_digits_lower_the_loss(digits: np.ndarray, tmp_path: Pat
             "seed": 0,
         }
     )
-    hooks = EpochLosses()
+    hooks = LossRecorder()
     result = Trainer("swav", params, digits[:128], workdir=tmp_path, hooks=hooks).fit()
     assert result.status == "completed" and result.progress.step == 16
     assert len(hooks.epoch_losses) == 4 and all(np.isfinite(hooks.epoch_losses))

@@ -11,8 +11,8 @@ from selfsup.errors import ParamError
 from selfsup.methods import get_method
 from selfsup.methods.decoders import Reconstruction
 from selfsup.methods.vae import VAE, VAEParams, kl_to_standard_normal, negative_elbo
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer
+from tests.support.training import LossRecorder
 
 
 def negative_elbo_reference(
@@ -80,19 +80,11 @@ def test_loss_reparameterizes_with_the_given_noise() -> None:
     assert all(p.grad is not None for p in method.parameters())
 
 
-class EpochLosses(TrainingHooks):
-    def __init__(self) -> None:
-        self.epoch_losses: list[float] = []
-
-    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        self.epoch_losses.append(metrics["epoch_loss"])
-
-
 def test_a_few_epochs_on_digits_lower_the_loss(digits16: np.ndarray, tmp_path: Path) -> None:
     params = get_method("vae").validate(
         {"backbone": "tiny_cnn", "epochs": 4, "batch_size": 64, "warmup_epochs": 0, "decoder_width": 32}
     )
-    hooks = EpochLosses()
+    hooks = LossRecorder()
     result = Trainer("vae", params, digits16[:256], workdir=tmp_path, hooks=hooks).fit()
     assert result.status == "completed" and len(hooks.epoch_losses) == 4
     assert hooks.epoch_losses[-1] < 0.8 * hooks.epoch_losses[0], hooks.epoch_losses

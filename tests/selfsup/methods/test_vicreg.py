@@ -12,8 +12,8 @@ from selfsup.backbones import create_backbone
 from selfsup.errors import ParamError
 from selfsup.methods import get_method
 from selfsup.methods.vicreg import VICReg, VICRegParams
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer
+from tests.support.training import LossRecorder
 
 SMALL = {"backbone": "tiny_cnn", "projection_dim": 16, "hidden_dim": 32}
 EPS = 1e-4  # inside the square root of the variance term, as in the authors' code
@@ -124,14 +124,6 @@ def test_bad_params_are_named(field: str, value: object) -> None:
     assert {issue.loc for issue in caught.value.issues} == {("params", field)}
 
 
-class StepLosses(TrainingHooks):
-    def __init__(self) -> None:
-        self.losses: list[float] = []
-
-    def on_step(self, progress: Progress, metrics: Metrics) -> None:
-        self.losses.append(metrics["loss"])
-
-
 def test_a_few_epochs_on_digits_lower_the_loss(digits16: np.ndarray, tmp_path: Path) -> None:
     params = get_method("vicreg").validate(
         {
@@ -145,7 +137,7 @@ def test_a_few_epochs_on_digits_lower_the_loss(digits16: np.ndarray, tmp_path: P
             "warmup_epochs": 0,
         }
     )
-    hooks = StepLosses()
+    hooks = LossRecorder()
     Trainer("vicreg", params, digits16[:256], workdir=tmp_path, hooks=hooks).fit()
     assert len(hooks.losses) == 16 and all(np.isfinite(hooks.losses))
     first, last = np.mean(hooks.losses[:4]), np.mean(hooks.losses[12:])
