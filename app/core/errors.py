@@ -7,7 +7,6 @@ one format whether pydantic or a service found the problem.
 import logging
 import math
 from collections.abc import Sequence
-from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -22,16 +21,18 @@ log = logging.getLogger(__name__)
 
 class ServiceError(Exception):
     status_code = 400
-    headers: ClassVar[dict[str, str] | None] = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers
 
 
 class Unauthorized(ServiceError):
     status_code = 401
-    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
 
 
 class Forbidden(ServiceError):

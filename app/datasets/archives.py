@@ -48,7 +48,7 @@ class Member:
 class ArchiveLimits:
     max_members: int
     max_total_bytes: int
-    max_member_bytes: int | None = None  # refused from the header already; None leaves it to the reader
+    max_member_bytes: int  # refused from the header already, and again while reading (headers can lie)
 
 
 @contextmanager
@@ -187,7 +187,7 @@ def _check_total(total: int, filename: str, limits: ArchiveLimits) -> None:
 
 
 def _check_member_size(name: str, size: int, limits: ArchiveLimits) -> None:
-    if limits.max_member_bytes is not None and size > limits.max_member_bytes:
+    if size > limits.max_member_bytes:
         raise PayloadTooLarge(f"{name}: {size} bytes unpacked, over the limit of {limits.max_member_bytes}")
 
 

@@ -1,7 +1,7 @@
 """Turning an uploaded archive of images into the engine's canonical array, once, at upload."""
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -21,7 +21,6 @@ CSV_LIMIT_BYTES = 64 * 1024**2
 @dataclass(frozen=True)
 class IngestLimits:
     archive: ArchiveLimits
-    max_member_bytes: int
     max_image_pixels: int
 
 
@@ -38,8 +37,7 @@ def ingest_image_archive(
 ) -> IngestedImages:
     """Decode every image in ``upload`` into ``out_dir/images.npy`` (N, S, S, 3), plus a file manifest and,
     when the archive carries them, labels (``labels.npy``)."""
-    archive_limits = replace(limits.archive, max_member_bytes=limits.max_member_bytes)
-    with open_archive(upload, filename, archive_limits) as members:
+    with open_archive(upload, filename, limits.archive) as members:
         labels_member = next((m for m in members if PurePosixPath(m.name).name.lower() == LABELS_FILE), None)
         images = _image_members([m for m in members if m is not labels_member], filename)
         names = [m.name for m in images]
@@ -77,7 +75,7 @@ def _image_members(members: list[Member], filename: str) -> list[Member]:
 
 
 def _decode(member: Member, image_size: int, limits: IngestLimits) -> object:
-    data = read_member(member, limits.max_member_bytes)
+    data = read_member(member, limits.archive.max_member_bytes)
     try:
         return decode_image(
             data, image_size, max_pixels=limits.max_image_pixels, expected_format=EXTENSION_FORMATS[member.suffix]

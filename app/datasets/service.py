@@ -22,8 +22,11 @@ SUPPORTED_MODALITIES = ("image",)
 
 def ingest_limits(settings: Settings) -> IngestLimits:
     return IngestLimits(
-        archive=ArchiveLimits(max_members=settings.max_archive_members, max_total_bytes=settings.max_extracted_bytes),
-        max_member_bytes=settings.max_member_bytes,
+        archive=ArchiveLimits(
+            max_members=settings.max_archive_members,
+            max_total_bytes=settings.max_extracted_bytes,
+            max_member_bytes=settings.max_member_bytes,
+        ),
         max_image_pixels=settings.max_image_pixels,
     )
 

@@ -1,15 +1,18 @@
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from app.auth.deps import Reader
+from app.auth.deps import bearer, requires
 from app.core.deps import SessionDep, SettingsDep, StorageDep
 from app.core.errors import FieldErrors, Unprocessable
 from app.embeddings.schemas import MAX_INPUTS, EmbedRequest, EmbedResponse
-from app.embeddings.service import EncoderCache, embed_images, images_from_base64
+from app.embeddings.service import EncoderCache, embed_batched, images_from_base64, prepare_images
+from app.models.orm import RegisteredModel
 from app.models.service import ENCODER_FILE, get_model
 
 router = APIRouter(prefix="/v1/models", tags=["embeddings"])
@@ -31,24 +34,63 @@ _REQUEST_BODY: dict[str, Any] = {
 }
 
 
-@router.post("/{model_id}/embed", response_model=EmbedResponse, openapi_extra=_REQUEST_BODY)
+_require_read = requires("read")
+
+
+def owned_model(
+    model_id: str, session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> RegisteredModel:
+    """Check the key (as ``Reader`` does), find the caller's model, and hand the database connection back, all in
+    one worker thread. A request that kept its connection while it waited for a thread, a batch or its client
+    would let enough concurrent requests take every pooled connection while the threads that could give one
+    back wait for it: the whole API stalled for the pool timeout (seen at 128 clients on SQLite's pool of 15).
+    """
+    caller = _require_read(session, credentials)
+    model = get_model(session, tenant=caller.tenant, model_id=model_id)
+    session.close()
+    return model
+
+
+async def request_slot(request: Request) -> AsyncIterator[None]:
+    """A place among the requests in progress, or 503 at once (before the key is even checked)."""
+    cache: EncoderCache = request.app.state.encoder_cache
+    with cache.gate.slot():
+        yield
+
+
+@router.post(
+    "/{model_id}/embed",
+    response_model=EmbedResponse,
+    openapi_extra=_REQUEST_BODY,
+    # First, so a refusal comes before owned_model's thread and query; the place is given back as soon as the
+    # function returns (scope="function"), not after the response is sent: else a client's next request
+    # would find its own previous one still counted.
+    dependencies=[Depends(request_slot, scope="function")],
+)
 async def embed(
-    caller: Reader, request: Request, model_id: str, session: SessionDep, settings: SettingsDep, storage: StorageDep
+    model: Annotated[RegisteredModel, Depends(owned_model)],
+    request: Request,
+    settings: SettingsDep,
+    storage: StorageDep,
 ) -> EmbedResponse:
-    """Embed images sent as JSON (base64 or data URLs in ``inputs``) or as multipart ``files``."""
-    model = await run_in_threadpool(get_model, session, tenant=caller.tenant, model_id=model_id)
+    """Embed images sent as JSON (base64 or data URLs in ``inputs``) or as multipart ``files``.
+
+    Concurrent requests for one model run through its encoder as one batch. When too many requests are in
+    progress, or the model's queue is full, the answer is 503 with ``Retry-After`` at once
+    (app.embeddings.admission, app.embeddings.batching).
+    """
     blobs, field = await _read_inputs(request)
     cache: EncoderCache = request.app.state.encoder_cache
-    path = storage.path(model.storage_key) / ENCODER_FILE
-    vectors = await run_in_threadpool(
-        embed_images,
+    batcher, images = await run_in_threadpool(
+        prepare_images,
         cache,
         model_id=model.id,
-        path=path,
+        path=storage.path(model.storage_key) / ENCODER_FILE,
         blobs=blobs,
         field=field,
         max_pixels=settings.max_image_pixels,
     )
+    vectors = await embed_batched(batcher, images)
     return EmbedResponse(model=model.id, dim=model.dim, embeddings=vectors.tolist())
 
 
