@@ -18,7 +18,9 @@ only ViTs, its default ViT), with the method's defaults plus the tuned overrides
 """
 
 import argparse
+import json
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ from selfsup.train.loop import Trainer
 # Tuned defaults: per-method params (lr, optimizer, ...) that replace the method's own defaults in this bench
 # only. Empty on purpose: a default that does badly here should be fixed in the method's params instead.
 TUNED: dict[str, dict[str, Any]] = {}
+TUNED.update(json.loads(os.environ.get("SELFSUP_BENCH_TUNED", "{}")))  # e.g. '{"vicreg": {"lr": 0.005}}' to try
 
 QUICK = {"epochs": 1, "num_images": 512, "batch_size": 128}
 
