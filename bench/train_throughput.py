@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset
 from selfsup.augment import BLUR_MIN_SIZE, to_float_images
 from selfsup.backbones import create_backbone
 from selfsup.data.images import canonical_image
-from selfsup.device import autocast_for, memory_format_for, pick_device
+from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, pick_device
 from selfsup.methods import SSLMethod, get_method
 from selfsup.train.loop import Trainer
 from selfsup.train.optim import build_optimizer
@@ -163,6 +163,8 @@ def model_only_loop(params: Any, images: np.ndarray, args: argparse.Namespace, d
 def main() -> None:
     args = parse_args()
     device = pick_device(None if args.device == "auto" else args.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # what the Trainer does on CPU; applied before any path, so all three get it
     params = get_method("simclr").validate(
         {"backbone": args.backbone, "batch_size": args.batch_size, "epochs": 1, "warmup_epochs": 0}
     )

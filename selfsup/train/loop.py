@@ -11,7 +11,7 @@ import torch
 from selfsup.augment import to_float_images
 from selfsup.backbones import create_backbone
 from selfsup.data.batches import EpochBatches
-from selfsup.device import autocast_for, memory_format_for, pick_device
+from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, pick_device
 from selfsup.errors import CheckpointError, SelfSupError
 from selfsup.eval import DEFAULT_PROBE_SIZE, RepresentationProbe
 from selfsup.methods import MethodSpec, get_method
@@ -68,6 +68,8 @@ class Trainer:
         self.checkpoint_path = Path(workdir) / "checkpoint.pt"
         self.checkpoint_every_s = checkpoint_every_s
         self.memory_format = memory_format_for(self.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
 
         torch.manual_seed(params.seed)  # the random init is part of the run's identity
         backbone = create_backbone(params.backbone, image_size=int(images.shape[1]))
