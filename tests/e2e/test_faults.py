@@ -57,13 +57,13 @@ def test_an_api_restart_mid_job_loses_nothing(stack: Stack) -> None:
 
 
 def test_a_job_longer_than_the_visibility_timeout_runs_once(make_stack: StackFactory) -> None:
-    stack = make_stack(SELFSUP_BROKER_VISIBILITY_TIMEOUT_SECONDS="2")
-    dataset = stack.client.upload(digits_zip(128))
-    job = stack.client.submit(dataset["id"], {**TINY, "epochs": 10})
+    stack = make_stack(SELFSUP_BROKER_VISIBILITY_TIMEOUT_SECONDS="1")
+    dataset = stack.client.upload(digits_zip(256))
+    job = stack.client.submit(dataset["id"], {**TINY, "epochs": 30})
     done = stack.client.wait_until(job["id"], timeout=180)
     assert done["status"] == "succeeded"
     ran = datetime.fromisoformat(done["finished_at"]) - datetime.fromisoformat(done["started_at"])
-    assert ran.total_seconds() > 2, "the job outlived the visibility timeout"
+    assert ran.total_seconds() > 2, "the job outlived the 1 s visibility timeout (with room to spare)"
     time.sleep(3)  # give a redelivery, if there were one, the time to arrive
     log = stack.workers[0].log()
     assert len(re.findall(r"Task jobs\.train\[[^\]]+\] received", log)) == 1, "the message was delivered once"
