@@ -110,12 +110,12 @@ def run_method(spec: MethodSpec, images: np.ndarray, labels: np.ndarray, args: a
             result = trainer.fit()
             row.seconds = time.perf_counter() - started
             random_init = Trainer(spec, params, images, workdir=Path(workdir), device=args.device, probe_size=0)
-        embed_trained = embedder(trainer.model, trainer.device)
-        embed_random = embedder(random_init.model, trainer.device)
-        row.scores = evaluate_with_labels(embed_trained, embed_random, images, labels, seed=args.seed)
+        embed_trained = embedder(trainer.model, trainer.data, trainer.device)
+        embed_random = embedder(random_init.model, random_init.data, trainer.device)
+        row.scores = evaluate_with_labels(embed_trained, embed_random, labels, seed=args.seed)
         row.scores.update({key: result.metrics[key] for key in ("rankme", "alignment", "uniformity", "embedding_std")})
         row.scores["loss"] = result.metrics.get("epoch_loss", float("nan"))
-        dim = embed_trained(images[:2]).shape[1]
+        dim = embed_trained(np.arange(2)).shape[1]
         row.scores["std_sqrt_dim"] = row.scores["embedding_std"] * math.sqrt(dim)  # ~1 evenly spread, 0 collapsed
         row.warning = collapse_warning(row.scores, dim)
     except Exception as exc:  # a bench reports a broken method and goes on to the next

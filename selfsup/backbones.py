@@ -20,6 +20,7 @@ import timm
 import torch
 from torch import nn
 
+from selfsup.encoders import register_encoder_kind
 from selfsup.errors import UnknownNameError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -42,7 +43,9 @@ class BackboneSpec:
     patch_size: int | None = None  # ViTs only
 
     def to_dict(self) -> dict[str, Any]:
-        """Fields that do not apply (None) are left out, so older readers and files see the same keys."""
+        """Fields that do not apply (None) are left out, so older readers and files see the same keys. There is
+        no ``"kind"``: :func:`selfsup.encoders.encoder_from_spec` reads a spec without one as an image backbone,
+        so files from before other modalities existed read the same."""
         return {key: value for key, value in asdict(self).items() if value is not None}
 
     @classmethod
@@ -192,3 +195,8 @@ def backbone_from_spec(spec: BackboneSpec) -> Backbone:
     return create_backbone(
         spec.name, image_size=spec.image_size, small_stem=spec.small_stem, patch_size=spec.patch_size
     )
+
+
+@register_encoder_kind("image")
+def _backbone_from_dict(raw: dict[str, Any]) -> Backbone:
+    return backbone_from_spec(BackboneSpec.from_dict(raw))

@@ -1,4 +1,10 @@
-"""A trained encoder, loaded from its file alone, that turns images into unit vectors."""
+"""A trained encoder, loaded from its file alone, that turns raw inputs into unit vectors.
+
+One class serves every modality. What a model accepts follows from its modality: images for image models,
+text (strings or token ids) for text models, rows (JSON-like dicts) for table models, and both images and text
+for image-text models, whose two towers embed into one space. Inputs are prepared exactly as at training
+time, from the assets saved with the encoder (a tokenizer, a table schema).
+"""
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,71 +15,158 @@ import torch
 from torch import nn
 
 from selfsup.augment import to_float_images
-from selfsup.backbones import Backbone, BackboneSpec, backbone_from_spec
 from selfsup.data.images import decode_image
+from selfsup.encoders import encoder_from_spec
 from selfsup.methods import get_method
 from selfsup.train.checkpoint import CHECKPOINT_FORMAT, ENCODER_FORMAT, load_payload
 from selfsup.train.export import head_from_payload, linear_head
 
+INPUT_KINDS = {"image": ("image",), "text": ("text",), "tabular": ("row",), "image_text": ("image", "text")}
+
 
 class Encoder:
-    """Embeds canonical images with a trained backbone: pooled features, through the method's embedding head
-    if it has one (a VAE's mean, say), L2-normalized, float32."""
+    """Pooled features of a trained network, through the method's embedding head if it has one (a VAE's mean,
+    say), L2-normalized, float32."""
 
     def __init__(
-        self, backbone: Backbone, *, method: str, head: nn.Linear | None = None, device: str | None = None
+        self,
+        network: nn.Module,
+        *,
+        method: str,
+        modality: str = "image",
+        head: nn.Linear | None = None,
+        assets: dict[str, Any] | None = None,
+        device: str | None = None,
     ) -> None:
+        if modality not in INPUT_KINDS:
+            raise ValueError(f"unknown modality {modality!r}")
         self.device = torch.device(device or "cpu")
-        self.backbone = backbone.to(self.device).eval()
+        self.backbone: Any = network.to(self.device).eval()
         self.head = head.to(self.device).eval() if head is not None else None
         self.method = method
-        self.modality = "image"
+        self.modality = modality
+        self.assets = assets or {}
+        self._text: Any = None  # TextPreprocessor, built on first use
+        self._rows: Any = None  # RowPreprocessor, built on first use
+
+    @property
+    def input_kinds(self) -> tuple[str, ...]:
+        """What :meth:`embed_batch` takes for this model: some of "image", "text", "row"."""
+        return INPUT_KINDS[self.modality]
 
     @property
     def dim(self) -> int:
-        return self.head.out_features if self.head is not None else self.backbone.dim
+        return self.head.out_features if self.head is not None else int(self.backbone.dim)
 
     @property
     def image_size(self) -> int:
-        return self.backbone.spec.image_size
+        spec = self.backbone.spec
+        image_spec = spec.image if self.modality == "image_text" else spec
+        return int(image_spec.image_size)
 
     @classmethod
     def load(cls, path: Path | str, *, device: str | None = None) -> "Encoder":
         """Load from an exported encoder file or from a full training checkpoint."""
         payload = load_payload(Path(path), (ENCODER_FORMAT, CHECKPOINT_FORMAT))
-        load_parts = _from_checkpoint if payload["format"] == CHECKPOINT_FORMAT else _from_export
-        backbone, head = load_parts(payload)
-        return cls(backbone, method=str(payload["method"]), head=head, device=device)
+        if payload["format"] == CHECKPOINT_FORMAT:
+            network, head = _from_checkpoint(payload)
+            modality = str(payload["data"].get("modality", "image"))
+        else:
+            network, head = _from_export(payload)
+            modality = str(payload.get("modality", "image"))
+        assets = payload.get("assets", {})
+        return cls(network, method=str(payload["method"]), modality=modality, head=head, assets=assets, device=device)
 
     @torch.inference_mode()
     def embed(self, images: np.ndarray, *, batch_size: int = 128) -> np.ndarray:
         """(B, S, S, 3) uint8 canonical images -> (B, D) float32 unit vectors."""
+        self._require("image")
         if images.ndim != 4 or images.shape[1:] != (self.image_size, self.image_size, 3):
             raise ValueError(f"expected (B, {self.image_size}, {self.image_size}, 3) images, got {images.shape}")
         chunks = []
         for start in range(0, len(images), batch_size):
             batch = torch.tensor(images[start : start + batch_size], device=self.device)  # copies: may be read-only
-            features = self.backbone(to_float_images(batch))  # (b, backbone dim)
-            if self.head is not None:
-                features = self.head(features)  # (b, D)
-            chunks.append(torch.nn.functional.normalize(features.float(), dim=1).cpu())
-        return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.dim), np.float32)
+            chunks.append(self._vectors(to_float_images(batch), "image"))
+        return self._stack(chunks)
 
     def embed_encoded(self, blobs: Sequence[bytes]) -> np.ndarray:
         """Encoded image files (PNG, JPEG, ...) -> (B, D), prepared exactly as at ingest."""
         return self.embed(np.stack([decode_image(blob, self.image_size) for blob in blobs]))
 
+    @torch.inference_mode()
+    def embed_token_ids(self, ids: Sequence[Sequence[int]], *, batch_size: int = 128) -> np.ndarray:
+        """Token id sequences (from :meth:`tokenize`, or a client's own) -> (B, D) float32 unit vectors."""
+        self._require("text")
+        text = self.text_preprocessor
+        chunks = [
+            self._vectors(text.from_ids(list(ids[start : start + batch_size])).to(self.device), "text")
+            for start in range(0, len(ids), batch_size)
+        ]
+        return self._stack(chunks)
 
-def _from_export(payload: dict[str, Any]) -> tuple[Backbone, nn.Linear | None]:
-    backbone = backbone_from_spec(BackboneSpec.from_dict(payload["backbone"]))
-    backbone.load_state_dict(payload["state_dict"])
-    return backbone, head_from_payload(payload["head"]) if "head" in payload else None
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Strings -> (B, D), tokenized exactly as the training corpus was."""
+        return self.embed_token_ids(self.tokenize(texts))
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Strings -> token ids, truncated to the length the model was trained with."""
+        self._require("text")
+        return [list(ids) for ids in self.text_preprocessor.token_ids(list(texts))]
+
+    @torch.inference_mode()
+    def embed_rows(self, rows: Sequence[dict[str, Any]], *, batch_size: int = 1024) -> np.ndarray:
+        """Table rows keyed by column name -> (B, D); a missing column is imputed as in training.
+
+        Raises ``InvalidRowError`` (see :mod:`selfsup.tabular`) naming the row and column of a bad value."""
+        self._require("row")
+        batches = [
+            self.row_preprocessor.encode(list(rows[s : s + batch_size])) for s in range(0, len(rows), batch_size)
+        ]
+        return self._stack([self._vectors(batch.to(self.device), "row") for batch in batches])
+
+    @property
+    def text_preprocessor(self) -> Any:
+        if self._text is None:
+            from selfsup.text.data import TextPreprocessor
+
+            self._text = TextPreprocessor.from_assets(self.assets)
+        return self._text
+
+    @property
+    def row_preprocessor(self) -> Any:
+        if self._rows is None:
+            from selfsup.tabular.data import RowPreprocessor
+
+            self._rows = RowPreprocessor.from_assets(self.assets)
+        return self._rows
+
+    def _vectors(self, batch: Any, kind: str) -> torch.Tensor:
+        if self.modality == "image_text":
+            features = self.backbone.encode_image(batch) if kind == "image" else self.backbone.encode_text(batch)
+        else:
+            features = self.backbone(batch)  # (b, encoder dim)
+        if self.head is not None:
+            features = self.head(features)  # (b, D)
+        return torch.nn.functional.normalize(features.float(), dim=1).cpu()
+
+    def _stack(self, chunks: list[torch.Tensor]) -> np.ndarray:
+        return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.dim), np.float32)
+
+    def _require(self, kind: str) -> None:
+        if kind not in self.input_kinds:
+            accepted = " and ".join(f"{k}s" for k in self.input_kinds)
+            raise ValueError(f"this {self.modality} model embeds {accepted}, not {kind}s")
 
 
-def _from_checkpoint(payload: dict[str, Any]) -> tuple[Backbone, nn.Linear | None]:
+def _from_export(payload: dict[str, Any]) -> tuple[nn.Module, nn.Linear | None]:
+    network = encoder_from_spec(payload["backbone"])
+    network.load_state_dict(payload["state_dict"])
+    return network, head_from_payload(payload["head"]) if "head" in payload else None
+
+
+def _from_checkpoint(payload: dict[str, Any]) -> tuple[nn.Module, nn.Linear | None]:
     """Rebuild the whole method from its registry name and params, so its embedding head comes back too."""
     spec = get_method(payload["method"])
-    backbone = backbone_from_spec(BackboneSpec.from_dict(payload["backbone"]))
-    model = spec.method_cls(spec.validate(payload["params"]), backbone)
+    model = spec.method_cls(spec.validate(payload["params"]), encoder_from_spec(payload["backbone"]))
     model.load_state_dict(payload["model"])
     return model.backbone, linear_head(model.embedding_head())

@@ -19,19 +19,25 @@ OptimizerName = Literal["adamw", "sgd", "lars"]
 
 
 @dataclass(frozen=True)
-class TrainingParams:
-    """Parameters every image method shares: what to train, for how long, and how."""
+class CommonParams:
+    """Parameters every method shares, whatever its modality: for how long and how to optimize."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")
 
-    backbone: Annotated[BackboneName, Field(description="Encoder architecture.")] = "resnet18"
     epochs: Annotated[int, Field(ge=1, le=10_000, description="Passes over the dataset.")] = 20
-    batch_size: Annotated[int, Field(ge=2, le=8192, description="Images per step (before views).")] = 256
+    batch_size: Annotated[int, Field(ge=2, le=8192, description="Items per step (before views).")] = 256
     optimizer: Annotated[OptimizerName, Field(description="Optimizer.")] = "adamw"
     lr: Annotated[float, Field(gt=0, le=10, description="Peak learning rate after warm-up.")] = 2e-3
     weight_decay: Annotated[float, Field(ge=0, le=1, description="Decoupled weight decay.")] = 1e-4
     warmup_epochs: Annotated[float, Field(ge=0, le=1000, description="Linear warm-up length.")] = 1.0
     seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="Seed for every random draw.")] = 0
+
+
+@dataclass(frozen=True)
+class TrainingParams(CommonParams):
+    """Parameters every image method shares: the common ones plus the encoder architecture."""
+
+    backbone: Annotated[BackboneName, Field(description="Encoder architecture.")] = "resnet18"
 
 
 def validate_params(cls: type[P], raw: dict[str, Any] | None) -> P:

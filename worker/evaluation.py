@@ -30,5 +30,5 @@ def final_report(trainer: Trainer, metrics: dict[str, float], labels: np.ndarray
     final = dict(metrics)
     if labels is not None:
         model = trainer.model
-        final.update(labeled_report(model, trainer.spec, trainer.params, trainer.images, labels, trainer.device))
+        final.update(labeled_report(model, trainer.spec, trainer.params, trainer.data, labels, trainer.device))
     return reportable(final, trainer.model.embedding_dim)

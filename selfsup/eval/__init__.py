@@ -10,7 +10,7 @@ from selfsup.eval.representation import (
     DEFAULT_PROBE_SIZE,
     NonFiniteEmbeddings,
     RepresentationProbe,
-    embed_images,
+    embed_items,
     embedder,
     evaluating,
 )
@@ -21,7 +21,7 @@ __all__ = [
     "RepresentationProbe",
     "alignment",
     "collapse_warning",
-    "embed_images",
+    "embed_items",
     "embedder",
     "embedding_std",
     "evaluating",

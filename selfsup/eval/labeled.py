@@ -5,7 +5,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from selfsup.backbones import create_backbone
+from selfsup.data.base import TrainingData
 from selfsup.eval.probes import evaluate_with_labels
 from selfsup.eval.representation import embedder
 from selfsup.methods.base import SSLMethod
@@ -14,21 +14,20 @@ from selfsup.methods.registry import MethodSpec
 MIN_LABELED = 10
 
 
-def random_init_like(spec: MethodSpec, params: Any, image_size: int, seed: int) -> SSLMethod:
+def random_init_like(spec: MethodSpec, params: Any, data: TrainingData, seed: int) -> SSLMethod:
     """A fresh, untrained instance of the same method and architecture (its own seed, the caller's RNG kept)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        backbone = create_backbone(params.backbone, image_size=image_size)
-        return spec.method_cls(params, backbone)
+        return spec.method_cls(params, data.create_encoder(params))
 
 
 def labeled_report(
-    model: SSLMethod, spec: MethodSpec, params: Any, images: np.ndarray, labels: np.ndarray, device: torch.device
+    model: SSLMethod, spec: MethodSpec, params: Any, data: TrainingData, labels: np.ndarray, device: torch.device
 ) -> dict[str, float]:
     """kNN and linear-probe accuracy of ``model`` and of a random-init twin on the labeled items; {} when the
     labels cannot support a split (fewer than ``MIN_LABELED`` labeled items or a single class)."""
     labeled = labels[labels >= 0]
     if len(labeled) < MIN_LABELED or len(np.unique(labeled)) < 2:
         return {}
-    twin = random_init_like(spec, params, int(images.shape[1]), seed=params.seed + 1).to(device)
-    return evaluate_with_labels(embedder(model, device), embedder(twin, device), images, labels, seed=params.seed)
+    twin = random_init_like(spec, params, data, seed=params.seed + 1).to(device)
+    return evaluate_with_labels(embedder(model, data, device), embedder(twin, data, device), labels, seed=params.seed)

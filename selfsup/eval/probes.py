@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-Embedder = Callable[[np.ndarray], np.ndarray]  # (N, S, S, 3) uint8 images -> (N, D) float features
+Embedder = Callable[[np.ndarray], np.ndarray]  # (N,) item indices -> (N, D) float features
 
 KNN_CHUNK = 1024  # test rows per similarity block, so memory stays at 1024 x N_train
 
@@ -90,21 +90,25 @@ def probe_accuracies(features: np.ndarray, labels: np.ndarray, train: np.ndarray
 
 
 def evaluate_with_labels(
-    embed_trained: Embedder, embed_random: Embedder, images: np.ndarray, labels: np.ndarray, seed: int = 0
+    embed_trained: Embedder, embed_random: Embedder, labels: np.ndarray, seed: int = 0
 ) -> dict[str, float]:
     """kNN top-1 and linear-probe accuracy of a trained encoder and of its architecture at random init.
 
-    The labeled items of ``images`` (N, S, S, 3) are split 80/20 by :func:`labeled_split`. Keys: ``knn_top1``,
-    ``linear_probe``, ``knn_top1_random_init``, ``linear_probe_random_init``, ``num_train``, ``num_test``.
-    The random-init numbers are the floor a pretraining run has to clear.
+    ``labels`` (N,) has one entry per item of the data the embedders read, -1 for unlabeled; the labeled items
+    are split 80/20 by :func:`labeled_split`. Keys: ``knn_top1``, ``linear_probe``, ``knn_top1_random_init``,
+    ``linear_probe_random_init``, ``num_train``, ``num_test``. The random-init numbers are the floor a
+    pretraining run has to clear.
     """
     labels = np.asarray(labels)
     train, test = labeled_split(labels, seed=seed)
     result: dict[str, float] = {"num_train": len(train), "num_test": len(test)}
     labeled = np.concatenate([train, test])
     positions_train, positions_test = np.arange(len(train)), np.arange(len(train), len(labeled))
+    order = np.argsort(labeled)  # embed in item order (reads a memory map front to back), then put back
     for suffix, embed in (("", embed_trained), ("_random_init", embed_random)):
-        features = np.asarray(embed(images[labeled]), dtype=np.float32)  # (L, D)
+        embedded = np.asarray(embed(labeled[order]), dtype=np.float32)  # (L, D)
+        features = np.empty_like(embedded)
+        features[order] = embedded
         scores = probe_accuracies(features, labels[labeled], positions_train, positions_test)
         result.update({f"{name}{suffix}": value for name, value in scores.items()})
     return result

@@ -2,11 +2,13 @@
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 
-from selfsup.augment import simclr_view, to_float_images
+from selfsup.data.base import TrainingData
+from selfsup.data.image_data import as_training_data
 from selfsup.errors import SelfSupError
 from selfsup.eval.metrics import alignment, embedding_std, rankme, uniformity
 from selfsup.methods.base import SSLMethod
@@ -37,32 +39,32 @@ def evaluating(model: SSLMethod) -> Iterator[SSLMethod]:
         model.train(was_training)
 
 
-def embed_images(
+def embed_items(
     model: SSLMethod,
-    images: np.ndarray,
+    data: TrainingData,
+    indices: np.ndarray,
     *,
     device: torch.device,
-    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    transform: Callable[[Any], Any] | None = None,
 ) -> torch.Tensor:
-    """(N, S, S, 3) uint8 -> (N, D) float32 embeddings on the CPU via ``model.embed``, in batches.
-
-    Call it inside :func:`evaluating`. ``transform`` maps each (b, 3, S, S) float batch first (an augmentation).
+    """The items of ``data`` at ``indices`` -> (N, D) float32 embeddings on the CPU via ``model.embed``, in
+    batches. Call it inside :func:`evaluating`. ``transform`` maps each batch first (an augmentation).
     """
     chunks = []
-    for start in range(0, len(images), EVAL_BATCH):
-        batch = to_float_images(torch.tensor(images[start : start + EVAL_BATCH], device=device))  # copies
+    for start in range(0, len(indices), EVAL_BATCH):
+        batch = data.batch(indices[start : start + EVAL_BATCH], device)
         if transform is not None:
             batch = transform(batch)
         chunks.append(model.embed(batch).float().cpu())  # (b, D)
     return torch.cat(chunks)
 
 
-def embedder(model: SSLMethod, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
-    """``model.embed`` as a function of uint8 images to (N, D) float32 numpy, in eval mode: for the probes."""
+def embedder(model: SSLMethod, data: TrainingData, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
+    """``model.embed`` as a function of item indices to (N, D) float32 numpy, in eval mode: for the probes."""
 
-    def embed(images: np.ndarray) -> np.ndarray:
+    def embed(indices: np.ndarray) -> np.ndarray:
         with evaluating(model):
-            return embed_images(model, images, device=device).numpy()
+            return embed_items(model, data, np.asarray(indices), device=device).numpy()
 
     return embed
 
@@ -71,20 +73,20 @@ class RepresentationProbe:
     """A fixed subset of a dataset and a fixed augmentation on which to measure a model's embeddings.
 
     The ``size`` items (at most all of them) are drawn once by a permutation seeded with ``seed``. The
-    augmentation is SimCLR's default view (crop from 8% of the area, colour distortion at strength 0.5),
-    whatever method is being trained, so alignment and uniformity compare across methods. An evaluation
-    costs three forward passes over the items and O(size^2) memory for uniformity: keep ``size`` in the
-    hundreds or low thousands.
+    augmentation is the data's :meth:`~selfsup.data.base.TrainingData.probe_view` (for images SimCLR's
+    default view) whatever method is being trained, so alignment and uniformity compare across methods. An
+    evaluation costs three forward passes over the items and O(size^2) memory for uniformity: keep ``size``
+    in the hundreds or low thousands.
     """
 
-    def __init__(self, images: np.ndarray, *, size: int = DEFAULT_PROBE_SIZE, seed: int = 0) -> None:
-        count = min(size, len(images))
+    def __init__(self, data: TrainingData | np.ndarray, *, size: int = DEFAULT_PROBE_SIZE, seed: int = 0) -> None:
+        data = as_training_data(data)
+        count = min(size, len(data))
         if count < 2:
             raise ValueError(f"a representation probe needs at least 2 items, got {count}")
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed)).numpy()
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).numpy()
         self.indices = np.sort(order[:count])  # sorted: reads a memory map front to back
-        self.images = images  # (N, S, S, 3) uint8, possibly memory-mapped; read at each evaluation
-        self.view = simclr_view(int(images.shape[1]))
+        self.data = data
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -92,12 +94,12 @@ class RepresentationProbe:
     def evaluate(self, model: SSLMethod, device: torch.device) -> dict[str, float]:
         """``rankme`` and ``embedding_std`` of the probe items' embeddings; ``alignment`` between two views
         of each, and ``uniformity`` of the views (the mean over both, as in Wang & Isola's code)."""
-        images = self.images[self.indices]
         with evaluating(model):
             torch.manual_seed(VIEW_SEED)
-            plain = embed_images(model, images, device=device)  # (P, D)
-            view1 = embed_images(model, images, device=device, transform=self.view)
-            view2 = embed_images(model, images, device=device, transform=self.view)
+            plain = embed_items(model, self.data, self.indices, device=device)  # (P, D)
+            view = self.data.probe_view
+            view1 = embed_items(model, self.data, self.indices, device=device, transform=view)
+            view2 = embed_items(model, self.data, self.indices, device=device, transform=view)
         if not all(torch.isfinite(z).all() for z in (plain, view1, view2)):
             raise NonFiniteEmbeddings("the encoder produces NaN or infinite embeddings; try a lower lr")
         return {

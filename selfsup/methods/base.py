@@ -5,29 +5,30 @@ from typing import Any
 import torch
 from torch import nn
 
-from selfsup.backbones import Backbone
-
 
 class SSLMethod(nn.Module):
     """A self-supervised objective around a backbone.
 
     The loop calls :meth:`make_views` outside autocast and without gradients, then :meth:`training_loss`
     under autocast, then :meth:`after_step` once the optimizer has stepped (momentum encoders, schedules).
-    ``backbone`` is the encoder that is exported and served.
+    ``backbone`` is the encoder that is exported and served: an image :class:`~selfsup.backbones.Backbone`, or
+    another modality's encoder meeting the contract of :mod:`selfsup.encoders` (typed ``Any`` here because
+    each modality's methods know which one they get).
     """
 
-    backbone: Backbone
+    backbone: Any
 
-    def __init__(self, params: Any, backbone: Backbone) -> None:
+    def __init__(self, params: Any, backbone: nn.Module) -> None:
         super().__init__()
         self.params = params
         self.backbone = backbone
 
-    def make_views(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """(B, 3, H, W) floats in [0, 1] -> the augmented views the loss compares."""
+    def make_views(self, batch: Any) -> list[Any]:
+        """A batch from the data's ``TrainingData.batch`` (images: (B, 3, H, W) floats in [0, 1]) -> the
+        augmented views the loss compares."""
         raise NotImplementedError
 
-    def training_loss(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def training_loss(self, views: list[Any]) -> torch.Tensor:
         """Scalar loss for one batch of views."""
         raise NotImplementedError
 
@@ -47,8 +48,8 @@ class SSLMethod(nn.Module):
         head = self.embedding_head()
         return int(head.out_features) if isinstance(head, nn.Linear) else self.backbone.dim
 
-    def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) floats in [0, 1] -> (B, D) embeddings, not normalized: what evaluation and serving see."""
-        features = self.backbone(images)
+    def embed(self, batch: Any) -> torch.Tensor:
+        """A batch -> (B, D) embeddings, not normalized: what evaluation and serving see."""
+        features = self.backbone(batch)
         head = self.embedding_head()
         return head(features) if head is not None else features

@@ -4,7 +4,8 @@ Layout (a plain dict, loaded with ``weights_only=True`` so a checkpoint can neve
 
     format      "selfsup.checkpoint/1"
     method      registry name          params    resolved params (dict)
-    backbone    BackboneSpec dict      data      {"num_items", "image_size"}
+    backbone    encoder spec dict      data      TrainingData.describe(): {"modality", "num_items", ...}
+    assets      TrainingData.serving_assets(): what serving needs to prepare inputs (tokenizer, schema)
     model       method state dict      optimizer / scheduler state dicts
     progress    {"epoch", "step", "step_in_epoch"}
     rng         {"torch": ByteTensor, "cuda": [ByteTensor, ...]}

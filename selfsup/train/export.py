@@ -3,9 +3,12 @@ rebuilds them.
 
 Layout::
 
-    format "selfsup.encoder/1"   modality "image"   method   backbone (BackboneSpec dict)
+    format "selfsup.encoder/1"   modality ("image", "text", "tabular", "image_text")   method
+    backbone    the encoder's spec dict (``spec.to_dict()``; see :mod:`selfsup.encoders`)
     dim         length of the served vector (the head's output size when there is a head)
-    state_dict  backbone weights
+    state_dict  encoder weights
+    assets      what serving needs to prepare raw inputs as training did (a tokenizer, a table schema);
+                absent in image-only files written before other modalities existed
     head        only for methods with an embedding head:
                 {"kind": "linear", "in_features", "out_features", "state_dict"}
 """
@@ -21,15 +24,18 @@ from selfsup.methods.base import SSLMethod
 from selfsup.train.checkpoint import ENCODER_FORMAT, save_atomically
 
 
-def export_encoder(model: SSLMethod, method_name: str, path: Path) -> Path:
+def export_encoder(
+    model: SSLMethod, method_name: str, path: Path, *, modality: str = "image", assets: dict[str, Any] | None = None
+) -> Path:
     backbone, head = model.backbone, linear_head(model.embedding_head())
     payload: dict[str, Any] = {
         "format": ENCODER_FORMAT,
-        "modality": "image",
+        "modality": modality,
         "method": method_name,
         "backbone": backbone.spec.to_dict(),
         "dim": backbone.dim,
         "state_dict": _on_cpu(backbone.state_dict()),
+        "assets": assets or {},
     }
     if head is not None:
         payload["head"] = head_payload(head)

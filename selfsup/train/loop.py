@@ -8,9 +8,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from selfsup.augment import to_float_images
-from selfsup.backbones import create_backbone
+from selfsup.data.base import TrainingData
 from selfsup.data.batches import EpochBatches
+from selfsup.data.image_data import as_training_data
 from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, pick_device
 from selfsup.errors import CheckpointError, SelfSupError
 from selfsup.eval import DEFAULT_PROBE_SIZE, RepresentationProbe
@@ -41,7 +41,9 @@ class TrainResult:
 
 
 class Trainer:
-    """Trains one method on one canonical image array, checkpointing into ``workdir``.
+    """Trains one method on one dataset in canonical form, checkpointing into ``workdir``.
+
+    ``data`` is any modality's :class:`TrainingData`; a bare (N, S, S, 3) uint8 array is taken as images.
 
     ``fit`` resumes from ``workdir/checkpoint.pt`` when it exists, so calling it again after a crash or a
     cancel continues the same run. After every epoch it measures the embeddings of ``probe_size`` items fixed
@@ -52,7 +54,7 @@ class Trainer:
         self,
         method: str | MethodSpec,
         params: Any,
-        images: np.ndarray,
+        data: TrainingData | np.ndarray,
         *,
         workdir: Path,
         device: str | None = None,
@@ -62,7 +64,7 @@ class Trainer:
     ) -> None:
         self.spec = get_method(method) if isinstance(method, str) else method
         self.params = params
-        self.images = images  # (N, S, S, 3) uint8, possibly memory-mapped
+        self.data = as_training_data(data)
         self.device = pick_device(device)
         self.hooks = hooks or TrainingHooks()
         self.checkpoint_path = Path(workdir) / "checkpoint.pt"
@@ -72,13 +74,15 @@ class Trainer:
             keep_freed_memory()
 
         torch.manual_seed(params.seed)  # the random init is part of the run's identity
-        backbone = create_backbone(params.backbone, image_size=int(images.shape[1]))
-        self.model = self.spec.method_cls(params, backbone).to(self.device).to(memory_format=self.memory_format)
-        self.batches = EpochBatches(len(images), params.batch_size, params.seed)
+        if self.data.modality not in self.spec.modalities:
+            raise SelfSupError(f"method {self.spec.name!r} does not train on {self.data.modality} data")
+        encoder = self.data.create_encoder(params)
+        self.model = self.spec.method_cls(params, encoder).to(self.device).to(memory_format=self.memory_format)
+        self.batches = EpochBatches(len(self.data), params.batch_size, params.seed)
         self.optimizer = build_optimizer(self.model, params)
         self.scheduler = build_schedule(self.optimizer, params, len(self.batches))
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
-        self.probe = RepresentationProbe(images, size=probe_size, seed=params.seed) if probe_size else None
+        self.probe = RepresentationProbe(self.data, size=probe_size, seed=params.seed) if probe_size else None
 
     @property
     def total_steps(self) -> int:
@@ -115,10 +119,9 @@ class Trainer:
 
     def train_step(self, indices: np.ndarray) -> Metrics:
         started = time.perf_counter()
-        batch = torch.from_numpy(self.images[indices]).to(self.device, non_blocking=True)  # (B, S, S, 3)
         with torch.no_grad():
-            views = self.model.make_views(to_float_images(batch))
-        views = [v.contiguous(memory_format=self.memory_format) for v in views]
+            views = self.model.make_views(self.data.batch(indices, self.device))
+        views = [self._formatted(view) for view in views]
         with autocast_for(self.device):
             loss = self.model.training_loss(views)
         self.optimizer.zero_grad(set_to_none=True)
@@ -148,7 +151,8 @@ class Trainer:
             "method": self.spec.name,
             "params": params_to_dict(self.params),
             "backbone": self.model.backbone.spec.to_dict(),
-            "data": {"num_items": len(self.images), "image_size": int(self.images.shape[1])},
+            "data": self.data.describe(),
+            "assets": self.data.serving_assets(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -164,8 +168,8 @@ class Trainer:
         payload = load_payload(path, CHECKPOINT_FORMAT)
         if payload["method"] != self.spec.name or payload["params"] != params_to_dict(self.params):
             raise CheckpointError(f"{path} belongs to a different run (method or params differ)")
-        if payload["data"]["num_items"] != len(self.images):
-            raise CheckpointError(f"{path} was trained on {payload['data']['num_items']} items, not {len(self.images)}")
+        if payload["data"]["num_items"] != len(self.data):
+            raise CheckpointError(f"{path} was trained on {payload['data']['num_items']} items, not {len(self.data)}")
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
@@ -178,7 +182,15 @@ class Trainer:
         restore_rng_state(payload["rng"])
 
     def export_encoder(self, path: Path) -> Path:
-        return export_encoder(self.model, self.spec.name, path)
+        return export_encoder(
+            self.model, self.spec.name, path, modality=self.data.modality, assets=self.data.serving_assets()
+        )
+
+    def _formatted(self, view: Any) -> Any:
+        """Image batches in the device's preferred memory layout; other modalities' batches as they are."""
+        if isinstance(view, torch.Tensor) and view.ndim == 4:
+            return view.contiguous(memory_format=self.memory_format)
+        return view
 
     def _finish(self, status: Literal["completed", "canceled"], metrics: Metrics) -> TrainResult:
         if status == "canceled":

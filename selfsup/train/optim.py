@@ -7,7 +7,7 @@ from lightly.utils.lars import LARS
 from lightly.utils.scheduler import CosineWarmupScheduler
 from torch import nn
 
-from selfsup.params import TrainingParams
+from selfsup.params import CommonParams
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
@@ -20,7 +20,7 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, ob
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_optimizer(model: nn.Module, params: TrainingParams) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, params: CommonParams) -> torch.optim.Optimizer:
     groups = parameter_groups(model, params.weight_decay)
     if params.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=params.lr, momentum=0.9)
@@ -30,7 +30,7 @@ def build_optimizer(model: nn.Module, params: TrainingParams) -> torch.optim.Opt
 
 
 def build_schedule(
-    optimizer: torch.optim.Optimizer, params: TrainingParams, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer, params: CommonParams, steps_per_epoch: int
 ) -> CosineWarmupScheduler:
     """Linear warm-up then cosine decay, stepped once per optimizer step."""
     total = params.epochs * steps_per_epoch

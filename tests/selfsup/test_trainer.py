@@ -186,7 +186,8 @@ def test_checkpoint_describes_the_run(straight: Run, params: Any) -> None:
     assert payload["method"] == "simclr"
     assert payload["params"] == params_to_dict(params)
     assert payload["backbone"] == {"name": "tiny_cnn", "image_size": 16, "small_stem": True}
-    assert payload["data"] == {"num_items": NUM_ITEMS, "image_size": 16}
+    assert payload["data"] == {"modality": "image", "num_items": NUM_ITEMS, "image_size": 16}
+    assert payload["assets"] == {}
     assert payload["progress"] == {"epoch": EPOCHS, "step": 6, "step_in_epoch": 0}
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from selfsup.data.image_data import ImageData
 from selfsup.eval import collapse_warning, embedder
 from selfsup.eval.probes import (
     evaluate_with_labels,
@@ -100,9 +101,11 @@ def test_a_trained_encoder_is_not_flagged(trained: Trainer) -> None:
 
 def test_evaluate_with_labels_on_digits(trained: Trainer, digits16: np.ndarray, tmp_path: Path) -> None:
     random_init = Trainer("simclr", trained.params, digits16[:640], workdir=tmp_path, probe_size=0)  # same seed
-    labels = load_digits().target
+    labels, every_digit = load_digits().target, ImageData(digits16)
     result = evaluate_with_labels(
-        embedder(trained.model, trained.device), embedder(random_init.model, random_init.device), digits16, labels
+        embedder(trained.model, every_digit, trained.device),
+        embedder(random_init.model, every_digit, random_init.device),
+        labels,
     )
     assert result.keys() == {
         "knn_top1",
