@@ -93,41 +93,51 @@ class Encoder:
         """Encoded image files (PNG, JPEG, ...) -> (B, D), prepared exactly as at ingest."""
         return self.embed(np.stack([decode_image(blob, self.image_size) for blob in blobs]))
 
-    @torch.inference_mode()
-    def embed_token_ids(self, ids: Sequence[Sequence[int]], *, batch_size: int = 128) -> np.ndarray:
-        """Token id sequences (from :meth:`tokenize`, or a client's own) -> (B, D) float32 unit vectors."""
+    def prepare_texts(self, texts: Sequence[str]) -> Any:
+        """Strings -> a ``TokenBatch``, tokenized and cut exactly as the training corpus was."""
         self._require("text")
-        text = self.text_preprocessor
-        chunks = [
-            self._vectors(text.from_ids(list(ids[start : start + batch_size])).to(self.device), "text")
-            for start in range(0, len(ids), batch_size)
-        ]
+        return self.text_preprocessor.encode(list(texts))
+
+    def prepare_token_ids(self, ids: Sequence[Sequence[int]]) -> Any:
+        """A client's own token ids (content tokens of this model's vocabulary) -> a ``TokenBatch``, framed and
+        cut as text is. Raises ValueError naming an id outside the vocabulary."""
+        self._require("text")
+        return self.text_preprocessor.from_ids(ids)
+
+    @torch.inference_mode()
+    def embed_tokens(self, batch: Any, *, batch_size: int = 128) -> np.ndarray:
+        """A ``TokenBatch`` (from :meth:`prepare_texts` or :meth:`prepare_token_ids`) -> (B, D) unit vectors."""
+        self._require("text")
+        chunks = []
+        for start in range(0, len(batch), batch_size):
+            rows = slice(start, start + batch_size)
+            chunk = type(batch)(batch.input_ids[rows], batch.attention_mask[rows])  # (b, L)
+            chunks.append(self._vectors(chunk.to(self.device), "text"))
         return self._stack(chunks)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Strings -> (B, D), tokenized exactly as the training corpus was."""
-        return self.embed_token_ids(self.tokenize(texts))
+        return self.embed_tokens(self.prepare_texts(texts))
 
-    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Strings -> token ids, truncated to the length the model was trained with."""
-        self._require("text")
-        return [list(ids) for ids in self.text_preprocessor.token_ids(list(texts))]
-
-    @torch.inference_mode()
-    def embed_rows(self, rows: Sequence[dict[str, Any]], *, batch_size: int = 1024) -> np.ndarray:
-        """Table rows keyed by column name -> (B, D); a missing column is imputed as in training.
+    def prepare_rows(self, rows: Sequence[Any]) -> Any:
+        """Table rows keyed by column name -> a ``TableBatch``; a missing column is imputed as in training.
 
         Raises ``InvalidRowError`` (see :mod:`selfsup.tabular`) naming the row and column of a bad value."""
         self._require("row")
-        batches = [
-            self.row_preprocessor.encode(list(rows[s : s + batch_size])) for s in range(0, len(rows), batch_size)
-        ]
-        return self._stack([self._vectors(batch.to(self.device), "row") for batch in batches])
+        return self.row_preprocessor.encode(list(rows))
+
+    @torch.inference_mode()
+    def embed_table(self, batch: Any) -> np.ndarray:
+        """A ``TableBatch`` (from :meth:`prepare_rows`) -> (B, D) unit vectors."""
+        self._require("row")
+        return self._stack([self._vectors(batch.to(self.device), "row")])
+
+    def embed_rows(self, rows: Sequence[Any]) -> np.ndarray:
+        return self.embed_table(self.prepare_rows(rows))
 
     @property
     def text_preprocessor(self) -> Any:
         if self._text is None:
-            from selfsup.text.data import TextPreprocessor
+            from selfsup.text.preprocess import TextPreprocessor
 
             self._text = TextPreprocessor.from_assets(self.assets)
         return self._text
@@ -135,7 +145,7 @@ class Encoder:
     @property
     def row_preprocessor(self) -> Any:
         if self._rows is None:
-            from selfsup.tabular.data import RowPreprocessor
+            from selfsup.tabular.rows import RowPreprocessor
 
             self._rows = RowPreprocessor.from_assets(self.assets)
         return self._rows

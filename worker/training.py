@@ -11,17 +11,16 @@ from app.core.config import Settings
 from app.core.db import session_factory
 from app.core.ids import new_id
 from app.core.storage import LocalStorage
-from app.datasets.ingest import IMAGES_FILE
 from app.datasets.orm import Dataset
 from app.jobs.lease import Claim, claim_job, finish_claim, record_progress, release_for_retry
 from app.jobs.orm import Job
 from app.jobs.service import dispatch
 from app.models.service import ENCODER_FILE, add_model, model_key
-from selfsup.data.images import load_image_array
 from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer, TrainResult
+from worker.data import training_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
 
@@ -108,15 +107,16 @@ def _prepare(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat:
         if job.dataset_id is None:
             raise JobSetupError("the job's dataset was deleted before it could train")
         dataset = session.get_one(Dataset, job.dataset_id)
-        method, raw_params, data_key = job.method, job.params, dataset.storage_key
-    dataset_dir = storage.path(data_key)
-    images = load_image_array(dataset_dir / IMAGES_FILE)  # memory-mapped, decoded at ingest
+        method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
+    dataset_dir, workdir = storage.path(data_key), storage.path(f"jobs/{claim.job_id}")
+    params = get_method(method).validate(raw_params)
+    data = training_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
     hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds)
     trainer = Trainer(
         method,
-        get_method(method).validate(raw_params),
-        images,
-        workdir=storage.path(f"jobs/{claim.job_id}"),
+        params,
+        data,
+        workdir=workdir,
         device=settings.device,
         hooks=hooks,
         checkpoint_every_s=settings.checkpoint_interval_seconds,
@@ -164,7 +164,7 @@ def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, evalu
             job_id=claim.job_id,
             method=trainer.spec.name,
             backbone=backbone.spec.name,
-            modality="image",
+            modality=trainer.data.modality,
             dim=trainer.model.embedding_dim,
             details={"evaluation": evaluation},
         )

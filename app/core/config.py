@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         return self.data_dir / "blobs"
 
     @property
+    def pretrained_dir(self) -> Path:
+        """Where operators place pretrained model directories that text jobs may continue from, by name."""
+        return self.data_dir / "pretrained"
+
+    @property
     def broker_dir(self) -> Path:
         return self.data_dir / "broker"
 

@@ -216,3 +216,19 @@ def read_member(member: Member, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"{member.name}: larger than {max_bytes} bytes when unpacked")
     return data
+
+
+def upload_files(path: Path, filename: str, limits: ArchiveLimits, suffixes: frozenset[str]) -> list[tuple[str, bytes]]:
+    """The data files of an upload, as (name, bytes): the upload itself when its name ends in one of
+    ``suffixes``, otherwise every file of the archive it must be, each of which must end in one of them."""
+    accepted = ", ".join(sorted(suffixes))
+    if PurePosixPath(filename).suffix.lower() in suffixes:
+        if path.stat().st_size > limits.max_member_bytes:
+            raise PayloadTooLarge(f"{filename}: larger than {limits.max_member_bytes} bytes")
+        return [(filename, path.read_bytes())]
+    with open_archive(path, filename, limits) as members:
+        if not members:
+            raise Unprocessable(f"{filename}: the archive contains no files")
+        if others := [m.name for m in members if m.suffix not in suffixes]:
+            raise Unprocessable(f"{filename}: {others[0]!r} is not a data file (accepted: {accepted})")
+        return [(m.name, read_member(m, limits.max_member_bytes)) for m in sorted(members, key=lambda m: m.name)]

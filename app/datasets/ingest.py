@@ -1,8 +1,14 @@
-"""Turning an uploaded archive of images into the engine's canonical array, once, at upload."""
+"""Turning an upload into the engine's canonical form, once: what every modality's ingest shares, and images.
+
+Each modality's ingest (images here, :mod:`app.datasets.text_ingest`, :mod:`app.datasets.table_ingest`,
+:mod:`app.datasets.pair_ingest`) writes its canonical files into a staging folder and returns an
+:class:`Ingested`; labels, when the upload carries them, go to ``labels.npy`` for evaluation only.
+"""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 
@@ -25,16 +31,37 @@ class IngestLimits:
 
 
 @dataclass(frozen=True)
-class IngestedImages:
-    num_items: int
+class IngestOptions:
+    """The upload's optional settings; each applies to some modalities (see the upload route)."""
+
     image_size: int
+    vocab_size: int = 8000
+    max_length: int = 128
+    text_field: str = "text"
+    label_field: str = "label"
+    label_column: str | None = None
+    column_types: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    num_items: int
     size_bytes: int
+    details: dict[str, Any]  # modality-specific facts shown on the dataset (image size, corpus counts, schema)
     labels: Labels | None
+
+
+def finish_ingest(out_dir: Path, num_items: int, details: dict[str, Any], labels: Labels | None) -> Ingested:
+    """Write the labels, if any, and measure what the dataset takes on disk."""
+    if labels is not None:
+        np.save(out_dir / LABELS_ARRAY, labels.indices)
+    size = sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file())
+    return Ingested(num_items=num_items, size_bytes=size, details=details, labels=labels)
 
 
 def ingest_image_archive(
     upload: Path, *, filename: str, out_dir: Path, image_size: int, limits: IngestLimits
-) -> IngestedImages:
+) -> Ingested:
     """Decode every image in ``upload`` into ``out_dir/images.npy`` (N, S, S, 3), plus a file manifest and,
     when the archive carries them, labels (``labels.npy``)."""
     with open_archive(upload, filename, limits.archive) as members:
@@ -52,10 +79,7 @@ def ingest_image_archive(
         array.flush()
         del array
     (out_dir / MANIFEST_FILE).write_text(json.dumps(names))
-    if labels is not None:
-        np.save(out_dir / LABELS_ARRAY, labels.indices)
-    size = sum(f.stat().st_size for f in out_dir.iterdir())
-    return IngestedImages(num_items=len(images), image_size=image_size, size_bytes=size, labels=labels)
+    return finish_ingest(out_dir, len(images), {"image_size": image_size}, labels)
 
 
 def _read_labels(member: Member | None, names: list[str]) -> Labels | None:

@@ -1,4 +1,5 @@
-"""Optional labels for an image dataset: class folders, or a ``labels.csv`` mapping file name to label.
+"""Optional labels: for images, class folders or a ``labels.csv`` mapping file name to label; for text and
+tables, a label field or column.
 
 Labels are never used for training. They let a job report how well its encoder separates the classes
 (kNN and linear probes) next to the same architecture at random initialization.
@@ -81,6 +82,13 @@ def _unique_basenames(names: list[str]) -> dict[str, int]:
         base = PurePosixPath(name).name
         counts[base] = counts.get(base, 0) + 1
     return {PurePosixPath(n).name: i for i, n in enumerate(names) if counts[PurePosixPath(n).name] == 1}
+
+
+def labels_from_values(values: list[str | None], source: str) -> Labels | None:
+    """One label per item (None where unlabeled) -> indexed labels; None unless two or more classes appear."""
+    if len({value for value in values if value is not None}) < 2:
+        return None
+    return _indexed(values, source)
 
 
 def _indexed(labels: list[str | None] | list[str], source: str) -> Labels:

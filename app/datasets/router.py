@@ -7,9 +7,17 @@ from app.core.deps import SessionDep, SettingsDep, StorageDep
 from app.core.pagination import Page, PageParams, page_params
 from app.core.uploads import staged_upload
 from app.datasets import service
-from app.datasets.schemas import DatasetOut
+from app.datasets.ingest import IngestOptions
+from app.datasets.schemas import DatasetOut, parse_column_types
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+UPLOAD_HELP = (
+    "image: a .zip, .tar or .tar.gz of PNG, JPEG, WebP or BMP images (class folders or labels.csv optional). "
+    "text: a .txt (one document per line), .jsonl or .csv file, or an archive of them. "
+    "tabular: a .csv or .parquet file. "
+    "image_text: an archive of images plus captions.jsonl or captions.csv."
+)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetOut)
@@ -18,12 +26,41 @@ def upload_dataset(
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
-    file: Annotated[UploadFile, File(description="A .zip, .tar or .tar.gz of PNG, JPEG, WebP or BMP images.")],
+    file: Annotated[UploadFile, File(description=UPLOAD_HELP)],
     name: Annotated[str, Form(min_length=1, max_length=200)],
-    modality: Annotated[str, Form()] = "image",
-    image_size: Annotated[int | None, Form(ge=8, le=1024, description="Stored side length in pixels.")] = None,
+    modality: Annotated[str, Form(description="image, text, tabular or image_text.")] = "image",
+    image_size: Annotated[
+        int | None, Form(ge=8, le=1024, description="image, image_text: stored side length in pixels.")
+    ] = None,
+    vocab_size: Annotated[int, Form(ge=100, le=200_000, description="text, image_text: tokenizer vocabulary.")] = 8000,
+    max_length: Annotated[int, Form(ge=8, le=4096, description="text, image_text: tokens kept per text.")] = 128,
+    text_field: Annotated[
+        str, Form(min_length=1, max_length=100, description="text: JSONL field / CSV column.")
+    ] = "text",
+    label_field: Annotated[
+        str, Form(min_length=1, max_length=100, description="text: optional label field / column (evaluation only).")
+    ] = "label",
+    label_column: Annotated[
+        str | None, Form(min_length=1, max_length=200, description="tabular: label column, kept for evaluation only.")
+    ] = None,
+    column_types: Annotated[
+        str | None,
+        Form(
+            max_length=100_000,
+            description='tabular: JSON object overriding inferred types, e.g. {"zip": "categorical"}.',
+        ),
+    ] = None,
 ) -> DatasetOut:
     filename = file.filename or "upload"
+    options = IngestOptions(
+        image_size=image_size or settings.default_image_size,
+        vocab_size=vocab_size,
+        max_length=max_length,
+        text_field=text_field,
+        label_field=label_field,
+        label_column=label_column,
+        column_types=parse_column_types(column_types),
+    )
     with staged_upload(file, storage=storage, max_bytes=settings.max_upload_bytes) as path:
         dataset = service.create_dataset(
             session,
@@ -34,7 +71,7 @@ def upload_dataset(
             modality=modality,
             upload=path,
             filename=filename,
-            image_size=image_size,
+            options=options,
         )
     return DatasetOut.from_row(dataset)
 

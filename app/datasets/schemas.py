@@ -1,7 +1,10 @@
+import json
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.core.errors import FieldErrors
 from app.datasets.orm import Dataset
 
 
@@ -23,6 +26,12 @@ class DatasetOut(BaseModel):
     created_at: datetime
     image_size: int | None = None
     labels: DatasetLabels | None = None
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What ingest found: for text the document counts (read, empty, duplicates, kept), vocabulary "
+        "and token length; for tables the schema (types, statistics, vocabularies, missing counts); for image-text "
+        "pairs the caption counts.",
+    )
 
     @classmethod
     def from_row(cls, row: Dataset) -> "DatasetOut":
@@ -36,4 +45,20 @@ class DatasetOut(BaseModel):
             created_at=row.created_at,
             image_size=row.details.get("image_size"),
             labels=row.details.get("labels"),
+            details={k: v for k, v in row.details.items() if k not in ("labels", "image_size", "source_filename")},
         )
+
+
+def parse_column_types(raw: str | None) -> dict[str, str]:
+    """The ``column_types`` form field: a JSON object of column name -> type, or nothing."""
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise FieldErrors([(("body", "column_types"), f"not valid JSON: {exc.msg}")]) from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise FieldErrors(
+            [(("body", "column_types"), 'expected a JSON object of strings, e.g. {"zip": "categorical"}')]
+        )
+    return value

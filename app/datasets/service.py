@@ -12,12 +12,13 @@ from app.core.ids import new_id
 from app.core.queries import get_owned, paged
 from app.core.storage import LocalStorage
 from app.datasets.archives import ArchiveLimits
-from app.datasets.ingest import IngestedImages, IngestLimits, ingest_image_archive
+from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, ingest_image_archive
 from app.datasets.orm import Dataset
+from app.datasets.text_ingest import ingest_text
 from app.jobs.orm import Job
 
 ACTIVE_JOB_STATES = ("queued", "running")
-SUPPORTED_MODALITIES = ("image",)
+SUPPORTED_MODALITIES = ("image", "text")
 
 
 def ingest_limits(settings: Settings) -> IngestLimits:
@@ -41,18 +42,15 @@ def create_dataset(
     modality: str,
     upload: Path,
     filename: str,
-    image_size: int | None,
+    options: IngestOptions,
 ) -> Dataset:
     """Ingest an uploaded file into storage and record it. Nothing is left behind if ingest fails."""
     if modality not in SUPPORTED_MODALITIES:
-        raise Unprocessable(f"modality {modality!r} is not supported yet; supported: {', '.join(SUPPORTED_MODALITIES)}")
+        raise Unprocessable(f"modality {modality!r} is not supported; supported: {', '.join(SUPPORTED_MODALITIES)}")
     dataset_id = new_id("ds")
     staged = storage.staging_dir()
     try:
-        size = image_size or settings.default_image_size
-        result = ingest_image_archive(
-            upload, filename=filename, out_dir=staged, image_size=size, limits=ingest_limits(settings)
-        )
+        result = _ingest(modality, upload, filename=filename, out_dir=staged, options=options, settings=settings)
         key = f"datasets/{dataset_id}"
         storage.publish(staged, key)
     except BaseException:
@@ -67,7 +65,7 @@ def create_dataset(
         num_items=result.num_items,
         size_bytes=result.size_bytes,
         storage_key=key,
-        details={"image_size": result.image_size, "source_filename": filename, "labels": _labels_summary(result)},
+        details={**result.details, "source_filename": filename, "labels": _labels_summary(result)},
     )
     session.add(dataset)
     try:
@@ -78,7 +76,18 @@ def create_dataset(
     return dataset
 
 
-def _labels_summary(result: IngestedImages) -> dict[str, object] | None:
+def _ingest(
+    modality: str, upload: Path, *, filename: str, out_dir: Path, options: IngestOptions, settings: Settings
+) -> Ingested:
+    limits = ingest_limits(settings)
+    if modality == "text":
+        return ingest_text(upload, filename=filename, out_dir=out_dir, options=options, limits=limits.archive)
+    return ingest_image_archive(
+        upload, filename=filename, out_dir=out_dir, image_size=options.image_size, limits=limits
+    )
+
+
+def _labels_summary(result: Ingested) -> dict[str, object] | None:
     if result.labels is None:
         return None
     labels = result.labels

@@ -1,11 +1,12 @@
-"""Micro-batching with admission control: one worker thread per model runs concurrent requests as one batch.
+"""Micro-batching with admission control: one worker thread per model and input kind runs concurrent requests
+as one batch.
 
-A request brings its images already decoded (the caller decodes in its own thread, so a slow client never
-holds up the batch) and is admitted only while the model's queue has room: past ``queue_limit`` images
-waiting or being encoded it is refused at once with :class:`Saturated` (503 and ``Retry-After``) rather
-than queued without bound. The worker takes what is queued, waiting at most ``max_wait`` seconds after the
-first request for company or until ``max_batch`` images, runs the encoder once, and hands every request
-its own rows in input order.
+A request brings its inputs already prepared (images decoded, texts tokenized, rows encoded: the caller does
+that in its own thread, so a slow client never holds up the batch) and is admitted only while the model's
+queue has room: past ``queue_limit`` inputs waiting or being encoded it is refused at once with
+:class:`Saturated` (503 and ``Retry-After``) rather than queued without bound. The worker takes what is
+queued, waiting at most ``max_wait`` seconds after the first request for company or until ``max_batch``
+inputs, runs the encoder once, and hands every request its own rows in input order.
 
 Determinism: the same image gives the same vector whatever else shares its batch, up to the last bits of
 float32. On CPU, oneDNN runs a batch of one image with different convolution kernels than a batch of two or
@@ -18,9 +19,10 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,20 +39,37 @@ class BatchLimits:
     queue_limit: int  # images admitted per model, waiting or being encoded
 
 
+class Items(Protocol):
+    """Prepared inputs of one request: (B, S, S, 3) images, a TokenBatch, a TableBatch."""
+
+    def __len__(self) -> int: ...
+
+
 @dataclass(eq=False)
 class _Request:
-    images: np.ndarray  # (B, S, S, 3) uint8
+    images: Any  # Items: B prepared inputs
     future: Future[np.ndarray] = field(default_factory=Future)
     arrived: float = field(default_factory=time.monotonic)
 
 
 class EmbeddingBatcher:
-    """Gathers the requests for one model and runs ``embed`` ((N, S, S, 3) -> (N, D)) on them in batches."""
+    """Gathers the requests for one model and runs ``embed`` (N prepared inputs -> (N, D)) on them in batches.
 
-    def __init__(self, embed: Callable[[np.ndarray], np.ndarray], *, limits: BatchLimits, name: str) -> None:
+    ``join`` makes one batch of several requests' inputs (``np.concatenate`` for images).
+    """
+
+    def __init__(
+        self,
+        embed: Callable[[Any], np.ndarray],
+        *,
+        limits: BatchLimits,
+        name: str,
+        join: Callable[[Sequence[Any]], Any] = np.concatenate,
+    ) -> None:
         self.limits = limits
         self.name = name
         self._embed = embed
+        self._join = join
         self._ready = threading.Condition()
         self._queue: deque[_Request] = deque()
         self._queued = 0  # images in the queue
@@ -63,8 +82,8 @@ class EmbeddingBatcher:
         with self._ready:
             self._refuse_if_full(count)
 
-    def submit(self, images: np.ndarray) -> Future[np.ndarray]:
-        """Admit (B, S, S, 3) images, or raise :class:`Saturated`; the future gets their (B, D) vectors."""
+    def submit(self, images: Items) -> Future[np.ndarray]:
+        """Admit B prepared inputs, or raise :class:`Saturated`; the future gets their (B, D) vectors."""
         request = _Request(images)
         with self._ready:
             self._refuse_if_full(len(images))
@@ -122,8 +141,8 @@ class EmbeddingBatcher:
         count = sum(len(r.images) for r in batch)
         started = time.monotonic()
         try:
-            images = batch[0].images if len(batch) == 1 else np.concatenate([r.images for r in batch])  # (N, S, S, 3)
-            vectors = self._embed(images)  # (N, D)
+            inputs = batch[0].images if len(batch) == 1 else self._join([r.images for r in batch])  # N inputs
+            vectors = self._embed(inputs)  # (N, D)
         except Exception as exc:
             self._finished(count, elapsed=None)
             for request in batch:

@@ -11,7 +11,7 @@ from app.auth.deps import bearer, requires
 from app.core.deps import SessionDep, SettingsDep, StorageDep
 from app.core.errors import FieldErrors, Unprocessable
 from app.embeddings.schemas import MAX_INPUTS, EmbedRequest, EmbedResponse
-from app.embeddings.service import EncoderCache, embed_batched, images_from_base64, prepare_images
+from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, images_from_base64, prepare_inputs
 from app.models.orm import RegisteredModel
 from app.models.service import ENCODER_FILE, get_model
 
@@ -73,39 +73,45 @@ async def embed(
     settings: SettingsDep,
     storage: StorageDep,
 ) -> EmbedResponse:
-    """Embed images sent as JSON (base64 or data URLs in ``inputs``) or as multipart ``files``.
+    """Embed what the model takes: images as JSON (base64 or data URLs in ``inputs``) or multipart ``files``;
+    ``texts`` or ``token_ids`` for text models; ``rows`` (objects keyed by column) for table models; images or
+    texts for image-text models, into their shared space.
 
     Concurrent requests for one model run through its encoder as one batch. When too many requests are in
     progress, or the model's queue is full, the answer is 503 with ``Retry-After`` at once
     (app.embeddings.admission, app.embeddings.batching).
     """
-    blobs, field = await _read_inputs(request)
+    inputs = await _read_inputs(request)
     cache: EncoderCache = request.app.state.encoder_cache
-    batcher, images = await run_in_threadpool(
-        prepare_images,
+    prepared = await run_in_threadpool(
+        prepare_inputs,
         cache,
         model_id=model.id,
         path=storage.path(model.storage_key) / ENCODER_FILE,
-        blobs=blobs,
-        field=field,
+        inputs=inputs,
         max_pixels=settings.max_image_pixels,
     )
-    vectors = await embed_batched(batcher, images)
+    vectors = await embed_batched(prepared.batcher, prepared.items)
     return EmbedResponse(model=model.id, dim=model.dim, embeddings=vectors.tolist())
 
 
-async def _read_inputs(request: Request) -> tuple[list[bytes], str]:
+async def _read_inputs(request: Request) -> ClientInputs:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=MAX_INPUTS)
         files = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
         if not files:
             raise FieldErrors([(("body", "files"), "send at least one image in the 'files' field")])
-        return [await f.read() for f in files], "files"
+        return ClientInputs("image", [await f.read() for f in files], "files")
     if not content_type.startswith("application/json"):
-        raise Unprocessable("send application/json with 'inputs', or multipart/form-data with 'files'")
+        raise Unprocessable(
+            "send application/json (inputs, texts, token_ids or rows), or multipart/form-data with 'files'"
+        )
     try:
         body = EmbedRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise FieldErrors([(("body", *e["loc"]), e["msg"]) for e in exc.errors()]) from None
-    return images_from_base64(body.inputs, field="inputs"), "inputs"
+    if body.inputs is not None:
+        return ClientInputs("image", images_from_base64(body.inputs, field="inputs"), "inputs")
+    kind = {"texts": "text", "token_ids": "token_ids", "rows": "row"}[body.field]
+    return ClientInputs(kind, getattr(body, body.field), body.field)

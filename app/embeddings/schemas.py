@@ -1,10 +1,42 @@
-from pydantic import BaseModel, Field
+from typing import Any, Self
+
+from pydantic import BaseModel, Field, model_validator
 
 MAX_INPUTS = 256
+INPUT_FIELDS = ("inputs", "texts", "token_ids", "rows")
 
 
 class EmbedRequest(BaseModel):
-    inputs: list[str] = Field(min_length=1, max_length=MAX_INPUTS, description="Images as base64 strings or data URLs.")
+    """Exactly one of the fields, the one the model takes: image models ``inputs``, text models ``texts`` or
+    ``token_ids``, table models ``rows``, image-text models ``inputs`` or ``texts``."""
+
+    inputs: list[str] | None = Field(
+        default=None, min_length=1, max_length=MAX_INPUTS, description="Images as base64 strings or data URLs."
+    )
+    texts: list[str] | None = Field(default=None, min_length=1, max_length=MAX_INPUTS, description="Texts.")
+    token_ids: list[list[int]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_INPUTS,
+        description="Texts already tokenized with the model's tokenizer (content tokens, no special tokens).",
+    )
+    rows: list[dict[str, Any]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_INPUTS,
+        description="Table rows keyed by column name; a missing column is imputed as in training.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [name for name in INPUT_FIELDS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"send exactly one of {', '.join(INPUT_FIELDS)} (got {len(given)})")
+        return self
+
+    @property
+    def field(self) -> str:
+        return next(name for name in INPUT_FIELDS if getattr(self, name) is not None)
 
 
 class EmbedResponse(BaseModel):

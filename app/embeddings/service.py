@@ -3,11 +3,13 @@
 import asyncio
 import base64
 import binascii
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +28,14 @@ DATA_URL_MARK = ";base64,"
 @dataclass(frozen=True)
 class ServedModel:
     encoder: Encoder
-    batcher: EmbeddingBatcher  # runs encoder.embed on its own thread, batching concurrent requests
+    # One per input kind the model takes ("image", "text", "row"): each runs the encoder on its own thread,
+    # batching concurrent requests of that kind.
+    batchers: dict[str, EmbeddingBatcher]
+
+    @property
+    def batcher(self) -> EmbeddingBatcher:
+        """The batcher of the model's first input kind (an image model's only one)."""
+        return self.batchers[self.encoder.input_kinds[0]]
 
 
 class EncoderCache:
@@ -69,8 +78,7 @@ class EncoderCache:
                 if model_id in self._entries:
                     return self._entries[model_id]
             encoder = Encoder.load(path)
-            embed = _with_threads(encoder, self.threads)
-            served = ServedModel(encoder, EmbeddingBatcher(embed, limits=self.limits, name=model_id))
+            served = ServedModel(encoder, self._batchers(encoder, model_id))
             with self._lock:
                 self._entries[model_id] = served
                 self._loading.pop(model_id, None)
@@ -78,9 +86,36 @@ class EncoderCache:
                     self._entries.popitem(last=False)  # its worker thread ends after an idle spell
         return served
 
+    def _batchers(self, encoder: Encoder, model_id: str) -> dict[str, EmbeddingBatcher]:
+        batchers = {}
+        for kind in encoder.input_kinds:
+            embed, join = _KIND_EMBED[kind](encoder)
+            name = model_id if len(encoder.input_kinds) == 1 else f"{model_id}-{kind}"
+            batchers[kind] = EmbeddingBatcher(
+                _with_threads(embed, self.threads), limits=self.limits, name=name, join=join
+            )
+        return batchers
 
-def _with_threads(encoder: Encoder, threads: int) -> Callable[[np.ndarray], np.ndarray]:
-    """``encoder.embed`` using ``threads`` CPU threads in the calling (worker) thread.
+
+def _image_embed(encoder: Encoder) -> tuple[Callable[[Any], np.ndarray], Callable[[Sequence[Any]], Any]]:
+    return encoder.embed, np.concatenate
+
+
+def _text_embed(encoder: Encoder) -> tuple[Callable[[Any], np.ndarray], Callable[[Sequence[Any]], Any]]:
+    pad = encoder.text_preprocessor.pad
+    return encoder.embed_tokens, lambda batches: type(batches[0]).concat(batches, pad)
+
+
+def _row_embed(encoder: Encoder) -> tuple[Callable[[Any], np.ndarray], Callable[[Sequence[Any]], Any]]:
+    return encoder.embed_table, lambda batches: functools.reduce(lambda a, b: a.cat(b), batches)
+
+
+# For each input kind: the encoder call on prepared inputs, and how several requests' inputs make one batch.
+_KIND_EMBED = {"image": _image_embed, "text": _text_embed, "row": _row_embed}
+
+
+def _with_threads(embed: Callable[[Any], np.ndarray], threads: int) -> Callable[[Any], np.ndarray]:
+    """``embed`` using ``threads`` CPU threads in the calling (worker) thread.
 
     Concurrent requests already run in parallel (decoding in their own threads, one worker per model), and
     on a small or shared CPU spreading one small batch over every core costs more in synchronization than it
@@ -88,12 +123,12 @@ def _with_threads(encoder: Encoder, threads: int) -> Callable[[np.ndarray], np.n
     with one. torch keeps the count per thread (and makes it the default for threads started later).
     """
 
-    def embed(images: np.ndarray) -> np.ndarray:
+    def run(inputs: Any) -> np.ndarray:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        return encoder.embed(images)
+        return embed(inputs)
 
-    return embed
+    return run
 
 
 def decode_base64_image(text: str) -> bytes:
@@ -126,14 +161,67 @@ def canonical_images(blobs: Sequence[bytes], *, image_size: int, field: str, max
 def prepare_images(
     cache: EncoderCache, *, model_id: str, path: Path, blobs: Sequence[bytes], field: str, max_pixels: int
 ) -> tuple[EmbeddingBatcher, np.ndarray]:
-    """In the request's own thread: load the model (once), refuse at once if its queue is full (so a
-    saturated server wastes no decoding), then decode the inputs as at ingest: (B, S, S, 3) uint8."""
+    """:func:`prepare_inputs` for encoded image files: the batcher and (B, S, S, 3) uint8 images."""
+    inputs = ClientInputs("image", blobs, field)
+    prepared = prepare_inputs(cache, model_id=model_id, path=path, inputs=inputs, max_pixels=max_pixels)
+    return prepared.batcher, prepared.items
+
+
+async def embed_batched(batcher: EmbeddingBatcher, items: Any) -> np.ndarray:
+    """Prepared inputs -> (B, D), run in a batch with concurrent requests; raises Saturated if the queue is full."""
+    return await asyncio.wrap_future(batcher.submit(items))
+
+
+@dataclass(frozen=True)
+class ClientInputs:
+    """What a client sent to be embedded, before any preparation."""
+
+    kind: str  # "image" (encoded files), "text" (strings), "token_ids" (lists of ints) or "row" (JSON objects)
+    values: Sequence[Any]
+    field: str  # where in the body they came from, for error locations
+
+    @property
+    def encoder_kind(self) -> str:
+        return "text" if self.kind == "token_ids" else self.kind
+
+
+@dataclass(frozen=True)
+class PreparedInputs:
+    batcher: EmbeddingBatcher
+    items: Any  # what the batcher takes: (B, S, S, 3) images, a TokenBatch or a TableBatch
+    tokens: int  # tokens the encoder reads (text), 0 for other inputs
+
+
+def prepare_inputs(
+    cache: EncoderCache, *, model_id: str, path: Path, inputs: ClientInputs, max_pixels: int
+) -> PreparedInputs:
+    """In the request's own thread: load the model (once), check it takes this kind of input, refuse at once if
+    its queue is full (so a saturated server wastes no preparation), then prepare the inputs exactly as
+    training data was prepared. Bad inputs are 422s naming the item (and, for rows, the column)."""
     served = cache.get(model_id, path)
-    served.batcher.check_room(len(blobs))
-    images = canonical_images(blobs, image_size=served.encoder.image_size, field=field, max_pixels=max_pixels)
-    return served.batcher, images
+    kind = inputs.encoder_kind
+    if kind not in served.batchers:
+        takes = " and ".join(f"{k}s" for k in served.encoder.input_kinds)
+        raise FieldErrors([(("body", inputs.field), f"model {model_id} embeds {takes}, not {kind}s")])
+    batcher = served.batchers[kind]
+    batcher.check_room(len(inputs.values))
+    items = _prepare(served.encoder, inputs, max_pixels)
+    tokens = int(items.attention_mask.sum()) if kind == "text" else 0
+    return PreparedInputs(batcher, items, tokens)
 
 
-async def embed_batched(batcher: EmbeddingBatcher, images: np.ndarray) -> np.ndarray:
-    """(B, S, S, 3) -> (B, D), run in a batch with concurrent requests; raises Saturated if the queue is full."""
-    return await asyncio.wrap_future(batcher.submit(images))
+def _prepare(encoder: Encoder, inputs: ClientInputs, max_pixels: int) -> Any:
+    field, values = inputs.field, inputs.values
+    if inputs.kind == "image":
+        return canonical_images(values, image_size=encoder.image_size, field=field, max_pixels=max_pixels)
+    if inputs.kind == "text":
+        return encoder.prepare_texts(values)
+    try:
+        if inputs.kind == "token_ids":
+            return encoder.prepare_token_ids(values)
+        return encoder.prepare_rows(values)
+    except ValueError as exc:  # InvalidRowError is a ValueError too, and knows the row and column
+        loc: tuple[str | int, ...] = ("body", field)
+        if (index := getattr(exc, "index", None)) is not None:
+            loc = (*loc, index, *((exc.column,) if getattr(exc, "column", None) else ()))  # type: ignore[attr-defined]
+        raise FieldErrors([(loc, str(exc))]) from None

@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, status
 
 from app.auth.deps import Reader, Writer
-from app.core.deps import SessionDep
+from app.core.deps import SessionDep, SettingsDep
 from app.core.pagination import Page, PageParams, page_params
 from app.jobs import service
 from app.jobs.schemas import JobCreate, JobOut, JobStatus, MetricPoint, MetricsHistory
@@ -12,10 +12,11 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-def submit_job(caller: Writer, session: SessionDep, body: JobCreate) -> JobOut:
+def submit_job(caller: Writer, session: SessionDep, settings: SettingsDep, body: JobCreate) -> JobOut:
     job = service.create_job(
         session,
         tenant=caller.tenant,
+        pretrained_dir=settings.pretrained_dir,
         dataset_id=body.dataset_id,
         method=body.method,
         params=body.params,

@@ -1,6 +1,8 @@
 """Job domain logic for the API side: submit, read, list, cancel."""
 
 import logging
+import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -19,18 +21,27 @@ from selfsup.params import params_to_dict
 
 log = logging.getLogger(__name__)
 
+PRETRAINED_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "canceled")
 TERMINAL_STATES = ("succeeded", "failed", "canceled")
 
 
 def create_job(
-    session: Session, *, tenant: str, dataset_id: str, method: str, params: dict[str, Any] | None, name: str | None
+    session: Session,
+    *,
+    tenant: str,
+    dataset_id: str,
+    method: str,
+    params: dict[str, Any] | None,
+    name: str | None,
+    pretrained_dir: Path | None = None,
 ) -> Job:
     """Validate against the method registry, store the resolved params, commit, then ring the doorbell."""
     dataset = session.get(Dataset, dataset_id)
     if dataset is None or dataset.tenant != tenant:
         raise FieldErrors([(("body", "dataset_id"), f"dataset {dataset_id!r} not found")])
     resolved = _resolve_params(method, dataset, params)
+    _check_pretrained(resolved, pretrained_dir)
     batch = min(resolved.batch_size, dataset.num_items)
     job = Job(
         id=new_id("job"),
@@ -65,6 +76,19 @@ def _resolve_params(method: str, dataset: Dataset, params: dict[str, Any] | None
         return spec.validate(params)
     except ParamError as exc:
         raise FieldErrors([(("body", *issue.loc), issue.message) for issue in exc.issues]) from None
+
+
+def _check_pretrained(params: Any, pretrained_dir: Path | None) -> None:
+    """``pretrained`` names a model directory the operator placed in the pretrained folder, never a path: a
+    tenant must not make the worker read arbitrary files."""
+    name = getattr(params, "pretrained", None)
+    if name is None:
+        return
+    loc = ("body", "params", "pretrained")
+    if not PRETRAINED_NAME.fullmatch(name) or name in (".", ".."):
+        raise FieldErrors([(loc, "a pretrained model's name (letters, digits, '-', '_', '.'), not a path")])
+    if pretrained_dir is None or not (pretrained_dir / name).is_dir():
+        raise FieldErrors([(loc, f"no pretrained model named {name!r} is installed on this service")])
 
 
 def dispatch(session: Session, *, job_id: str) -> bool:
