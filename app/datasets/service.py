@@ -14,11 +14,12 @@ from app.core.storage import LocalStorage
 from app.datasets.archives import ArchiveLimits
 from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, ingest_image_archive
 from app.datasets.orm import Dataset
+from app.datasets.table_ingest import ingest_table
 from app.datasets.text_ingest import ingest_text
 from app.jobs.orm import Job
 
 ACTIVE_JOB_STATES = ("queued", "running")
-SUPPORTED_MODALITIES = ("image", "text")
+SUPPORTED_MODALITIES = ("image", "text", "tabular")
 
 
 def ingest_limits(settings: Settings) -> IngestLimits:
@@ -82,6 +83,8 @@ def _ingest(
     limits = ingest_limits(settings)
     if modality == "text":
         return ingest_text(upload, filename=filename, out_dir=out_dir, options=options, limits=limits.archive)
+    if modality == "tabular":
+        return ingest_table(upload, filename=filename, out_dir=out_dir, options=options, limits=limits.archive)
     return ingest_image_archive(
         upload, filename=filename, out_dir=out_dir, image_size=options.image_size, limits=limits
     )

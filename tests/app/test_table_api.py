@@ -1,0 +1,104 @@
+"""Tables end to end over HTTP: CSV and parquet uploads with inferred and overridden types, refusals that keep
+what is stored, a SCARF job through the real worker code, and embeddings of JSON rows."""
+
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.config import get_settings
+from tests.support.tables import classification_columns, csv_bytes, diabetes_columns, parquet_bytes
+from worker.training import run_job
+
+
+def upload(client: TestClient, data: bytes, filename: str, **form: str) -> object:
+    fields = {"name": "table", "modality": "tabular", **form}
+    return client.post("/v1/datasets", files={"file": (filename, data)}, data=fields)
+
+
+def column_kinds(body: dict) -> dict[str, str]:
+    return {column["name"]: column["kind"] for column in body["details"]["schema"]["columns"]}
+
+
+def test_csv_types_are_inferred_and_missing_cells_counted(client: TestClient) -> None:
+    response = upload(client, csv_bytes(diabetes_columns()), "diabetes.csv", label_column="progression")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["modality"] == "tabular" and body["num_items"] == 442
+    kinds = column_kinds(body)
+    assert kinds["sex"] == "categorical" and kinds["high_bp"] == "boolean" and kinds["bmi"] == "numeric"
+    assert "progression" not in kinds or kinds["progression"] == "ignore"
+    columns = {c["name"]: c for c in body["details"]["schema"]["columns"]}
+    assert columns["bmi"]["missing"] == 41 and columns["sex"]["missing"] == 34
+    assert body["labels"]["num_labeled"] == 442
+
+
+def test_parquet_and_type_overrides(client: TestClient) -> None:
+    columns = classification_columns("wine")
+    overrides = json.dumps({"magnesium": "categorical", "proline": "ignore"})
+    response = upload(client, parquet_bytes(columns), "wine.parquet", label_column="label", column_types=overrides)
+    assert response.status_code == 201, response.text
+    kinds = column_kinds(response.json())
+    assert kinds["magnesium"] == "categorical" and kinds["proline"] == "ignore" and kinds["alcohol"] == "numeric"
+    assert sorted(response.json()["labels"]["classes"]) == ["class_0", "class_1", "class_2"]
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "form", "expected"),
+    [
+        (b"a,b\n1,2\n3\n", "ragged.csv", {}, "line 3"),
+        (b"a,b\n1,\xff\n", "latin.csv", {}, "UTF-8"),
+        (b"PAR1 this is no parquet", "broken.parquet", {}, "broken.parquet"),
+        (b"a,b\n1,x\n2,y\n", "t.csv", {"column_types": '{"b": "numeric"}'}, "'b'"),
+        (b"a,b\n1,x\n2,y\n", "t.csv", {"label_column": "nope"}, "'nope'"),
+        (b"a,a\n1,2\n", "dup.csv", {}, "'a'"),
+    ],
+)
+def test_malformed_tables_are_refused_and_nothing_is_stored(
+    client: TestClient, data: bytes, filename: str, form: dict[str, str], expected: str
+) -> None:
+    response = upload(client, data, filename, **form)
+    assert response.status_code == 422, response.text
+    assert expected in json.dumps(response.json()), response.json()
+    assert client.get("/v1/datasets").json()["total"] == 0
+
+
+def test_column_types_must_be_a_json_object(client: TestClient) -> None:
+    response = upload(client, b"a\n1\n2\n", "t.csv", column_types="[1")
+    assert response.status_code == 422 and "column_types" in response.text
+
+
+@pytest.fixture
+def table_model(client: TestClient) -> str:
+    dataset = upload(client, csv_bytes(diabetes_columns()), "diabetes.csv", label_column="progression").json()
+    params = {"epochs": 2, "batch_size": 64}
+    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "scarf", "params": params})
+    assert job.status_code == 202, job.text
+    assert run_job(job.json()["id"], settings=get_settings(), worker_name="test") == "succeeded"
+    return str(client.get(f"/v1/jobs/{job.json()['id']}").json()["model_id"])
+
+
+def test_a_table_job_trains_and_serves_rows(client: TestClient, table_model: str) -> None:
+    model = client.get(f"/v1/models/{table_model}").json()
+    assert model["modality"] == "tabular" and model["method"] == "scarf"
+    columns = diabetes_columns()
+    row = {name: values[1] for name, values in columns.items() if name != "progression"}
+    partial = {key: value for key, value in row.items() if key != "bmi"}
+    rows = [row, partial, {**partial, "bmi": None}]
+    response = client.post(f"/v1/models/{table_model}/embed", json={"rows": rows})
+    assert response.status_code == 200, response.text
+    vectors = np.array(response.json()["embeddings"])
+    assert vectors.shape == (3, model["dim"]) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert np.allclose(vectors[1], vectors[2], atol=1e-6)  # a missing column is imputed like a missing cell
+
+
+@pytest.mark.parametrize(
+    ("row", "where"),
+    [({"nonsense": 1}, ["body", "rows", 0, "nonsense"]), ({"bmi": "heavy"}, ["body", "rows", 0, "bmi"])],
+)
+def test_bad_rows_are_422_naming_the_column(client: TestClient, table_model: str, row: dict, where: list) -> None:
+    response = client.post(f"/v1/models/{table_model}/embed", json={"rows": [row]})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == where and where[-1] in error["msg"]

@@ -1,0 +1,129 @@
+"""Text end to end over HTTP: every upload format, refusals that keep what is stored, a text job through the
+real worker code, and embeddings of strings and token ids."""
+
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.config import get_settings
+from tests.support.images import digit_pngs, zip_bytes
+from tests.support.text import docstring_corpus
+from worker.training import run_job
+
+TINY = {"preset": "tiny", "epochs": 1, "batch_size": 32, "max_length": 32, "lr": 1e-3}
+
+
+def upload(client: TestClient, data: bytes, filename: str, **form: str) -> object:
+    fields = {"name": "corpus", "modality": "text", "vocab_size": "400", **form}
+    return client.post("/v1/datasets", files={"file": (filename, data)}, data=fields)
+
+
+def corpus(count: int) -> tuple[list[str], list[str]]:
+    documents, labels = docstring_corpus()
+    step = max(1, len(documents) // count)  # spread over every package
+    return list(documents[::step][:count]), list(labels[::step][:count])
+
+
+def jsonl(documents: list[str], labels: list[str]) -> bytes:
+    return "\n".join(json.dumps({"text": d, "label": y}) for d, y in zip(documents, labels, strict=True)).encode()
+
+
+def test_txt_counts_empty_and_duplicate_lines(client: TestClient) -> None:
+    documents, _ = corpus(20)
+    lines = [*documents, "", "   ", documents[0], documents[1]]
+    response = upload(client, "\n".join(lines).encode(), "notes.txt")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["modality"] == "text" and body["num_items"] == 20 and body["labels"] is None
+    assert body["details"]["documents"] == {"read": 24, "empty": 2, "duplicates": 2, "kept": 20}
+    assert 0 < body["details"]["vocab_size"] <= 400 and body["details"]["max_length"] <= 128
+
+
+def test_jsonl_labels_and_csv_columns(client: TestClient) -> None:
+    documents, labels = corpus(30)
+    body = upload(client, jsonl(documents, labels), "docs.jsonl").json()
+    assert body["num_items"] == 30 and body["labels"]["num_labeled"] == 30
+    assert set(body["labels"]["classes"]) == set(labels)
+    rows = "\n".join(f'"{d.replace(chr(34), chr(39))}",{y}' for d, y in zip(documents, labels, strict=True))
+    response = upload(client, f"body,topic\n{rows}".encode(), "docs.csv", text_field="body", label_field="topic")
+    assert response.status_code == 201, response.text
+    assert response.json()["labels"]["num_labeled"] == 30
+
+
+def test_a_zip_of_text_files_is_one_corpus(client: TestClient) -> None:
+    documents, labels = corpus(40)
+    archive = zip_bytes(
+        [("a.txt", "\n".join(documents[:20]).encode()), ("b.jsonl", jsonl(documents[20:], labels[20:]))]
+    )
+    response = upload(client, archive, "corpus.zip")
+    assert response.status_code == 201, response.text
+    assert response.json()["num_items"] == 40
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "expected"),
+    [
+        (b"caf\xe9 au lait\n", "latin1.txt", "latin1.txt"),
+        (b"text,label\nfine,a\ntoo,many,cells\n", "ragged.csv", "line 3"),
+        (b'{"text": "ok"}\n[1, 2]\n', "bad.jsonl", "line 2"),
+        (b'{"text": 5}\n', "number.jsonl", "line 1"),
+        (b"title\nhello\n", "nocolumn.csv", "text"),
+        (b"\n  \n", "blank.txt", "no documents: 2 read, 2 empty"),
+        (zip_bytes([("a.txt", b"hello"), ("b.png", b"\x89PNG")]), "mixed.zip", "'b.png' is not a data file"),
+    ],
+)
+def test_malformed_text_is_refused_and_nothing_is_stored(
+    client: TestClient, data: bytes, filename: str, expected: str
+) -> None:
+    response = upload(client, data, filename)
+    assert response.status_code == 422, response.text
+    assert expected in response.json()["detail"], response.json()
+    assert client.get("/v1/datasets").json()["total"] == 0
+
+
+@pytest.fixture
+def text_model(client: TestClient) -> str:
+    documents, labels = corpus(240)
+    dataset = upload(client, jsonl(documents, labels), "docs.jsonl").json()
+    body = {"dataset_id": dataset["id"], "method": "simcse", "params": TINY}
+    job = client.post("/v1/jobs", json=body)
+    assert job.status_code == 202, job.text
+    assert run_job(job.json()["id"], settings=get_settings(), worker_name="test") == "succeeded"
+    finished = client.get(f"/v1/jobs/{job.json()['id']}").json()
+    evaluation = finished["metrics"]
+    assert {"knn_top1", "knn_top1_random_init", "rankme"} <= evaluation.keys(), evaluation
+    return str(finished["model_id"])
+
+
+def test_a_text_job_trains_and_serves_strings_and_token_ids(client: TestClient, text_model: str) -> None:
+    model = client.get(f"/v1/models/{text_model}").json()
+    assert model["modality"] == "text" and model["method"] == "simcse"
+    texts = ["Return the event loop.", "Parse an email message.", "Return the event loop."]
+    response = client.post(f"/v1/models/{text_model}/embed", json={"texts": texts})
+    assert response.status_code == 200, response.text
+    vectors = np.array(response.json()["embeddings"])
+    assert vectors.shape == (3, model["dim"]) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert np.allclose(vectors[0], vectors[2], atol=1e-6) and not np.allclose(vectors[0], vectors[1], atol=1e-3)
+    ids = client.post(f"/v1/models/{text_model}/embed", json={"token_ids": [[5, 6, 7], [8]]})
+    assert ids.status_code == 200, ids.text
+
+
+def test_text_models_refuse_images_and_bad_token_ids(client: TestClient, text_model: str) -> None:
+    [(_, png)] = digit_pngs(1)
+    import base64
+
+    response = client.post(f"/v1/models/{text_model}/embed", json={"inputs": [base64.b64encode(png).decode()]})
+    assert response.status_code == 422 and "embeds texts, not images" in response.text
+    response = client.post(f"/v1/models/{text_model}/embed", json={"token_ids": [[1, 10**9]]})
+    assert response.status_code == 422 and "input[0][1]" in response.text
+    response = client.post(f"/v1/models/{text_model}/embed", json={"texts": ["a"], "rows": [{}]})
+    assert response.status_code == 422 and "exactly one" in response.text
+
+
+def test_image_methods_refuse_text_datasets(client: TestClient) -> None:
+    documents, _ = corpus(10)
+    dataset = upload(client, "\n".join(documents).encode(), "d.txt").json()
+    response = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr"})
+    assert response.status_code == 422 and "accepts image data" in response.text
