@@ -1,0 +1,132 @@
+"""Text in canonical form: the corpus tokenized once at ingest into an (N, L) id array, and the
+:class:`~selfsup.data.base.TrainingData` that serves batches of it.
+
+On disk a text dataset is a folder written once by :func:`save_text_dataset`: ``tokens.npy`` (N, L) int32,
+``tokenizer.json``, and ``documents.json`` (the clean texts, labels and counts), kept so that a job that
+starts from a pretrained model can tokenize the texts again, once, with that model's tokenizer.
+"""
+
+import hashlib
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from selfsup.data.base import TrainingData
+from selfsup.text.batch import TokenBatch, delete_tokens
+from selfsup.text.corpus import Corpus
+from selfsup.text.encoder import TextParams, TextTransformer, create_text_encoder
+from selfsup.text.tokenizer import frame, load_pretrained_tokenizer, special_tokens, tokenize, truncate_ids
+
+PROBE_DELETION = 0.1  # the probe view drops this fraction of content tokens
+PRETRAINED_MAX_LENGTH = 512  # re-tokenizing for a pretrained model: BERT's longest sequence
+
+
+class TextData(TrainingData):
+    """N tokenized texts: (N, L) right-padded int32 ids and the tokenizer that made them.
+
+    ``max_length`` cuts the ids further (the closing special tokens are kept), exactly as tokenizing with it
+    would have.
+    """
+
+    modality = "text"
+
+    def __init__(self, ids: np.ndarray, tokenizer: Tokenizer, *, max_length: int | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.special = special_tokens(tokenizer)
+        self.prefix, self.suffix = frame(tokenizer)
+        if max_length is not None:
+            ids = truncate_ids(ids, max_length, pad=self.special.pad, suffix=self.suffix)
+        self.ids = ids  # (N, L) int32
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def width(self) -> int:
+        """L: the longest sequence, in tokens."""
+        return int(self.ids.shape[1])
+
+    def batch(self, indices: np.ndarray, device: torch.device) -> TokenBatch:
+        """(B,) indices -> a :class:`TokenBatch` trimmed to the longest of those items."""
+        return TokenBatch.from_ids(np.asarray(self.ids[indices]), self.special.pad).to(device)
+
+    def create_encoder(self, params: TextParams) -> TextTransformer:
+        encoder = create_text_encoder(params, vocab_size=self.tokenizer.get_vocab_size(), special=self.special)
+        if self.width > encoder.max_length:
+            raise ValueError(
+                f"texts of {self.width} tokens do not fit the encoder's {encoder.max_length} positions; "
+                "load the data with max_length=params.max_length"
+            )
+        if self.tokenizer.get_vocab_size() > encoder.vocab_size:
+            raise ValueError(
+                f"the tokenizer has {self.tokenizer.get_vocab_size()} tokens, the encoder embeds {encoder.vocab_size}"
+            )
+        return encoder
+
+    def probe_view(self, batch: TokenBatch) -> TokenBatch:
+        return delete_tokens(batch, PROBE_DELETION, self.special.ids(), pad=self.special.pad)
+
+    def describe(self) -> dict[str, Any]:
+        vocab_size = self.tokenizer.get_vocab_size()
+        return {**super().describe(), "max_length": self.width, "vocab_size": vocab_size, "tokens_sha256": self._digest}
+
+    @cached_property
+    def _digest(self) -> str:
+        """Fingerprint of the ids, computed once: every checkpoint records it."""
+        return hashlib.sha256(np.ascontiguousarray(self.ids).tobytes()).hexdigest()
+
+    def serving_assets(self) -> dict[str, Any]:
+        return {"tokenizer": self.tokenizer.to_str(), "max_length": self.width}
+
+
+def save_text_dataset(out_dir: Path, corpus: Corpus, tokenizer: Tokenizer, ids: np.ndarray) -> None:
+    """Write the canonical files of a text dataset into ``out_dir`` (created if needed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.save(out_dir / "tokens.npy", ids.astype(np.int32, copy=False))
+    tokenizer.save(str(out_dir / "tokenizer.json"))
+    texts = {"documents": corpus.documents, "labels": corpus.labels, "stats": corpus.stats}
+    (out_dir / "documents.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+
+
+def load_corpus(dataset_dir: Path) -> Corpus:
+    """The clean texts (and labels) a dataset was made from."""
+    raw = json.loads((dataset_dir / "documents.json").read_text(encoding="utf-8"))
+    return Corpus(raw["documents"], raw["labels"], raw["stats"])
+
+
+def load_text_data(
+    dataset_dir: Path,
+    *,
+    max_length: int | None = None,
+    pretrained_dir: str | Path | None = None,
+    cache_dir: Path | None = None,
+) -> TextData:
+    """The dataset as training data, memory-mapped; with ``pretrained_dir``, its texts tokenized by that model's
+    tokenizer instead (once: the ids are cached in ``cache_dir`` under the tokenizer's hash)."""
+    if pretrained_dir is None:
+        tokenizer = Tokenizer.from_file(str(dataset_dir / "tokenizer.json"))
+        return TextData(np.load(dataset_dir / "tokens.npy", mmap_mode="r"), tokenizer, max_length=max_length)
+    tokenizer = load_pretrained_tokenizer(pretrained_dir)
+    length = max_length or PRETRAINED_MAX_LENGTH
+    key = hashlib.sha256(f"{length}\n{tokenizer.to_str()}".encode()).hexdigest()[:16]
+    cached = cache_dir / f"tokens-{key}.npy" if cache_dir is not None else None
+    if cached is not None and cached.is_file():
+        return TextData(np.load(cached, mmap_mode="r"), tokenizer)
+    ids = tokenize(tokenizer, load_corpus(dataset_dir).documents, max_length=length)
+    if cached is not None:
+        _save_atomically(cached, ids)
+    return TextData(ids, tokenizer)
+
+
+def _save_atomically(path: Path, array: np.ndarray) -> None:
+    """A crash mid-write must not leave a truncated cache that a resumed job would trust."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
+    np.save(partial, array)
+    os.replace(partial, path)

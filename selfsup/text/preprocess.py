@@ -1,0 +1,55 @@
+"""Serving-side text preparation, identical to training's: same tokenizer, same framing, same cut."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from selfsup.text.batch import TokenBatch
+from selfsup.text.tokenizer import encode_ids, frame, special_tokens, truncating
+
+
+class TextPreprocessor:
+    """Turns texts, or token ids of the model's own vocabulary, into a :class:`TokenBatch` for the encoder."""
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int) -> None:
+        self.max_length = max_length
+        self.vocab_size = tokenizer.get_vocab_size()
+        self.pad = special_tokens(tokenizer).pad
+        self.prefix, self.suffix = frame(tokenizer)
+        self._tokenizer = truncating(tokenizer, max_length)
+
+    @classmethod
+    def from_assets(cls, assets: dict[str, Any]) -> "TextPreprocessor":
+        """From ``TextData.serving_assets()``, as stored with the model."""
+        return cls(Tokenizer.from_str(assets["tokenizer"]), int(assets["max_length"]))
+
+    def encode(self, texts: Sequence[str]) -> TokenBatch:
+        """(B,) texts -> (B, L) ids and mask, L the longest after cutting at ``max_length``."""
+        return TokenBatch.from_ids(encode_ids(self._tokenizer, texts, pad=self.pad), self.pad)
+
+    def from_ids(self, ids: Sequence[Sequence[int]]) -> TokenBatch:
+        """Content token ids (no special tokens) -> framed, cut and padded as :meth:`encode` does to text.
+
+        Raises ValueError naming the first id outside the vocabulary as ``input[i][j]``.
+        """
+        room = self.max_length - len(self.prefix) - len(self.suffix)
+        rows = []
+        for i, row in enumerate(ids):
+            for j, token in enumerate(row):
+                if not 0 <= token < self.vocab_size or token == self.pad:
+                    raise ValueError(
+                        f"input[{i}][{j}]: token id {token} is padding or outside the vocabulary [0, {self.vocab_size})"
+                    )
+            rows.append([*self.prefix, *list(row)[:room], *self.suffix])
+        width = max((len(r) for r in rows), default=0)
+        padded = np.full((len(rows), width), self.pad, dtype=np.int64)
+        for i, row in enumerate(rows):
+            padded[i, : len(row)] = row
+        return TokenBatch.from_ids(padded, self.pad)
+
+    @staticmethod
+    def count_tokens(batch: TokenBatch) -> int:
+        """Tokens the encoder reads for ``batch``, special tokens included (what usage reports)."""
+        return int(batch.attention_mask.sum())

@@ -1,0 +1,134 @@
+"""Tokenizers: a WordPiece vocabulary trained on the uploaded corpus, or the one of a pretrained model.
+
+Training uses the ``tokenizers`` library the way BERT (Devlin et al., 2019) did: Unicode clean-up and
+lowercasing, whitespace-and-punctuation pre-tokenization, WordPiece sub-words, and every sequence framed as
+``[CLS] ... [SEP]``. The corpus is tokenized once, into a padded id array, by :func:`tokenize`.
+"""
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+from selfsup.errors import SelfSupError
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)  # in this order, so [PAD] is 0 ... [MASK] is 4
+# The names other tokenizer families give the same roles (RoBERTa's, say), tried in order.
+_ROLE_NAMES = {
+    "pad": (PAD, "<pad>"),
+    "cls": (CLS, "<s>"),
+    "sep": (SEP, "</s>"),
+    "mask": (MASK, "<mask>"),
+}
+
+
+class TokenizerError(SelfSupError, ValueError):
+    """A tokenizer file that is missing or lacks a token the engine needs."""
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """Ids of the tokens with a role: padding, sequence start and end, and the MLM mask."""
+
+    pad: int
+    cls: int
+    sep: int
+    mask: int
+
+    def ids(self) -> tuple[int, ...]:
+        return (self.pad, self.cls, self.sep, self.mask)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "SpecialTokens":
+        return cls(**{key: int(raw[key]) for key in ("pad", "cls", "sep", "mask")})
+
+
+def train_tokenizer(documents: Sequence[str], *, vocab_size: int) -> Tokenizer:
+    """A BERT-style WordPiece tokenizer with at most ``vocab_size`` entries, learned from ``documents``."""
+    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    tokenizer.train_from_iterator(documents, trainer=trainer, length=len(documents))
+    cls_id, sep_id = tokenizer.token_to_id(CLS), tokenizer.token_to_id(SEP)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{CLS} $A {SEP}",
+        pair=f"{CLS} $A {SEP} $B:1 {SEP}:1",
+        special_tokens=[(CLS, cls_id), (SEP, sep_id)],
+    )
+    return tokenizer
+
+
+def load_pretrained_tokenizer(model_dir: str | Path) -> Tokenizer:
+    """The fast tokenizer saved with a Hugging Face model (``tokenizer.json``); local files only."""
+    path = Path(model_dir) / "tokenizer.json"
+    if not path.is_file():
+        raise TokenizerError(f"{model_dir}: no tokenizer.json (a fast tokenizer saved with the model is needed)")
+    tokenizer = Tokenizer.from_file(str(path))
+    special_tokens(tokenizer)  # fail now, not mid-training, when a role is missing
+    return tokenizer
+
+
+def special_tokens(tokenizer: Tokenizer) -> SpecialTokens:
+    """The ids of the tokens the engine gives a role, looked up by their usual names."""
+    found: dict[str, int] = {}
+    for role, names in _ROLE_NAMES.items():
+        ids = [tokenizer.token_to_id(name) for name in names]
+        present = [i for i in ids if i is not None]
+        if not present:
+            raise TokenizerError(f"the tokenizer has no {role} token (looked for {', '.join(names)})")
+        found[role] = present[0]
+    return SpecialTokens(**found)
+
+
+def frame(tokenizer: Tokenizer) -> tuple[list[int], list[int]]:
+    """The special ids the post-processor puts before and after a single sequence (``[CLS]`` / ``[SEP]``)."""
+    encoding = tokenizer.encode("a")
+    specials = encoding.special_tokens_mask
+    start = specials.index(0) if 0 in specials else len(specials)
+    end = len(specials) - specials[::-1].index(0) if 0 in specials else len(specials)
+    return list(encoding.ids[:start]), list(encoding.ids[end:])
+
+
+def tokenize(tokenizer: Tokenizer, documents: Sequence[str], *, max_length: int) -> np.ndarray:
+    """(N,) texts -> (N, L) int32 ids framed by the special tokens, cut at ``max_length`` (keeping the final
+    ``[SEP]``) and right-padded with the pad id; L = min(max_length, longest)."""
+    return encode_ids(truncating(tokenizer, max_length), documents, pad=special_tokens(tokenizer).pad)
+
+
+def truncating(tokenizer: Tokenizer, max_length: int) -> Tokenizer:
+    """A copy of ``tokenizer`` that cuts at ``max_length`` and does not pad (both are tokenizer state)."""
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    copy.no_padding()
+    copy.enable_truncation(max_length)
+    return copy
+
+
+def encode_ids(tokenizer: Tokenizer, documents: Sequence[str], *, pad: int) -> np.ndarray:
+    """(N,) texts -> (N, L) int32 ids right-padded with ``pad`` to the longest; ``tokenizer`` is used as set."""
+    encodings = tokenizer.encode_batch(list(documents))
+    width = max((len(e.ids) for e in encodings), default=0)
+    ids = np.full((len(encodings), width), pad, dtype=np.int32)
+    for row, encoding in enumerate(encodings):
+        ids[row, : len(encoding.ids)] = encoding.ids
+    return ids
+
+
+def truncate_ids(ids: np.ndarray, max_length: int, *, pad: int, suffix: Sequence[int]) -> np.ndarray:
+    """(N, L) padded ids -> (N, min(L, max_length)), giving every cut row its closing special tokens back, so
+    the result equals tokenizing with ``max_length`` in the first place."""
+    if ids.shape[1] <= max_length:
+        return ids
+    cut = ids[:, :max_length].copy()
+    was_cut = ids[:, max_length] != pad  # (N,)
+    if suffix:
+        cut[np.ix_(was_cut, np.arange(max_length - len(suffix), max_length))] = np.asarray(suffix, dtype=ids.dtype)
+    return cut

@@ -1,0 +1,69 @@
+"""Tokenizers: a WordPiece vocabulary trained on the corpus, the padded id array, cutting, pretrained files."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer, models
+
+from selfsup.text.tokenizer import (
+    SpecialTokens,
+    TokenizerError,
+    frame,
+    load_pretrained_tokenizer,
+    special_tokens,
+    tokenize,
+    train_tokenizer,
+    truncate_ids,
+)
+from tests.support.text import docstring_corpus, docstring_tokenizer
+
+
+def test_the_trained_vocabulary_has_the_asked_size_and_fixed_special_ids() -> None:
+    tokenizer = docstring_tokenizer()
+    assert tokenizer.get_vocab_size() == 600
+    assert special_tokens(tokenizer) == SpecialTokens(pad=0, cls=2, sep=3, mask=4)
+    assert tokenizer.token_to_id("[UNK]") == 1
+    assert train_tokenizer(docstring_corpus()[0][:50], vocab_size=200).get_vocab_size() <= 200
+
+
+@pytest.mark.parametrize("text", ["Create a new event loop, and return it.", "Return the message as a string."])
+def test_encoding_frames_with_cls_and_sep_and_decodes_back_lowercased(text: str) -> None:
+    tokenizer = docstring_tokenizer()
+    encoding = tokenizer.encode(text)
+    assert encoding.tokens[0] == "[CLS]" and encoding.tokens[-1] == "[SEP]"
+    assert tokenizer.decode(encoding.ids) == text.lower()
+    assert frame(tokenizer) == ([2], [3])
+
+
+def test_tokenize_pads_to_the_longest_text_and_cuts_at_max_length_keeping_sep() -> None:
+    tokenizer = docstring_tokenizer()
+    texts = ["return it.", "create a new event loop, and return it.", "loop"]
+    ids = tokenize(tokenizer, texts, max_length=64)
+    assert ids.dtype == np.int32 and ids.shape == (3, 12)
+    assert ids[0].tolist() == [*tokenizer.encode(texts[0]).ids, *[0] * 7]
+    cut = tokenize(tokenizer, texts, max_length=6)
+    assert cut.shape == (3, 6) and cut[1, -1] == 3 and cut[1].tolist()[:5] == ids[1].tolist()[:5]
+    assert cut[2].tolist() == [2, tokenizer.token_to_id("loop"), 3, 0, 0, 0]
+
+
+def test_cutting_stored_ids_equals_tokenizing_with_the_shorter_max_length() -> None:
+    tokenizer = docstring_tokenizer()
+    documents = list(docstring_corpus()[0][:80])
+    long = tokenize(tokenizer, documents, max_length=64)
+    for max_length in (5, 12, 20):
+        expected = tokenize(tokenizer, documents, max_length=max_length)
+        assert np.array_equal(truncate_ids(long, max_length, pad=0, suffix=[3]), expected)
+
+
+def test_a_pretrained_tokenizer_loads_from_its_model_directory_only(tmp_path: Path) -> None:
+    with pytest.raises(TokenizerError, match=r"no tokenizer\.json"):
+        load_pretrained_tokenizer(tmp_path)
+    docstring_tokenizer().save(str(tmp_path / "tokenizer.json"))
+    loaded = load_pretrained_tokenizer(tmp_path)
+    assert loaded.to_str() == docstring_tokenizer().to_str()
+    Tokenizer(models.WordPiece({"[PAD]": 0, "[UNK]": 1, "a": 2}, unk_token="[UNK]")).save(
+        str(tmp_path / "tokenizer.json")
+    )
+    with pytest.raises(TokenizerError, match="no cls token"):
+        load_pretrained_tokenizer(tmp_path)
