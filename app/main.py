@@ -8,6 +8,7 @@ from app.core.config import get_settings
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
 from app.datasets.router import router as datasets_router
+from app.embeddings.openai_router import router as openai_router
 from app.embeddings.router import router as embeddings_router
 from app.embeddings.service import EncoderCache
 from app.jobs.router import router as jobs_router
@@ -32,6 +33,7 @@ def create_app() -> FastAPI:
         jobs_router,
         models_router,
         embeddings_router,
+        openai_router,
     )
     for router in routers:
         app.include_router(router)

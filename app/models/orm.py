@@ -22,3 +22,15 @@ class RegisteredModel(Base):
     storage_key: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ModelAlias(Base):
+    """A tenant's stable name for one of its models; moving it to a new version is one UPDATE."""
+
+    __tablename__ = "model_aliases"
+
+    # The primary key makes an alias unique within its tenant; two tenants may use the same name.
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,9 +1,13 @@
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.models.orm import RegisteredModel
+from app.models.aliases import MODEL_ID_PREFIX
+from app.models.orm import ModelAlias, RegisteredModel
+
+ALIAS_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"
 
 
 class ModelOut(BaseModel):
@@ -21,9 +25,43 @@ class ModelOut(BaseModel):
         description="The job's final representation metrics: label-free (rankme, alignment, uniformity, "
         "embedding_std, warning) and, for labeled datasets, kNN and linear-probe accuracy vs random init.",
     )
+    aliases: list[str] = Field(default_factory=list, description="The names that resolve to this model, sorted.")
 
     @classmethod
-    def from_row(cls, row: RegisteredModel) -> "ModelOut":
-        return cls.model_validate(
-            {**ModelOut.model_validate(row).model_dump(), "evaluation": row.details.get("evaluation", {})}
-        )
+    def from_row(cls, row: RegisteredModel, *, aliases: Sequence[str] = ()) -> "ModelOut":
+        fields = ModelOut.model_validate(row).model_dump(exclude={"evaluation", "aliases"})
+        return cls.model_validate({**fields, "evaluation": row.details.get("evaluation", {}), "aliases": aliases})
+
+
+class AliasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    alias: Annotated[
+        str,
+        Field(
+            pattern=ALIAS_PATTERN,
+            description="1 to 100 letters, digits or '-', '_', '.', ':'; not starting with 'mdl_' (model ids do).",
+            examples=["products-prod"],
+        ),
+    ]
+
+    @field_validator("alias")
+    @classmethod
+    def not_like_a_model_id(cls, alias: str) -> str:
+        # Ids and aliases share the ``model`` field of POST /v1/embeddings: an alias like an id would be
+        # shadowed by (or could one day shadow) a real model.
+        if alias.lower().startswith(MODEL_ID_PREFIX):
+            raise ValueError(f"an alias must not start with {MODEL_ID_PREFIX!r}, which model ids use")
+        return alias
+
+
+class AliasOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    alias: str
+    model_id: str
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: ModelAlias) -> "AliasOut":
+        return cls.model_validate(row)

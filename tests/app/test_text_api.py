@@ -4,6 +4,7 @@ real worker code, and embeddings of strings and token ids."""
 import json
 
 import numpy as np
+import openai
 import pytest
 from fastapi.testclient import TestClient
 
@@ -127,3 +128,20 @@ def test_image_methods_refuse_text_datasets(client: TestClient) -> None:
     dataset = upload(client, "\n".join(documents).encode(), "d.txt").json()
     response = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr"})
     assert response.status_code == 422 and "accepts image data" in response.text
+
+
+def test_the_openai_client_embeds_text_by_alias_as_the_native_route_does(client: TestClient, text_model: str) -> None:
+    assert client.put(f"/v1/models/{text_model}/alias", json={"alias": "docs-encoder"}).status_code == 200
+    key = client.headers["authorization"].removeprefix("Bearer ")
+    openai_client = openai.OpenAI(base_url="http://testserver/v1", api_key=key, http_client=client, max_retries=0)
+    texts = ["Return the event loop.", "Parse an email message."]
+    native = np.array(client.post(f"/v1/models/{text_model}/embed", json={"texts": texts}).json()["embeddings"])
+    for encoding in ({}, {"encoding_format": "float"}):  # the client asks for base64 and decodes it by default
+        answer = openai_client.embeddings.create(input=texts, model="docs-encoder", **encoding)  # type: ignore[arg-type]
+        assert answer.model == text_model and [d.index for d in answer.data] == [0, 1]
+        assert np.allclose(np.array([d.embedding for d in answer.data]), native, atol=1e-6)
+        assert answer.usage.prompt_tokens == answer.usage.total_tokens > len(texts) * 2  # [CLS] ... [SEP] each
+    ids = openai_client.embeddings.create(input=[[5, 6, 7]], model=text_model, encoding_format="float")
+    assert ids.usage.prompt_tokens == 5
+    native_ids = client.post(f"/v1/models/{text_model}/embed", json={"token_ids": [[5, 6, 7]]}).json()["embeddings"]
+    assert np.allclose(ids.data[0].embedding, native_ids[0], atol=1e-6)
