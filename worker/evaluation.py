@@ -25,9 +25,16 @@ def dataset_labels(dataset_dir: Path) -> np.ndarray | None:
     return np.load(path) if path.is_file() else None
 
 
-def final_report(trainer: Trainer, metrics: dict[str, float], labels: np.ndarray | None) -> dict[str, Any]:
-    """The last epoch's metrics, plus labeled probes of the trained encoder vs random init where possible."""
+def final_report(
+    trainer: Trainer, metrics: dict[str, float], labels: np.ndarray | None, heldout: Any = None
+) -> dict[str, Any]:
+    """The last epoch's metrics, plus labeled probes of the trained encoder vs random init where possible, and
+    for image-text models retrieval recall@1/5 in both directions on the held-out pairs."""
     final = dict(metrics)
+    if heldout is not None:
+        from selfsup.pairs.retrieval import retrieval_recall
+
+        final.update(retrieval_recall(trainer.model, heldout, trainer.device))
     if labels is not None:
         model = trainer.model
         final.update(labeled_report(model, trainer.spec, trainer.params, trainer.data, labels, trainer.device))

@@ -20,7 +20,7 @@ from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer, TrainResult
-from worker.data import training_data
+from worker.data import job_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
 
@@ -99,6 +99,7 @@ class PreparedRun:
     trainer: Trainer
     hooks: JobHooks
     labels: np.ndarray | None  # (N,) class indices, -1 unlabeled; only for evaluation
+    heldout: Any = None  # image-text pairs kept out of training, for retrieval recall
 
 
 def _prepare(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat: Heartbeat) -> PreparedRun:
@@ -110,19 +111,19 @@ def _prepare(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat:
         method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
     dataset_dir, workdir = storage.path(data_key), storage.path(f"jobs/{claim.job_id}")
     params = get_method(method).validate(raw_params)
-    data = training_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
+    data = job_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
     hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds)
     trainer = Trainer(
         method,
         params,
-        data,
+        data.train,
         workdir=workdir,
         device=settings.device,
         hooks=hooks,
         checkpoint_every_s=settings.checkpoint_interval_seconds,
     )
     hooks.embedding_dim = trainer.model.embedding_dim
-    return PreparedRun(trainer, hooks, dataset_labels(dataset_dir))
+    return PreparedRun(trainer, hooks, dataset_labels(dataset_dir), data.heldout)
 
 
 def _conclude(claim: Claim, run: PreparedRun, result: TrainResult, storage: LocalStorage) -> str:
@@ -131,7 +132,7 @@ def _conclude(claim: Claim, run: PreparedRun, result: TrainResult, storage: Loca
             finish_claim(session, claim=claim, status="canceled", step=result.progress.step)
             session.commit()
         return "canceled"
-    report = final_report(run.trainer, result.metrics, run.labels)
+    report = final_report(run.trainer, result.metrics, run.labels, run.heldout)
     run.hooks.write_final(result.progress, report)
     return _register_model(claim, run.trainer, storage, report)
 

@@ -66,20 +66,28 @@ def ingest_image_archive(
     when the archive carries them, labels (``labels.npy``)."""
     with open_archive(upload, filename, limits.archive) as members:
         labels_member = next((m for m in members if PurePosixPath(m.name).name.lower() == LABELS_FILE), None)
-        images = _image_members([m for m in members if m is not labels_member], filename)
+        images = image_members([m for m in members if m is not labels_member], filename)
         names = [m.name for m in images]
         labels = _read_labels(labels_member, names)
-        array = create_image_array(out_dir / IMAGES_FILE, len(images), image_size)
-        # Items are stored in name order but read in archive order: in a compressed tar, reading
-        # backwards means decompressing again from the start.
-        slot = {id(member): index for index, member in enumerate(images)}
-        for member in members:
-            if id(member) in slot:
-                array[slot[id(member)]] = _decode(member, image_size, limits)
-        array.flush()
-        del array
-    (out_dir / MANIFEST_FILE).write_text(json.dumps(names))
+        write_images(members, images, out_dir, image_size=image_size, limits=limits)
     return finish_ingest(out_dir, len(images), {"image_size": image_size}, labels)
+
+
+def write_images(
+    members: list[Member], images: list[Member], out_dir: Path, *, image_size: int, limits: IngestLimits
+) -> None:
+    """Decode ``images`` (some of the archive's ``members``) into ``out_dir/images.npy`` in their given order,
+    and list their names in ``files.json``."""
+    array = create_image_array(out_dir / IMAGES_FILE, len(images), image_size)
+    # Items are stored in the given order but read in archive order: in a compressed tar, reading
+    # backwards means decompressing again from the start.
+    slot = {id(member): index for index, member in enumerate(images)}
+    for member in members:
+        if id(member) in slot:
+            array[slot[id(member)]] = _decode(member, image_size, limits)
+    array.flush()
+    del array
+    (out_dir / MANIFEST_FILE).write_text(json.dumps([m.name for m in images]))
 
 
 def _read_labels(member: Member | None, names: list[str]) -> Labels | None:
@@ -88,7 +96,8 @@ def _read_labels(member: Member | None, names: list[str]) -> Labels | None:
     return labels_from_csv(read_member(member, CSV_LIMIT_BYTES), names)
 
 
-def _image_members(members: list[Member], filename: str) -> list[Member]:
+def image_members(members: list[Member], filename: str) -> list[Member]:
+    """The members, all of which must be images, in name order."""
     others = [m.name for m in members if m.suffix not in IMAGE_EXTENSIONS]
     if others:
         accepted = ", ".join(sorted(IMAGE_EXTENSIONS))

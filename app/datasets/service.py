@@ -14,12 +14,13 @@ from app.core.storage import LocalStorage
 from app.datasets.archives import ArchiveLimits
 from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, ingest_image_archive
 from app.datasets.orm import Dataset
+from app.datasets.pair_ingest import ingest_pairs
 from app.datasets.table_ingest import ingest_table
 from app.datasets.text_ingest import ingest_text
 from app.jobs.orm import Job
 
 ACTIVE_JOB_STATES = ("queued", "running")
-SUPPORTED_MODALITIES = ("image", "text", "tabular")
+SUPPORTED_MODALITIES = ("image", "text", "tabular", "image_text")
 
 
 def ingest_limits(settings: Settings) -> IngestLimits:
@@ -85,6 +86,8 @@ def _ingest(
         return ingest_text(upload, filename=filename, out_dir=out_dir, options=options, limits=limits.archive)
     if modality == "tabular":
         return ingest_table(upload, filename=filename, out_dir=out_dir, options=options, limits=limits.archive)
+    if modality == "image_text":
+        return ingest_pairs(upload, filename=filename, out_dir=out_dir, options=options, limits=limits)
     return ingest_image_archive(
         upload, filename=filename, out_dir=out_dir, image_size=options.image_size, limits=limits
     )
