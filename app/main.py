@@ -8,6 +8,7 @@ from app.core.config import get_settings
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
 from app.datasets.router import router as datasets_router
+from app.embeddings.openai_errors import error_response as openai_error_response
 from app.embeddings.openai_router import router as openai_router
 from app.embeddings.router import router as embeddings_router
 from app.embeddings.service import EncoderCache
@@ -39,6 +40,9 @@ def create_app() -> FastAPI:
         app.include_router(router)
     upload = ("POST", app.url_path_for("upload_dataset"))
     app.add_middleware(
-        BodyLimits, default_limit=settings.max_json_bytes, route_limits={upload: settings.max_upload_bytes}
+        BodyLimits,
+        default_limit=settings.max_json_bytes,
+        route_limits={upload: settings.max_upload_bytes},
+        responders={app.url_path_for("create_embeddings"): openai_error_response},  # OpenAI's error shape there
     )
     return app

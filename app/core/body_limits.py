@@ -6,16 +6,17 @@ JSON bodies are watched on the way through by :class:`~app.core.json_guard.JsonG
 no parser should be handed, or NaN and Infinity). Nothing is buffered: each chunk goes on as it comes.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.json_guard import JsonGuard, JsonRefused
 
 RouteKey = tuple[str, str]  # (method, path)
+Responder = Callable[[HTTPException], Response]
 
 
 class BodyRefused(HTTPException):
@@ -26,12 +27,24 @@ class BodyRefused(HTTPException):
 
 
 class BodyLimits:
-    """``route_limits`` maps (method, path) to a limit in bytes; every other request gets ``default_limit``."""
+    """``route_limits`` maps (method, path) to a limit in bytes; every other request gets ``default_limit``.
 
-    def __init__(self, app: ASGIApp, *, default_limit: int, route_limits: Mapping[RouteKey, int]) -> None:
+    ``responders`` maps a path whose API answers errors in its own shape (OpenAI's, say) to what turns a
+    refusal into that shape; other paths get FastAPI's ``{"detail": ...}``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default_limit: int,
+        route_limits: Mapping[RouteKey, int],
+        responders: Mapping[str, Responder] | None = None,
+    ) -> None:
         self.app = app
         self.default_limit = default_limit
         self.route_limits = dict(route_limits)
+        self.responders = dict(responders or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,7 +54,7 @@ class BodyLimits:
         headers = Headers(scope=scope)
         refusal = _declared_refusal(headers.get("content-length"), limit)
         if refusal is not None:
-            await _respond(refusal, scope, receive, send)
+            await self._respond(refusal, scope, receive, send)
             return
         metered = _MeteredBody(receive, send, limit, JsonGuard() if _is_json(headers) else None)
         try:
@@ -49,7 +62,17 @@ class BodyLimits:
         except BodyRefused as exc:
             if metered.response_started:
                 raise
-            await _respond(exc, scope, receive, send)
+            await self._respond(exc, scope, receive, send)
+
+    async def _respond(self, refusal: BodyRefused, scope: Scope, receive: Receive, send: Send) -> None:
+        responder = self.responders.get(scope["path"])
+        if responder is not None:
+            response = responder(refusal)
+        else:
+            response = JSONResponse(
+                {"detail": refusal.detail}, status_code=refusal.status_code, headers=refusal.headers
+            )
+        await response(scope, receive, send)
 
 
 class _MeteredBody:
@@ -104,6 +127,5 @@ def _is_json(headers: Headers) -> bool:
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
-async def _respond(refusal: BodyRefused, scope: Scope, receive: Receive, send: Send) -> None:
-    response = JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code, headers=refusal.headers)
-    await response(scope, receive, send)
+def _fastapi_shaped(refusal: HTTPException) -> Response:
+    return JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code, headers=refusal.headers)

@@ -12,8 +12,9 @@ from app.core.deps import SessionDep, SettingsDep, StorageDep
 from app.core.errors import FieldErrors, Unprocessable
 from app.embeddings.schemas import MAX_INPUTS, EmbedRequest, EmbedResponse
 from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, images_from_base64, prepare_inputs
+from app.models.aliases import resolve_model
 from app.models.orm import RegisteredModel
-from app.models.service import ENCODER_FILE, get_model
+from app.models.service import ENCODER_FILE
 
 router = APIRouter(prefix="/v1/models", tags=["embeddings"])
 
@@ -46,9 +47,10 @@ def owned_model(
     back wait for it: the whole API stalled for the pool timeout (seen at 128 clients on SQLite's pool of 15).
     """
     caller = _require_read(session, credentials)
-    model = get_model(session, tenant=caller.tenant, model_id=model_id)
-    session.close()
-    return model
+    try:
+        return resolve_model(session, tenant=caller.tenant, name=model_id)  # an id or one of the tenant's aliases
+    finally:
+        session.close()
 
 
 async def request_slot(request: Request) -> AsyncIterator[None]:

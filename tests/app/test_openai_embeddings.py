@@ -190,3 +190,17 @@ def test_a_streamed_body_over_the_limit_is_413_in_openais_shape(
         response = small.post("/v1/embeddings", content=chunks, headers={"content-type": "application/json"})
     assert response.status_code == 413, response.text
     assert response.json()["error"]["type"] == "invalid_request_error" and "4096" in response.json()["error"]["message"]
+
+
+def test_a_declared_body_over_the_limit_is_413_in_openais_shape(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SELFSUP_MAX_JSON_BYTES", "4096")
+    reset_service_caches()
+    body = json.dumps({"model": "m", "input": "a" * 8192})
+    with TestClient(create_app(), headers=dict(client.headers)) as small:
+        response = small.post("/v1/embeddings", content=body, headers={"content-type": "application/json"})
+        native = small.post("/v1/models/m/embed", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"]["code"] is None, response.text
+    assert "4096" in response.json()["error"]["message"]
+    assert native.status_code == 413 and "detail" in native.json()  # the rest of the API keeps FastAPI's shape
