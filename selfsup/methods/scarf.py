@@ -1,0 +1,50 @@
+"""SCARF (Bahri et al., 2022, "SCARF: Self-Supervised Contrastive Learning using Random Feature Corruption")."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import torch
+from lightly.loss import NTXentLoss
+from lightly.models.modules import SimCLRProjectionHead
+from pydantic import Field
+
+from selfsup.methods.base import SSLMethod
+from selfsup.methods.registry import register_method
+from selfsup.tabular.batch import TableBatch
+from selfsup.tabular.corruption import batch_donors, exact_fraction_mask, replace_features
+from selfsup.tabular.encoders import TableEncoder, TabularParams
+
+
+@dataclass(frozen=True)
+class ScarfParams(TabularParams):
+    corruption_rate: Annotated[
+        float, Field(gt=0, lt=1, description="Fraction of each row's features replaced by marginal draws.")
+    ] = 0.6
+    temperature: Annotated[float, Field(gt=0, le=10, description="InfoNCE softmax temperature.")] = 1.0
+    projection_dim: Annotated[int, Field(ge=8, le=4096, description="Output size of the projection head.")] = 128
+    hidden_dim: Annotated[int, Field(ge=8, le=4096, description="Hidden size of the projection head.")] = 256
+
+
+@register_method("scarf", family="contrastive", modalities=("tabular",), params=ScarfParams)
+class Scarf(SSLMethod):
+    """SCARF: each row against a copy with a random subset of its features redrawn from their marginals.
+
+    The corrupted values are drawn from other rows of the same batch (see :mod:`selfsup.tabular.corruption`:
+    a method only sees the batch, which is a uniform sample of the dataset, so a random batch row gives a
+    draw from each feature's empirical marginal). The anchor is the clean row, as in the paper; the loss is
+    lightly's NT-Xent (the InfoNCE of SimCLR, with both views' other rows as negatives).
+    """
+
+    def __init__(self, params: ScarfParams, encoder: TableEncoder) -> None:
+        super().__init__(params, encoder)
+        self.head = SimCLRProjectionHead(encoder.dim, params.hidden_dim, params.projection_dim)
+        self.criterion = NTXentLoss(temperature=params.temperature)
+
+    def make_views(self, batch: TableBatch) -> list[TableBatch]:
+        mask = exact_fraction_mask(batch.num_rows, batch.num_features, self.params.corruption_rate, device=batch.device)
+        return [batch, replace_features(batch, mask, batch_donors(batch))]  # anchor, corrupted
+
+    def training_loss(self, views: list[TableBatch]) -> torch.Tensor:
+        anchor, corrupted = views
+        z = self.head(self.backbone(anchor.cat(corrupted)))  # one pass shares BatchNorm statistics: (2B, P)
+        return self.criterion(z[: anchor.num_rows], z[anchor.num_rows :])

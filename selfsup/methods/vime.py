@@ -1,0 +1,54 @@
+"""VIME, self-supervised part (Yoon et al., 2020, "VIME: Extending the Success of Self- and Semi-supervised
+Learning to Tabular Domain")."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from selfsup.methods.base import SSLMethod
+from selfsup.methods.registry import register_method
+from selfsup.tabular.batch import TableBatch
+from selfsup.tabular.corruption import batch_donors, bernoulli_mask, changed_features, replace_features
+from selfsup.tabular.encoders import TableEncoder, TabularParams
+from selfsup.tabular.reconstruction import FeatureDecoder, reconstruction_loss
+
+
+@dataclass(frozen=True)
+class VimeParams(TabularParams):
+    mask_rate: Annotated[float, Field(gt=0, lt=1, description="Probability p_m that a feature is corrupted.")] = 0.3
+    alpha: Annotated[float, Field(ge=0, le=100, description="Weight of feature reconstruction vs mask loss.")] = 2.0
+    decoder_hidden: Annotated[int, Field(ge=8, le=4096, description="Hidden size of the feature estimator.")] = 128
+
+
+@register_method("vime", family="masked", modalities=("tabular",), params=VimeParams)
+class Vime(SSLMethod):
+    """VIME: from a row whose features were redrawn from their marginals where m ~ Bernoulli(p_m), predict which
+    features were replaced (mask estimator, BCE) and the original values (feature estimator).
+
+    Loss = BCE(mask) + alpha * reconstruction, where reconstruction is squared error for numerics and cross
+    entropy for categoricals, averaged per feature. As in the authors' code, the mask target is whether the
+    value actually changed (a draw can equal the original). Marginal draws come from the batch (see
+    :mod:`selfsup.tabular.corruption`).
+    """
+
+    def __init__(self, params: VimeParams, encoder: TableEncoder) -> None:
+        super().__init__(params, encoder)
+        spec = encoder.spec
+        dim, num_features = encoder.dim, spec.num_numeric + len(spec.cardinalities)
+        self.mask_estimator = nn.Linear(dim, num_features)
+        self.feature_estimator = FeatureDecoder(dim, spec.num_numeric, spec.cardinalities, params.decoder_hidden)
+
+    def make_views(self, batch: TableBatch) -> list[TableBatch]:
+        mask = bernoulli_mask(batch.num_rows, batch.num_features, self.params.mask_rate, device=batch.device)
+        return [batch, replace_features(batch, mask, batch_donors(batch))]  # clean, corrupted
+
+    def training_loss(self, views: list[TableBatch]) -> torch.Tensor:
+        clean, corrupted = views
+        features = self.backbone(corrupted)  # (B, D)
+        changed = changed_features(clean, corrupted)  # (B, F) mask target
+        mask_loss = F.binary_cross_entropy_with_logits(self.mask_estimator(features).float(), changed)
+        return mask_loss + self.params.alpha * reconstruction_loss(self.feature_estimator(features), clean)
