@@ -20,6 +20,11 @@ class SelfSupClient:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def upload_file(self, data: bytes, filename: str, **form: str) -> dict[str, Any]:
+        response = self.http.post("/v1/datasets", files={"file": (filename, data)}, data={"name": filename, **form})
+        assert response.status_code == 201, response.text
+        return response.json()
+
     def submit(self, dataset_id: str, params: dict[str, Any], *, method: str = "simclr") -> dict[str, Any]:
         response = self.http.post("/v1/jobs", json={"dataset_id": dataset_id, "method": method, "params": params})
         assert response.status_code == 202, response.text
