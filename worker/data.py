@@ -1,5 +1,6 @@
 """Materializing a dataset's canonical files as the engine's training data, for each modality."""
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,13 @@ class JobData:
     heldout: Any = None  # image-text only: the ImageTextData whose retrieval the final report measures
 
 
+def with_local_paths(params: Any, settings: Settings) -> Any:
+    """The job's params as the engine takes them: ``pretrained`` (a model's name in the service's pretrained
+    folder, checked at submit) becomes that folder's path."""
+    name = getattr(params, "pretrained", None)
+    return dataclasses.replace(params, pretrained=str(settings.pretrained_dir / name)) if name else params
+
+
 def job_data(modality: str, dataset_dir: Path, params: Any, *, settings: Settings, workdir: Path) -> JobData:
     """The dataset in ``dataset_dir`` as the engine reads it: memory-mapped where the form allows.
 
@@ -27,7 +35,7 @@ def job_data(modality: str, dataset_dir: Path, params: Any, *, settings: Setting
     An image-text job trains on 90% of the images (split by the job's seed, so every attempt agrees) and keeps
     the rest, with all their captions, for retrieval recall.
     """
-    pretrained = settings.pretrained_dir / params.pretrained if getattr(params, "pretrained", None) else None
+    pretrained = getattr(params, "pretrained", None)  # a path: see with_local_paths
     if modality == "image":
         return JobData(ImageData(load_image_array(dataset_dir / IMAGES_FILE)))
     if modality == "text":

@@ -6,9 +6,12 @@ import json
 import numpy as np
 import openai
 import pytest
+import torch
 from fastapi.testclient import TestClient
+from transformers import BertConfig, BertModel
 
 from app.core.config import get_settings
+from selfsup.text.tokenizer import train_tokenizer
 from tests.support.images import digit_pngs, zip_bytes
 from tests.support.text import docstring_corpus
 from worker.training import run_job
@@ -145,3 +148,39 @@ def test_the_openai_client_embeds_text_by_alias_as_the_native_route_does(client:
     assert ids.usage.prompt_tokens == 5
     native_ids = client.post(f"/v1/models/{text_model}/embed", json={"token_ids": [[5, 6, 7]]}).json()["embeddings"]
     assert np.allclose(ids.data[0].embedding, native_ids[0], atol=1e-6)
+
+
+def install_tiny_bert(name: str) -> None:
+    """An operator's pretrained model: a 1-layer BERT and its own tokenizer, saved as Hugging Face saves them."""
+    model_dir = get_settings().pretrained_dir / name
+    tokenizer = train_tokenizer(list(docstring_corpus()[0]), vocab_size=300)  # not the dataset's vocabulary
+    config = BertConfig(
+        vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(model_dir)
+    tokenizer.save(str(model_dir / "tokenizer.json"))
+
+
+def test_a_job_continues_from_an_installed_pretrained_model(client: TestClient) -> None:
+    install_tiny_bert("tiny-bert")
+    documents, labels = corpus(120)
+    dataset = upload(client, jsonl(documents, labels), "docs.jsonl").json()
+    params = {"pretrained": "tiny-bert", "epochs": 1, "batch_size": 32, "max_length": 48, "lr": 3e-5}
+    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "mlm", "params": params})
+    assert job.status_code == 202, job.text
+    assert run_job(job.json()["id"], settings=get_settings(), worker_name="test") == "succeeded"
+    model_id = client.get(f"/v1/jobs/{job.json()['id']}").json()["model_id"]
+    assert client.get(f"/v1/models/{model_id}").json()["dim"] == 32
+    response = client.post(f"/v1/models/{model_id}/embed", json={"token_ids": [[299]]})
+    assert response.status_code == 200, response.text  # the pretrained tokenizer's vocabulary, not the dataset's
+
+
+@pytest.mark.parametrize("name", ["../../etc", "/tmp/model", "missing-model", ".."])
+def test_pretrained_names_only_installed_models(client: TestClient, name: str) -> None:
+    documents, _ = corpus(10)
+    dataset = upload(client, "\n".join(documents).encode(), "d.txt").json()
+    body = {"dataset_id": dataset["id"], "method": "mlm", "params": {"pretrained": name}}
+    response = client.post("/v1/jobs", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "params", "pretrained"]
