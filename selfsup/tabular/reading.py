@@ -37,20 +37,26 @@ class RawTable:
         return list(self.columns)
 
 
+PARQUET_BATCH_ROWS = 16_384  # rows decoded at a time while the unpacked size is counted
+
+
 def is_missing_marker(text: str) -> bool:
     return text.strip().lower() in MISSING_MARKERS
 
 
-def read_table(data: bytes, *, filename: str) -> RawTable:
+def read_table(data: bytes, *, filename: str, max_unpacked_bytes: int | None = None) -> RawTable:
     """``.csv`` (comma-separated, UTF-8, header row) or ``.parquet`` bytes -> :class:`RawTable`.
 
+    ``max_unpacked_bytes`` refuses a parquet file whose columns unpack to more than that (compressed,
+    dictionary-encoded columns can be a decompression bomb): it is read in batches and given up as soon as
+    the decoded batches pass the limit.
     Raises :class:`InvalidTableError` naming the file and the line or column at fault.
     """
     suffix = PurePath(filename).suffix.lower()
     if suffix == ".csv":
         table = _read_csv(data, filename)
     elif suffix == ".parquet":
-        table = _read_parquet(data, filename)
+        table = _read_parquet(data, filename, max_unpacked_bytes)
     else:
         raise InvalidTableError(f"{filename}: unsupported file type {suffix or '(none)'!r}; use .csv or .parquet")
     if table.num_rows == 0:
@@ -104,12 +110,21 @@ def _read_csv(data: bytes, filename: str) -> RawTable:
     return RawTable(dict(zip(names, columns, strict=True)), len(columns[0]))
 
 
-def _read_parquet(data: bytes, filename: str) -> RawTable:
+def _read_parquet(data: bytes, filename: str, max_unpacked_bytes: int | None) -> RawTable:
     import pyarrow as pa  # imported here: only parquet uploads pay for it
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        batches, unpacked = [], 0
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            unpacked += batch.nbytes
+            if max_unpacked_bytes is not None and unpacked > max_unpacked_bytes:
+                raise InvalidTableError(f"{filename}: unpacks to more than the limit of {max_unpacked_bytes} bytes")
+            batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
+    except InvalidTableError:
+        raise
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidTableError(f"{filename}: not a readable parquet file ({exc})") from None
     _check_names(table.column_names, filename)

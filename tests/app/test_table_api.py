@@ -102,3 +102,23 @@ def test_bad_rows_are_422_naming_the_column(client: TestClient, table_model: str
     assert response.status_code == 422, response.text
     [error] = response.json()["detail"]
     assert error["loc"] == where and where[-1] in error["msg"]
+
+
+def test_a_parquet_that_unpacks_past_the_limit_is_refused_while_it_is_read(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.conftest import reset_service_caches
+
+    monkeypatch.setenv("SELFSUP_MAX_MEMBER_BYTES", str(1 << 20))
+    reset_service_caches()
+    buffer = pa.BufferOutputStream()
+    pq.write_table(pa.table({"x": pa.array(["a" * 1000] * 5000)}), buffer, compression="zstd")  # ~5 MB of text
+    packed = buffer.getvalue().to_pybytes()
+    assert len(packed) < 100_000
+    response = upload(client, packed, "bomb.parquet")
+    assert response.status_code == 422 and "unpacks to more than the limit of 1048576 bytes" in response.text, (
+        response.text
+    )
