@@ -1,20 +1,27 @@
-"""Representation quality of every image method under one fixed small budget: does pretraining help?
+"""Representation quality of every method of one modality under one fixed small budget: does pretraining help?
 
-Each image method in the registry pretrains the same way: scikit-learn's 1797 handwritten digits at
---image-size px, --epochs epochs of --batch-size images, on the tiny CNN (or, where a method's params accept
-only ViTs, its default ViT), with the method's defaults plus the tuned overrides in TUNED below. Then:
+Each method of --modality pretrains the same way on one real labeled set (see bench/quality_data.py): image,
+scikit-learn's 1797 handwritten digits at --image-size px on the tiny CNN (or, where a method's params accept
+only ViTs, its default ViT); text, ~900 docstrings of 14 standard-library packages labeled by package, on the
+tiny BERT preset; tabular, one of scikit-learn's bundled tables (--table) on the MLP encoder. Every
+method runs --epochs epochs of --batch-size items (per-modality defaults), with its own defaults plus the tuned
+overrides in TUNED below. Then:
 
-  with labels, never seen in training (80/20 split, stratified by digit):
+  with labels, never seen in training (80/20 split, stratified by class):
     kNN top-1 (k=20, cosine, votes weighted by exp(sim / 0.07)) and linear-probe accuracy (standardized
     features, logistic regression) of the trained encoder, of the same architecture at its random init
-    (the same seeded weights the run started from), and of raw pixels (one row: it needs no training)
+    (the same seeded weights the run started from), and of raw features (one row: they need no training):
+    standardized pixels, TF-IDF (fitted on every document: unsupervised), or the encoded table columns
   without labels (selfsup.eval.metrics, on the Trainer's 512-item probe after the last epoch):
     RankMe, alignment, uniformity, embedding std and the collapse warning
   the last epoch's mean loss and the wall time of the pretraining (the per-epoch probe included)
 
-    python bench/quality.py                              # every method, 10 epochs (CPU: minutes per method)
+    python bench/quality.py                              # every image method, 10 epochs (CPU: minutes each)
     python bench/quality.py --methods simclr,byol --epochs 20
-    python bench/quality.py --quick                      # smoke run: 1 epoch on 512 images
+    python bench/quality.py --modality text              # mlm, simcse, tsdae: 30 epochs of 64 texts
+    python bench/quality.py --modality tabular --table wine
+    SELFSUP_BENCH_TUNED='{"scarf": {"encoder": "ft_transformer"}}' python bench/quality.py --modality tabular
+    python bench/quality.py --quick                      # smoke run: 1 epoch on 512 items
 """
 
 import argparse
@@ -29,14 +36,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
-from sklearn.datasets import load_digits
+from quality_data import ARCHITECTURES, BUDGETS, MODALITIES, TABLES, BenchSet, load_set
 
-from selfsup.data.images import canonical_image
 from selfsup.device import pick_device
 from selfsup.errors import ParamError
 from selfsup.eval import collapse_warning, embedder
-from selfsup.eval.probes import evaluate_with_labels, labeled_split, pixel_features, probe_accuracies
+from selfsup.eval.probes import evaluate_with_labels, labeled_split, probe_accuracies
 from selfsup.methods import MethodSpec, get_method, list_methods
 from selfsup.train.loop import Trainer
 
@@ -45,13 +50,13 @@ from selfsup.train.loop import Trainer
 TUNED: dict[str, dict[str, Any]] = {}
 TUNED.update(json.loads(os.environ.get("SELFSUP_BENCH_TUNED", "{}")))  # e.g. '{"vicreg": {"lr": 0.005}}' to try
 
-QUICK = {"epochs": 1, "num_images": 512, "batch_size": 128}
+QUICK = {"epochs": 1, "num_items": 512, "batch_size": 128}
 
 
 @dataclass
 class Row:
     method: str
-    backbone: str = "-"
+    encoder: str = "-"  # the architecture: image backbone, text preset or table encoder
     scores: dict[str, float] = field(default_factory=dict)  # probe accuracies, label-free metrics, loss
     seconds: float = 0.0
     warning: str | None = None
@@ -60,59 +65,68 @@ class Row:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--modality", choices=MODALITIES, default="image")
     parser.add_argument("--methods", default="", help="comma-separated subset, e.g. simclr,byol (default: all)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=None, help=f"default per modality: {BUDGETS}")
+    parser.add_argument("--batch-size", type=int, default=None, help="default per modality, as --epochs")
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--num-images", type=int, default=None, help="train and probe on the first N digits")
+    parser.add_argument("--max-length", type=int, default=ARCHITECTURES["text"]["max_length"], help="text tokens")
+    parser.add_argument("--table", choices=TABLES, default=TABLES[0])
+    parser.add_argument("--num-items", "--num-images", type=int, default=None, help="use the first N items only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
     parser.add_argument("--quick", action="store_true", help=f"smoke run, overriding the options above: {QUICK}")
     args = parser.parse_args()
     if args.quick:
         vars(args).update(QUICK)
+    for key, value in BUDGETS[args.modality].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     return args
 
 
-def digits(size: int, count: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(N, S, S, 3) uint8 RGB digits upscaled to ``size``, and their (N,) labels."""
-    data = load_digits()
-    gray = np.round(data.images[:count] * (255 / 16)).astype(np.uint8)  # (N, 8, 8) in [0, 16] -> [0, 255]
-    images = np.stack([canonical_image(Image.fromarray(image, mode="L"), size) for image in gray])
-    return images, data.target[:count]
-
-
-def image_methods(names: str) -> list[MethodSpec]:
+def modality_methods(names: str, modality: str) -> list[MethodSpec]:
     if names:
         return [get_method(name.strip()) for name in names.split(",") if name.strip()]
-    return [spec for spec in list_methods() if "image" in spec.modalities]
+    return [spec for spec in list_methods() if modality in spec.modalities]
 
 
 def resolve_params(spec: MethodSpec, args: argparse.Namespace) -> Any:
-    """The method's defaults + TUNED + the shared budget, on the tiny CNN unless only a ViT is accepted."""
+    """The method's defaults + the modality's bench architecture + the shared budget + TUNED; an image method
+    whose params accept only ViTs keeps its default backbone."""
+    architecture = dict(ARCHITECTURES[args.modality])
+    if args.modality == "text":
+        architecture["max_length"] = args.max_length
     budget = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed, **TUNED.get(spec.name, {})}
     try:
-        return spec.validate({"backbone": "tiny_cnn", **budget})
+        return spec.validate({**architecture, **budget})
     except ParamError as exc:
-        if not any(issue.loc == ("params", "backbone") for issue in exc.issues):
+        if args.modality != "image" or not any(issue.loc == ("params", "backbone") for issue in exc.issues):
             raise
         return spec.validate(budget)  # its default backbone: a ViT
 
 
-def run_method(spec: MethodSpec, images: np.ndarray, labels: np.ndarray, args: argparse.Namespace) -> Row:
+def architecture_name(params: Any) -> str:
+    for field_name in ("backbone", "encoder", "preset"):
+        if hasattr(params, field_name):
+            return str(getattr(params, field_name))
+    return "-"
+
+
+def run_method(spec: MethodSpec, bench: BenchSet, args: argparse.Namespace) -> Row:
     row = Row(spec.name)
     try:
         params = resolve_params(spec, args)
-        row.backbone = params.backbone
+        row.encoder = architecture_name(params)
         with tempfile.TemporaryDirectory() as workdir:
-            trainer = Trainer(spec, params, images, workdir=Path(workdir), device=args.device)
+            trainer = Trainer(spec, params, bench.data, workdir=Path(workdir), device=args.device)
             started = time.perf_counter()
             result = trainer.fit()
             row.seconds = time.perf_counter() - started
-            random_init = Trainer(spec, params, images, workdir=Path(workdir), device=args.device, probe_size=0)
+            random_init = Trainer(spec, params, bench.data, workdir=Path(workdir), device=args.device, probe_size=0)
         embed_trained = embedder(trainer.model, trainer.data, trainer.device)
         embed_random = embedder(random_init.model, random_init.data, trainer.device)
-        row.scores = evaluate_with_labels(embed_trained, embed_random, labels, seed=args.seed)
+        row.scores = evaluate_with_labels(embed_trained, embed_random, bench.labels, seed=args.seed)
         row.scores.update({key: result.metrics[key] for key in ("rankme", "alignment", "uniformity", "embedding_std")})
         row.scores["loss"] = result.metrics.get("epoch_loss", float("nan"))
         dim = embed_trained(np.arange(2)).shape[1]
@@ -136,17 +150,17 @@ COLUMNS = [  # (header, key, format)
 ]
 
 
-def print_table(rows: list[Row], pixels: dict[str, float]) -> None:
-    header = f"{'method':<14}{'backbone':<10}" + "".join(f"{h:>10}" for h, _, _ in COLUMNS) + f"{'time s':>9}  collapse"
+def print_table(rows: list[Row], raw: dict[str, float], raw_name: str) -> None:
+    header = f"{'method':<14}{'encoder':<16}" + "".join(f"{h:>10}" for h, _, _ in COLUMNS) + f"{'time s':>9}  collapse"
     print(header + "\n" + "-" * len(header))
-    pixel_cells = {"knn_top1": pixels["knn_top1"], "linear_probe": pixels["linear_probe"]}
-    print(f"{'raw pixels':<14}{'-':<10}" + "".join(_cell(pixel_cells, key, fmt) for _, key, fmt in COLUMNS))
+    raw_cells = {"knn_top1": raw["knn_top1"], "linear_probe": raw["linear_probe"]}
+    print(f"{raw_name:<14}{'-':<16}" + "".join(_cell(raw_cells, key, fmt) for _, key, fmt in COLUMNS))
     for row in rows:
         if row.error:
-            print(f"{row.method:<14}{row.backbone:<10}FAILED  {row.error}")
+            print(f"{row.method:<14}{row.encoder:<16}FAILED  {row.error}")
             continue
         cells = "".join(_cell(row.scores, key, fmt) for _, key, fmt in COLUMNS)
-        print(f"{row.method:<14}{row.backbone:<10}{cells}{row.seconds:>9.1f}  {'WARNING' if row.warning else 'ok'}")
+        print(f"{row.method:<14}{row.encoder:<16}{cells}{row.seconds:>9.1f}  {'WARNING' if row.warning else 'ok'}")
     for row in rows:
         if row.warning:
             print(f"\n{row.method}: {row.warning}")
@@ -168,23 +182,24 @@ def print_verdict(rows: list[Row]) -> None:
 def main() -> None:
     args = parse_args()
     args.device = str(pick_device(None if args.device == "auto" else args.device))
-    images, labels = digits(args.image_size, args.num_images)
-    methods = image_methods(args.methods)
-    print(
-        f"torch {torch.__version__} | device {args.device} | threads {torch.get_num_threads()} | "
-        f"{len(images)} digits at {args.image_size} px | {args.epochs} epochs of batch {args.batch_size} | "
-        f"seed {args.seed} | tuned: {TUNED or 'none'}"
+    bench = load_set(
+        args.modality, count=args.num_items, image_size=args.image_size, table=args.table, max_length=args.max_length
     )
-    train, test = labeled_split(labels, seed=args.seed)
+    methods = modality_methods(args.methods, args.modality)
+    print(
+        f"torch {torch.__version__} | device {args.device} | threads {torch.get_num_threads()} | {bench.summary} | "
+        f"{args.epochs} epochs of batch {args.batch_size} | seed {args.seed} | tuned: {TUNED or 'none'}"
+    )
+    train, test = labeled_split(bench.labels, seed=args.seed)
     print(f"probes: {len(train)} train / {len(test)} test items, stratified; labels are never used to pretrain")
-    pixels = probe_accuracies(pixel_features(images), labels, train, test)
+    raw = probe_accuracies(bench.raw, bench.labels, train, test)
     rows = []
     for spec in methods:
-        rows.append(row := run_method(spec, images, labels, args))
+        rows.append(row := run_method(spec, bench, args))
         done = row.error or f"kNN {row.scores['knn_top1']:.3f}, trained in {row.seconds:.0f} s"
         print(f"  {spec.name}: {done}", flush=True)
     print()
-    print_table(rows, pixels)
+    print_table(rows, raw, bench.raw_name)
     print_verdict(rows)
 
 

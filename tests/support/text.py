@@ -26,12 +26,13 @@ MIN_WORDS = 6
 
 
 @cache
-def docstring_corpus() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(documents, labels): unique first paragraphs of at least ``MIN_WORDS`` words, in a fixed order."""
+def docstring_corpus(packages: tuple[str, ...] = PACKAGES) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(documents, labels): unique first paragraphs of at least ``MIN_WORDS`` words from ``packages`` (each
+    labeled by its package), in a fixed order."""
     documents: list[str] = []
     labels: list[str] = []
     seen: set[str] = set()
-    for package in PACKAGES:
+    for package in packages:
         for module in _modules(package):
             for text in _docstrings(module):
                 if text not in seen:
