@@ -94,12 +94,12 @@ def collapse_warning(metrics: dict[str, float], dim: int) -> str | None:
     std = metrics.get("embedding_std")
     if std is not None and std * math.sqrt(dim) < MIN_STD_TIMES_SQRT_DIM:
         problems.append(
-            f"the embeddings barely differ between images (per-dimension std {std:.2g}, "
+            f"the embeddings barely differ between inputs (per-dimension std {std:.2g}, "
             f"against about {1 / math.sqrt(dim):.2g} for evenly spread embeddings)"
         )
     if not problems:
         return None
     return (
-        f"The representation looks collapsed: {'; and '.join(problems)}. Such an encoder cannot tell images "
+        f"The representation looks collapsed: {'; and '.join(problems)}. Such an encoder cannot tell its inputs "
         "apart; try a lower learning rate, a larger batch, stronger augmentation or another method."
     )

@@ -20,7 +20,9 @@ class ScarfParams(TabularParams):
     corruption_rate: Annotated[
         float, Field(gt=0, lt=1, description="Fraction of each row's features replaced by marginal draws.")
     ] = 0.6
-    temperature: Annotated[float, Field(gt=0, le=10, description="InfoNCE softmax temperature.")] = 1.0
+    # The paper's 1.0 barely moves the loss on small tables; 0.1 trained and lifted kNN on every bundled set we
+    # measured (bench/quality.py: breast_cancer 0.947 -> 0.956, digits 0.889 -> 0.964, diabetes 0.523 -> 0.545).
+    temperature: Annotated[float, Field(gt=0, le=10, description="InfoNCE softmax temperature.")] = 0.1
     projection_dim: Annotated[int, Field(ge=8, le=4096, description="Output size of the projection head.")] = 128
     hidden_dim: Annotated[int, Field(ge=8, le=4096, description="Hidden size of the projection head.")] = 256
 

@@ -18,14 +18,17 @@ class FeatureDecoder(nn.Module):
     def __init__(self, dim: int, num_numeric: int, cardinalities: tuple[int, ...], hidden: int) -> None:
         super().__init__()
         self.cardinalities = cardinalities
+        self.num_numeric = num_numeric
         self.trunk = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU())
-        self.numeric = nn.Linear(hidden, num_numeric)
-        self.categorical = nn.Linear(hidden, sum(cardinalities))
+        # A table without numerics (or categoricals) gets no output layer for them, not a zero-width one.
+        self.numeric = nn.Linear(hidden, num_numeric) if num_numeric else None
+        self.categorical = nn.Linear(hidden, sum(cardinalities)) if cardinalities else None
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         hidden = self.trunk(features)  # (B, H)
-        logits = self.categorical(hidden).split(list(self.cardinalities), dim=1) if self.cardinalities else ()
-        return self.numeric(hidden), list(logits)  # (B, Fn), Fc x (B, C_j)
+        numeric = self.numeric(hidden) if self.numeric is not None else hidden.new_zeros(len(hidden), 0)
+        logits = self.categorical(hidden).split(list(self.cardinalities), dim=1) if self.categorical is not None else ()
+        return numeric, list(logits)  # (B, Fn), Fc x (B, C_j)
 
 
 def reconstruction_loss(decoded: tuple[torch.Tensor, list[torch.Tensor]], target: TableBatch) -> torch.Tensor:
