@@ -58,6 +58,7 @@ def train_tokenizer(documents: Sequence[str], *, vocab_size: int) -> Tokenizer:
     tokenizer.decoder = decoders.WordPiece()
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
     tokenizer.train_from_iterator(documents, trainer=trainer, length=len(documents))
+    tokenizer.model = _ordered_wordpiece(tokenizer.get_vocab())
     cls_id, sep_id = tokenizer.token_to_id(CLS), tokenizer.token_to_id(SEP)
     tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{CLS} $A {SEP}",
@@ -65,6 +66,15 @@ def train_tokenizer(documents: Sequence[str], *, vocab_size: int) -> Tokenizer:
         special_tokens=[(CLS, cls_id), (SEP, sep_id)],
     )
     return tokenizer
+
+
+def _ordered_wordpiece(vocab: dict[str, int]) -> models.WordPiece:
+    """The trained vocabulary with its ids put in a fixed order: the special tokens first, as trained, then the
+    rest sorted. The trainer numbers tokens in hash-map order, which changes from run to run (and, on ties,
+    occasionally which tokens make the cut: huggingface/tokenizers#1794); sorting makes the same vocabulary
+    always give the same ids, so ingesting the same upload twice gives the same dataset."""
+    ordered = list(SPECIAL_TOKENS) + sorted(token for token in vocab if token not in SPECIAL_TOKENS)
+    return models.WordPiece({token: i for i, token in enumerate(ordered)}, unk_token=UNK)
 
 
 def load_pretrained_tokenizer(model_dir: str | Path) -> Tokenizer:

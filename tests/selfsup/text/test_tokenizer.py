@@ -67,3 +67,11 @@ def test_a_pretrained_tokenizer_loads_from_its_model_directory_only(tmp_path: Pa
     )
     with pytest.raises(TokenizerError, match="no cls token"):
         load_pretrained_tokenizer(tmp_path)
+
+
+def test_training_twice_gives_the_same_ids() -> None:
+    """The trainer numbers tokens in hash-map order; ingest must not depend on it."""
+    documents = list(docstring_corpus()[0])
+    first, second = (train_tokenizer(documents, vocab_size=400) for _ in range(2))
+    assert first.get_vocab() == second.get_vocab()
+    assert [first.token_to_id(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")] == [0, 1, 2, 3, 4]
