@@ -44,7 +44,10 @@ class TextParams(CommonParams):
     max_length: Annotated[int, Field(ge=8, le=512, description="Longest token sequence; longer texts are cut.")] = 128
     pretrained: Annotated[
         str | None,
-        Field(description="Local directory of a Hugging Face model to continue from (use a lower lr, ~3e-5)."),
+        Field(
+            description="A pretrained Hugging Face model to continue from (use a lower lr, ~3e-5): over HTTP the "
+            "name of one installed in the service's pretrained folder; in the engine, its local directory."
+        ),
     ] = None
 
     def __post_init__(self) -> None:
