@@ -7,19 +7,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.config import get_settings
-from tests.support.images import digit_pngs, digits_zip
-from worker.training import run_job
+from tests.support.images import digit_pngs
+from tests.support.jobs import train_image_model
 
 
 @pytest.fixture
 def model_id(client: TestClient) -> str:
-    files = {"file": ("d.zip", digits_zip(64))}
-    dataset = client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"}).json()
-    params = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 32}
-    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": params}).json()
-    assert run_job(job["id"], settings=get_settings(), worker_name="test") == "succeeded"
-    return str(client.get(f"/v1/jobs/{job['id']}").json()["model_id"])
+    return train_image_model(client)
 
 
 def b64(data: bytes) -> str:

@@ -10,13 +10,11 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
 
-from app.core.config import get_settings
 from app.core.migrate import alembic_config, upgrade_to_head
 from app.core.tables import metadata
 from tests.conftest import new_key
 from tests.support.databases import temporary_postgres_database
-from tests.support.images import digits_zip
-from worker.training import run_job
+from tests.support.jobs import train_image_model
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -44,12 +42,7 @@ def test_migration_builds_the_orms_table_and_undoes_it(fresh_database: str) -> N
 
 
 def train_model(client: TestClient, *, seed: int = 0) -> str:
-    files = {"file": ("d.zip", digits_zip(32))}
-    dataset = client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"}).json()
-    params = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 16, "seed": seed}
-    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": params}).json()
-    assert run_job(job["id"], settings=get_settings(), worker_name="test") == "succeeded"
-    return str(client.get(f"/v1/jobs/{job['id']}").json()["model_id"])
+    return train_image_model(client, count=32, batch_size=16, seed=seed)
 
 
 def aliases_of(client: TestClient, model_id: str) -> list[str]:

@@ -12,24 +12,15 @@ from fastapi.testclient import TestClient
 from app.core.config import get_settings
 from app.main import create_app
 from tests.conftest import new_key, reset_service_caches
-from tests.support.images import digit_pngs, digits_zip
-from worker.training import run_job
+from tests.support.images import digit_pngs
+from tests.support.jobs import train_image_model
 
 DIM = 128  # tiny_cnn's embedding size
 
 
-def train_model(client: TestClient, *, seed: int = 0) -> str:
-    files = {"file": ("d.zip", digits_zip(64))}
-    dataset = client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"}).json()
-    params = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 32, "seed": seed}
-    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": params}).json()
-    assert run_job(job["id"], settings=get_settings(), worker_name="test") == "succeeded"
-    return str(client.get(f"/v1/jobs/{job['id']}").json()["model_id"])
-
-
 @pytest.fixture
 def model_id(client: TestClient) -> str:
-    return train_model(client)
+    return train_image_model(client)
 
 
 def data_urls(count: int) -> list[str]:
@@ -86,7 +77,7 @@ def test_one_string_is_one_input_and_the_models_own_size_is_accepted(client: Tes
 
 
 def test_an_alias_names_the_model_and_follows_it_when_moved(client: TestClient, model_id: str) -> None:
-    second = train_model(client, seed=1)
+    second = train_image_model(client, seed=1)
     inputs = data_urls(2)
     sdk = openai_client(client)
     assert client.put(f"/v1/models/{model_id}/alias", json={"alias": "digits:prod"}).status_code == 200

@@ -8,10 +8,9 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.config import get_settings
 from tests.support.images import digit_pngs, zip_bytes
+from tests.support.jobs import run_through_worker
 from tests.support.pairs import captions_csv, captions_jsonl, digit_pairs
-from worker.training import run_job
 
 COUNT = 200
 TINY_CLIP = {"backbone": "tiny_cnn", "preset": "tiny", "embed_dim": 32, "epochs": 2, "batch_size": 64, "lr": 2e-3}
@@ -57,10 +56,7 @@ def test_malformed_pairs_are_refused_and_nothing_is_stored(client: TestClient, d
 @pytest.fixture
 def clip_model(client: TestClient) -> str:
     dataset = upload(client, archive()).json()
-    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "clip", "params": TINY_CLIP})
-    assert job.status_code == 202, job.text
-    assert run_job(job.json()["id"], settings=get_settings(), worker_name="test") == "succeeded"
-    finished = client.get(f"/v1/jobs/{job.json()['id']}").json()
+    finished = run_through_worker(client, dataset["id"], "clip", TINY_CLIP)
     for key in ("image_to_text_recall@1", "image_to_text_recall@5", "text_to_image_recall@1", "text_to_image_recall@5"):
         assert 0 <= finished["metrics"][key] <= 1, finished["metrics"]
     assert finished["metrics"]["num_images"] == COUNT // 10

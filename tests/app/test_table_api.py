@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.config import get_settings
+from tests.support.jobs import run_through_worker
 from tests.support.tables import classification_columns, csv_bytes, diabetes_columns, parquet_bytes
-from worker.training import run_job
 
 
 def upload(client: TestClient, data: bytes, filename: str, **form: str) -> object:
@@ -74,10 +73,7 @@ def table_model(client: TestClient) -> str:
     # No label column: diabetes' progression has 214 values, no classes to probe; it stays a numeric feature.
     dataset = upload(client, csv_bytes(diabetes_columns()), "diabetes.csv").json()
     params = {"epochs": 2, "batch_size": 64}
-    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "scarf", "params": params})
-    assert job.status_code == 202, job.text
-    assert run_job(job.json()["id"], settings=get_settings(), worker_name="test") == "succeeded"
-    return str(client.get(f"/v1/jobs/{job.json()['id']}").json()["model_id"])
+    return str(run_through_worker(client, dataset["id"], "scarf", params)["model_id"])
 
 
 def test_a_table_job_trains_and_serves_rows(client: TestClient, table_model: str) -> None:

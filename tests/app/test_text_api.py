@@ -13,8 +13,8 @@ from transformers import BertConfig, BertModel
 from app.core.config import get_settings
 from selfsup.text.tokenizer import train_tokenizer
 from tests.support.images import digit_pngs, zip_bytes
+from tests.support.jobs import run_through_worker
 from tests.support.text import docstring_corpus
-from worker.training import run_job
 
 TINY = {"preset": "tiny", "epochs": 1, "batch_size": 32, "max_length": 32, "lr": 1e-3}
 
@@ -91,11 +91,7 @@ def test_malformed_text_is_refused_and_nothing_is_stored(
 def text_model(client: TestClient) -> str:
     documents, labels = corpus(240)
     dataset = upload(client, jsonl(documents, labels), "docs.jsonl").json()
-    body = {"dataset_id": dataset["id"], "method": "simcse", "params": TINY}
-    job = client.post("/v1/jobs", json=body)
-    assert job.status_code == 202, job.text
-    assert run_job(job.json()["id"], settings=get_settings(), worker_name="test") == "succeeded"
-    finished = client.get(f"/v1/jobs/{job.json()['id']}").json()
+    finished = run_through_worker(client, dataset["id"], "simcse", TINY)
     evaluation = finished["metrics"]
     assert {"knn_top1", "knn_top1_random_init", "rankme"} <= evaluation.keys(), evaluation
     return str(finished["model_id"])
@@ -167,10 +163,7 @@ def test_a_job_continues_from_an_installed_pretrained_model(client: TestClient) 
     documents, labels = corpus(120)
     dataset = upload(client, jsonl(documents, labels), "docs.jsonl").json()
     params = {"pretrained": "tiny-bert", "epochs": 1, "batch_size": 32, "max_length": 48, "lr": 3e-5}
-    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "mlm", "params": params})
-    assert job.status_code == 202, job.text
-    assert run_job(job.json()["id"], settings=get_settings(), worker_name="test") == "succeeded"
-    model_id = client.get(f"/v1/jobs/{job.json()['id']}").json()["model_id"]
+    model_id = run_through_worker(client, dataset["id"], "mlm", params)["model_id"]
     assert client.get(f"/v1/models/{model_id}").json()["dim"] == 32
     response = client.post(f"/v1/models/{model_id}/embed", json={"token_ids": [[299]]})
     assert response.status_code == 200, response.text  # the pretrained tokenizer's vocabulary, not the dataset's

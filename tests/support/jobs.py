@@ -1,0 +1,32 @@
+"""Training through the API in-process: submit a job over HTTP, run it with the worker's own code, read it back."""
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from app.core.config import get_settings
+from tests.support.images import digits_zip
+from worker.training import run_job
+
+TINY_SIMCLR = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 32}
+
+
+def run_through_worker(client: TestClient, dataset_id: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Submit the job, run it to the end as a worker would, and return the finished job as the API shows it."""
+    job = client.post("/v1/jobs", json={"dataset_id": dataset_id, "method": method, "params": params})
+    assert job.status_code == 202, job.text
+    assert run_job(job.json()["id"], settings=get_settings(), worker_name="test") == "succeeded"
+    return dict(client.get(f"/v1/jobs/{job.json()['id']}").json())
+
+
+def upload_digits(client: TestClient, count: int = 64) -> dict[str, Any]:
+    files = {"file": ("d.zip", digits_zip(count))}
+    response = client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def train_image_model(client: TestClient, *, count: int = 64, **params: Any) -> str:
+    """A tiny SimCLR model on ``count`` digits at 16 px; ``params`` override :data:`TINY_SIMCLR`."""
+    dataset = upload_digits(client, count)
+    return str(run_through_worker(client, dataset["id"], "simclr", {**TINY_SIMCLR, **params})["model_id"])
