@@ -11,6 +11,7 @@ import pytest
 from tests.e2e.client import SelfSupClient
 from tests.support.images import digit_pngs, digits_zip
 from tests.support.processes import ServiceProcess, free_port, wait_until_healthy
+from tests.support.text import docstring_corpus
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +36,7 @@ def test_selfsup_up_serves_the_whole_path_and_stops_cleanly(tmp_path: Path) -> N
         assert done["status"] == "succeeded", done["error"]
         vectors = np.array(client.embed_json(done["model_id"], [d for _, d in digit_pngs(3)])["embeddings"])
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+        text_vectors_of_a_text_job(client)
         ping = subprocess.run(
             [sys.executable, "-m", "celery", "-A", "worker.celery_app", "inspect", "ping", "--timeout=5"],
             env={**os.environ, **env},
@@ -56,3 +58,21 @@ def test_selfsup_up_serves_the_whole_path_and_stops_cleanly(tmp_path: Path) -> N
     assert f"http://127.0.0.1:{port}" in up.log()
     assert len(children) == 2, "one API and one worker process"
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "both children have exited"
+
+
+def text_vectors_of_a_text_job(client: SelfSupClient) -> None:
+    """A second modality on the same embedded service: a text corpus, a SimCSE job, /v1/embeddings."""
+    corpus = "\n".join(docstring_corpus()[0][:128]).encode()
+    dataset = client.upload_file(corpus, "docs.txt", modality="text", vocab_size="400", max_length="32")
+    params = {"preset": "tiny", "epochs": 1, "batch_size": 32, "max_length": 32}
+    done = client.wait_until(client.submit(dataset["id"], params, method="simcse")["id"])
+    assert done["status"] == "succeeded", done["error"]
+    body = {
+        "model": done["model_id"],
+        "input": ["Return the event loop.", "Parse a message."],
+        "encoding_format": "float",
+    }
+    answer = client.http.post("/v1/embeddings", json=body).json()
+    vectors = np.array([item["embedding"] for item in answer["data"]])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert answer["usage"]["prompt_tokens"] > 4
