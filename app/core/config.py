@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     max_archive_members: int = Field(default=1_000_000, ge=1, description="Most files in one archive.")
     max_extracted_bytes: int = Field(default=20 * 1024**3, ge=1024, description="Largest unpacked archive.")
     max_member_bytes: int = Field(default=64 * 1024**2, ge=1024, description="Largest single file unpacked.")
+    max_in_memory_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=1024,
+        description="Largest text or table upload, all files unpacked: ingest parses these in memory.",
+    )
     max_image_pixels: int = Field(default=40_000_000, ge=64, description="Largest decoded image, in pixels.")
     default_image_size: int = Field(default=64, ge=8, le=1024)
 

@@ -218,17 +218,30 @@ def read_member(member: Member, max_bytes: int) -> bytes:
     return data
 
 
-def upload_files(path: Path, filename: str, limits: ArchiveLimits, suffixes: frozenset[str]) -> list[tuple[str, bytes]]:
+def upload_files(
+    path: Path, filename: str, limits: ArchiveLimits, suffixes: frozenset[str], *, max_total_bytes: int
+) -> list[tuple[str, bytes]]:
     """The data files of an upload, as (name, bytes): the upload itself when its name ends in one of
-    ``suffixes``, otherwise every file of the archive it must be, each of which must end in one of them."""
+    ``suffixes``, otherwise every file of the archive it must be, each of which must end in one of them.
+
+    They are all read into memory, so together they may unpack to at most ``max_total_bytes`` (checked from
+    the headers before reading, and again as read)."""
     accepted = ", ".join(sorted(suffixes))
     if PurePosixPath(filename).suffix.lower() in suffixes:
-        if path.stat().st_size > limits.max_member_bytes:
-            raise PayloadTooLarge(f"{filename}: larger than {limits.max_member_bytes} bytes")
+        cap = min(limits.max_member_bytes, max_total_bytes)
+        if path.stat().st_size > cap:
+            raise PayloadTooLarge(f"{filename}: larger than {cap} bytes, the limit")
         return [(filename, path.read_bytes())]
     with open_archive(path, filename, limits) as members:
         if not members:
             raise Unprocessable(f"{filename}: the archive contains no files")
         if others := [m.name for m in members if m.suffix not in suffixes]:
             raise Unprocessable(f"{filename}: {others[0]!r} is not a data file (accepted: {accepted})")
-        return [(m.name, read_member(m, limits.max_member_bytes)) for m in sorted(members, key=lambda m: m.name)]
+        if sum(m.size for m in members) > max_total_bytes:
+            raise PayloadTooLarge(f"{filename}: its files unpack to more than {max_total_bytes} bytes, the limit")
+        files, total = [], 0
+        for member in sorted(members, key=lambda m: m.name):
+            data = read_member(member, min(limits.max_member_bytes, max_total_bytes - total))
+            files.append((member.name, data))
+            total += len(data)
+        return files

@@ -28,6 +28,7 @@ CSV_LIMIT_BYTES = 64 * 1024**2
 class IngestLimits:
     archive: ArchiveLimits
     max_image_pixels: int
+    max_in_memory_bytes: int  # text and tables are parsed in memory: their files together, unpacked
 
 
 @dataclass(frozen=True)

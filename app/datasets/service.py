@@ -31,6 +31,7 @@ def ingest_limits(settings: Settings) -> IngestLimits:
             max_member_bytes=settings.max_member_bytes,
         ),
         max_image_pixels=settings.max_image_pixels,
+        max_in_memory_bytes=settings.max_in_memory_bytes,
     )
 
 
@@ -83,9 +84,9 @@ def _ingest(
 ) -> Ingested:
     limits = ingest_limits(settings)
     if modality == "text":
-        return ingest_text(upload, filename=filename, out_dir=out_dir, options=options, limits=limits.archive)
+        return ingest_text(upload, filename=filename, out_dir=out_dir, options=options, limits=limits)
     if modality == "tabular":
-        return ingest_table(upload, filename=filename, out_dir=out_dir, options=options, limits=limits.archive)
+        return ingest_table(upload, filename=filename, out_dir=out_dir, options=options, limits=limits)
     if modality == "image_text":
         return ingest_pairs(upload, filename=filename, out_dir=out_dir, options=options, limits=limits)
     return ingest_image_archive(

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import Unprocessable
-from app.datasets.archives import ArchiveLimits, upload_files
-from app.datasets.ingest import Ingested, IngestOptions, finish_ingest
+from app.datasets.archives import upload_files
+from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, finish_ingest
 from app.datasets.labels import labels_from_values
 from selfsup.tabular.data import encode_table, save_table_dataset
 from selfsup.tabular.reading import InvalidTableError, read_table
@@ -20,14 +20,14 @@ TABLE_SUFFIXES = frozenset({".csv", ".parquet"})
 
 
 def ingest_table(
-    upload: Path, *, filename: str, out_dir: Path, options: IngestOptions, limits: ArchiveLimits
+    upload: Path, *, filename: str, out_dir: Path, options: IngestOptions, limits: IngestLimits
 ) -> Ingested:
-    files = upload_files(upload, filename, limits, TABLE_SUFFIXES)
+    files = upload_files(upload, filename, limits.archive, TABLE_SUFFIXES, max_total_bytes=limits.max_in_memory_bytes)
     if len(files) != 1:
         raise Unprocessable(f"{filename}: a table dataset is one .csv or .parquet file, not {len(files)}")
     [(name, data)] = files
     try:
-        table = read_table(data, filename=name, max_unpacked_bytes=limits.max_member_bytes)
+        table = read_table(data, filename=name, max_unpacked_bytes=limits.archive.max_member_bytes)
         overrides: dict[str, Any] = dict(options.column_types)
         schema = infer_schema(table, overrides=overrides, label_column=options.label_column)
         encoded = encode_table(table, schema)

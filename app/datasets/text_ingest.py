@@ -8,8 +8,8 @@ counted in the dataset's details.
 from pathlib import Path
 
 from app.core.errors import Unprocessable
-from app.datasets.archives import ArchiveLimits, upload_files
-from app.datasets.ingest import Ingested, IngestOptions, finish_ingest
+from app.datasets.archives import upload_files
+from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, finish_ingest
 from app.datasets.labels import labels_from_values
 from selfsup.text.corpus import InvalidTextError, read_corpus
 from selfsup.text.data import save_text_dataset
@@ -19,9 +19,9 @@ TEXT_SUFFIXES = frozenset({".txt", ".jsonl", ".csv"})
 
 
 def ingest_text(
-    upload: Path, *, filename: str, out_dir: Path, options: IngestOptions, limits: ArchiveLimits
+    upload: Path, *, filename: str, out_dir: Path, options: IngestOptions, limits: IngestLimits
 ) -> Ingested:
-    files = upload_files(upload, filename, limits, TEXT_SUFFIXES)
+    files = upload_files(upload, filename, limits.archive, TEXT_SUFFIXES, max_total_bytes=limits.max_in_memory_bytes)
     try:
         corpus = read_corpus(files, text_field=options.text_field, label_field=options.label_field)
     except InvalidTextError as exc:
