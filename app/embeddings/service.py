@@ -32,11 +32,6 @@ class ServedModel:
     # batching concurrent requests of that kind.
     batchers: dict[str, EmbeddingBatcher]
 
-    @property
-    def batcher(self) -> EmbeddingBatcher:
-        """The batcher of the model's first input kind (an image model's only one)."""
-        return self.batchers[self.encoder.input_kinds[0]]
-
 
 class EncoderCache:
     """Keeps the most recently used encoders in memory, each with its batcher; loads each model once.
@@ -156,15 +151,6 @@ def canonical_images(blobs: Sequence[bytes], *, image_size: int, field: str, max
         except InvalidImageError as exc:
             raise FieldErrors([(("body", field, index), str(exc))]) from None
     return np.stack(arrays)
-
-
-def prepare_images(
-    cache: EncoderCache, *, model_id: str, path: Path, blobs: Sequence[bytes], field: str, max_pixels: int
-) -> tuple[EmbeddingBatcher, np.ndarray]:
-    """:func:`prepare_inputs` for encoded image files: the batcher and (B, S, S, 3) uint8 images."""
-    inputs = ClientInputs("image", blobs, field)
-    prepared = prepare_inputs(cache, model_id=model_id, path=path, inputs=inputs, max_pixels=max_pixels)
-    return prepared.batcher, prepared.items
 
 
 async def embed_batched(batcher: EmbeddingBatcher, items: Any) -> np.ndarray:
