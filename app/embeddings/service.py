@@ -21,6 +21,7 @@ from app.embeddings.batching import BatchLimits, EmbeddingBatcher
 from selfsup.data.images import decode_image
 from selfsup.encoder import Encoder
 from selfsup.errors import InvalidImageError
+from selfsup.tabular.rows import InvalidRowError
 
 DATA_URL_MARK = ";base64,"
 
@@ -202,12 +203,13 @@ def _prepare(encoder: Encoder, inputs: ClientInputs, max_pixels: int) -> Any:
         return canonical_images(values, image_size=encoder.image_size, field=field, max_pixels=max_pixels)
     if inputs.kind == "text":
         return encoder.prepare_texts(values)
-    try:
-        if inputs.kind == "token_ids":
+    if inputs.kind == "token_ids":
+        try:
             return encoder.prepare_token_ids(values)
+        except ValueError as exc:  # an id outside the vocabulary, named as input[i][j]
+            raise FieldErrors([(("body", field), str(exc))]) from None
+    try:
         return encoder.prepare_rows(values)
-    except ValueError as exc:  # InvalidRowError is a ValueError too, and knows the row and column
-        loc: tuple[str | int, ...] = ("body", field)
-        if (index := getattr(exc, "index", None)) is not None:
-            loc = (*loc, index, *((exc.column,) if getattr(exc, "column", None) else ()))  # type: ignore[attr-defined]
-        raise FieldErrors([(loc, str(exc))]) from None
+    except InvalidRowError as exc:
+        column = (exc.column,) if exc.column else ()
+        raise FieldErrors([(("body", field, exc.index, *column), str(exc))]) from None
