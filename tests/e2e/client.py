@@ -33,13 +33,25 @@ class SelfSupClient:
     def job(self, job_id: str) -> dict[str, Any]:
         return self.http.get(f"/v1/jobs/{job_id}").raise_for_status().json()
 
-    def wait_until(self, job_id: str, *, status: tuple[str, ...] = TERMINAL, timeout: float = 180) -> dict[str, Any]:
+    def wait_until(self, job_id: str, *, status: tuple[str, ...] = TERMINAL, timeout: float = 120) -> dict[str, Any]:
+        """Wait for the job to reach ``status``, for as long as it keeps making progress; fail if it stalls for
+        ``timeout`` seconds (no step, epoch, state or attempt change)."""
         job = wait_for(
             lambda: (j := self.job(job_id))["status"] in status and j,
             timeout=timeout,
             what=f"{job_id} in {status}",
+            progress=lambda: self.progress_marker(job_id),
+            interval=0.5,
         )
         return job  # type: ignore[return-value]
+
+    def progress_marker(self, job_id: str) -> tuple[Any, ...]:
+        """What changes while a job moves (its state, attempt, epoch and step), or while the jobs it may be queued
+        behind move."""
+        job = self.job(job_id)
+        running = self.http.get("/v1/jobs", params={"status": "running"}).raise_for_status().json()["items"]
+        others = tuple((j["id"], j["progress"]["step"]) for j in running)
+        return job["status"], job["attempts"], job["progress"]["epoch"], job["progress"]["step"], others
 
     def embed_json(self, model_id: str, images: list[bytes]) -> dict[str, Any]:
         inputs = [base64.b64encode(image).decode() for image in images]

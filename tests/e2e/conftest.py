@@ -1,7 +1,7 @@
 """The production shape for end-to-end tests: a uvicorn API and Celery worker processes on real services."""
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,10 @@ class Stack:
         for process in [self.api, *self.workers]:
             if process is not None:
                 process.kill()
+
+    def activity(self, job_id: str) -> Callable[[], Hashable]:
+        """Progress for :func:`wait_for`: the job moving, or any worker still logging (starting up, say)."""
+        return lambda: (self.client.progress_marker(job_id), *(w.log_size() for w in self.workers))
 
     @property
     def data_dir(self) -> Path:

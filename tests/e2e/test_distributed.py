@@ -40,7 +40,12 @@ def test_upload_pretrain_poll_and_embed(stack: Stack) -> None:
 def test_cancel_a_running_job(stack: Stack) -> None:
     dataset = stack.client.upload(digits_zip(128))
     job = stack.client.submit(dataset["id"], {"backbone": "tiny_cnn", "epochs": 500, "batch_size": 32})
-    wait_for(lambda: stack.client.job(job["id"])["progress"]["step"] > 0, timeout=60, what="training to start")
+    wait_for(
+        lambda: stack.client.job(job["id"])["progress"]["step"] > 0,
+        timeout=60,
+        what="training to start",
+        progress=stack.activity(job["id"]),
+    )
     assert stack.client.http.post(f"/v1/jobs/{job['id']}/cancel").status_code == 202
     done = stack.client.wait_until(job["id"], timeout=30)
     assert done["status"] == "canceled" and done["model_id"] is None
@@ -57,6 +62,7 @@ def test_a_killed_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(sta
         timeout=120,
         what="two epochs",
         interval=0.05,
+        progress=stack.activity(job["id"]),
     )
     stack.workers[0].kill()  # kill -9 of the worker and its pool process, mid-epoch
     at_kill = stack.client.job(job["id"])

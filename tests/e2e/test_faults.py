@@ -27,7 +27,12 @@ def test_redis_restart_loses_neither_running_nor_queued_jobs(
     stack = make_stack(SELFSUP_BROKER_URL=private_redis.url, SELFSUP_REDISPATCH_QUEUED_AFTER_SECONDS="3")
     dataset = stack.client.upload(digits_zip(128))
     running = stack.client.submit(dataset["id"], {**TINY, "epochs": 12})
-    wait_for(lambda: stack.client.job(running["id"])["progress"]["step"] > 0, timeout=90, what="training to start")
+    wait_for(
+        lambda: stack.client.job(running["id"])["progress"]["step"] > 0,
+        timeout=90,
+        what="training to start",
+        progress=stack.activity(running["id"]),
+    )
     queued_before = [stack.client.submit(dataset["id"], {**TINY, "epochs": 1}) for _ in range(2)]
 
     private_redis.stop()  # an empty Redis comes back: every message waiting in it is gone
@@ -46,7 +51,12 @@ def test_redis_restart_loses_neither_running_nor_queued_jobs(
 def test_an_api_restart_mid_job_loses_nothing(stack: Stack) -> None:
     dataset = stack.client.upload(digits_zip(128))
     job = stack.client.submit(dataset["id"], {**TINY, "epochs": 8})
-    wait_for(lambda: stack.client.job(job["id"])["progress"]["epoch"] >= 1, timeout=90, what="an epoch")
+    wait_for(
+        lambda: stack.client.job(job["id"])["progress"]["epoch"] >= 1,
+        timeout=90,
+        what="an epoch",
+        progress=stack.activity(job["id"]),
+    )
     assert stack.api is not None
     stack.api.kill()
     stack.start_api()

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,15 +21,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.2) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
+def wait_for(
+    check: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+    progress: Callable[[], Hashable] | None = None,
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds.
+
+    With ``progress``, ``timeout`` counts from the last time its value changed, not from the start: a job
+    that keeps stepping, or a process that keeps logging, is waited for however slow the machine is (this one
+    is shared, and its speed varies several-fold), while one that stalls still fails after ``timeout``.
+    """
     deadline = time.monotonic() + timeout
+    last = progress() if progress is not None else None
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        if progress is not None and (now := progress()) != last:
+            last, deadline = now, time.monotonic() + timeout
+    stalled = " with no progress" if progress is not None else ""
+    raise AssertionError(f"timed out after {timeout}s{stalled} waiting for {what}")
 
 
 class ServiceProcess:
@@ -64,6 +80,10 @@ class ServiceProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_size(self) -> int:
+        """Grows while the process is busy starting up: progress for :func:`wait_for`."""
+        return self.log_path.stat().st_size
+
 
 def wait_until_healthy(base_url: str, process: ServiceProcess, timeout: float = 60) -> None:
     def healthy() -> bool:
@@ -74,7 +94,7 @@ def wait_until_healthy(base_url: str, process: ServiceProcess, timeout: float = 
         except httpx.HTTPError:
             return False
 
-    wait_for(healthy, timeout=timeout, what=f"{base_url} to become ready")
+    wait_for(healthy, timeout=timeout, what=f"{base_url} to become ready", progress=process.log_size)
 
 
 def wait_for_worker(process: ServiceProcess, timeout: float = 60) -> None:
@@ -83,4 +103,4 @@ def wait_for_worker(process: ServiceProcess, timeout: float = 60) -> None:
             raise AssertionError(f"worker exited early:\n{process.log()[-3000:]}")
         return " ready." in process.log()
 
-    wait_for(ready, timeout=timeout, what="the Celery worker to be ready")
+    wait_for(ready, timeout=timeout, what="the Celery worker to be ready", progress=process.log_size)
