@@ -34,6 +34,7 @@ class Stack:
     def start_worker(self) -> ServiceProcess:
         worker = ServiceProcess("worker", self.env, self.log_dir)
         self.workers.append(worker)
+        self.client.servers.append(worker)
         wait_for_worker(worker)
         return worker
 

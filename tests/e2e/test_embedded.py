@@ -29,7 +29,7 @@ def test_selfsup_up_serves_the_whole_path_and_stops_cleanly(tmp_path: Path) -> N
         wait_until_healthy(f"http://127.0.0.1:{port}", up, timeout=90)
         admin_key = (tmp_path / "data" / "admin-key.txt").read_text().strip()
         assert admin_key in up.log(), "the first admin key is printed once"
-        client = SelfSupClient(f"http://127.0.0.1:{port}", admin_key)
+        client = SelfSupClient(f"http://127.0.0.1:{port}", admin_key, servers=[up])
         dataset = client.upload(digits_zip(100))
         job = client.submit(dataset["id"], {"backbone": "tiny_cnn", "epochs": 2, "batch_size": 25})
         done = client.wait_until(job["id"])

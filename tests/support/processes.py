@@ -48,6 +48,30 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s{stalled} waiting for {what}")
 
 
+BUSY_STEP_SECONDS = 2.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of ``root`` and every live descendant, from /proc."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        pid = int(stat.parent.name)
+        parents[pid], ticks[pid] = int(fields[1]), int(fields[11]) + int(fields[12])
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(ticks.get(pid, 0) for pid in tree) / CLOCK_TICKS
+
+
 class ServiceProcess:
     """A ``python -m app.cli <command>`` child in its own session, logging to a file."""
 
@@ -83,6 +107,12 @@ class ServiceProcess:
     def log_size(self) -> int:
         """Grows while the process is busy starting up: progress for :func:`wait_for`."""
         return self.log_path.stat().st_size
+
+    def work_done(self) -> int:
+        """Progress for :func:`wait_for` that also moves while nothing is logged (a pool process importing torch
+        on a loaded machine, say): the CPU time of the process and its descendants, in steps of
+        ``BUSY_STEP_SECONDS``, which an idle worker's housekeeping takes minutes to reach."""
+        return int(tree_cpu_seconds(self.process.pid) // BUSY_STEP_SECONDS)
 
 
 def wait_until_healthy(base_url: str, process: ServiceProcess, timeout: float = 60) -> None:
