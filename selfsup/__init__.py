@@ -7,10 +7,32 @@ The engine knows nothing of HTTP, databases or queues. Typical use as a library:
     trainer = Trainer("simclr", params, images, workdir="run1")  # images: (N, S, S, 3) uint8
     trainer.fit()
     Encoder.load(trainer.export_encoder("run1/encoder.pt")).embed(images[:8])
+
+The names above are imported on first use, not with the package: a process that only decodes images
+(``selfsup.data.images``, as ingest's decoding processes do) must not pay for importing torch.
 """
 
-from selfsup.encoder import Encoder
-from selfsup.methods import MethodSpec, get_method, list_methods
-from selfsup.train.loop import Trainer, TrainResult
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from selfsup.encoder import Encoder
+    from selfsup.methods import MethodSpec, get_method, list_methods
+    from selfsup.train.loop import Trainer, TrainResult
+
+_EXPORTS = {
+    "Encoder": "selfsup.encoder",
+    "MethodSpec": "selfsup.methods",
+    "get_method": "selfsup.methods",
+    "list_methods": "selfsup.methods",
+    "Trainer": "selfsup.train.loop",
+    "TrainResult": "selfsup.train.loop",
+}
 
 __all__ = ["Encoder", "MethodSpec", "TrainResult", "Trainer", "get_method", "list_methods"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'selfsup' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

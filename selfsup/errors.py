@@ -38,6 +38,14 @@ class InvalidImageError(SelfSupError, ValueError):
     """Bytes that do not decode to a usable image."""
 
 
+class ItemDecodeError(InvalidImageError):
+    """Item ``index`` of a batch being decoded is not a usable image."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 class CheckpointError(SelfSupError):
     """A checkpoint or encoder file that is missing, foreign or from an unknown format version."""
 

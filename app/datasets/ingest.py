@@ -15,8 +15,9 @@ import numpy as np
 from app.core.errors import Unprocessable
 from app.datasets.archives import ArchiveLimits, Member, open_archive, read_member
 from app.datasets.labels import LABELS_FILE, Labels, labels_from_csv, labels_from_folders
-from selfsup.data.images import EXTENSION_FORMATS, IMAGE_EXTENSIONS, create_image_array, decode_image
-from selfsup.errors import InvalidImageError
+from selfsup.data.decoding import ParallelDecoder
+from selfsup.data.images import EXTENSION_FORMATS, IMAGE_EXTENSIONS
+from selfsup.errors import ItemDecodeError
 
 IMAGES_FILE = "images.npy"
 MANIFEST_FILE = "files.json"
@@ -77,17 +78,22 @@ def ingest_image_archive(
 def write_images(
     members: list[Member], images: list[Member], out_dir: Path, *, image_size: int, limits: IngestLimits
 ) -> None:
-    """Decode ``images`` (some of the archive's ``members``) into ``out_dir/images.npy`` in their given order,
-    and list their names in ``files.json``."""
-    array = create_image_array(out_dir / IMAGES_FILE, len(images), image_size)
+    """Decode ``images`` (some of the archive's ``members``) into ``out_dir/images.npy`` in their given order, on
+    every core, and list their names in ``files.json``."""
     # Items are stored in the given order but read in archive order: in a compressed tar, reading
     # backwards means decompressing again from the start.
     slot = {id(member): index for index, member in enumerate(images)}
-    for member in members:
-        if id(member) in slot:
-            array[slot[id(member)]] = _decode(member, image_size, limits)
-    array.flush()
-    del array
+    decoder = ParallelDecoder(
+        out_dir / IMAGES_FILE, count=len(images), size=image_size, max_pixels=limits.max_image_pixels
+    )
+    try:
+        with decoder:
+            for member in members:
+                if id(member) in slot:
+                    data = read_member(member, limits.archive.max_member_bytes)
+                    decoder.submit(slot[id(member)], data, EXTENSION_FORMATS[member.suffix])
+    except ItemDecodeError as exc:
+        raise Unprocessable(f"{images[exc.index].name}: {exc}") from None
     (out_dir / MANIFEST_FILE).write_text(json.dumps([m.name for m in images]))
 
 
@@ -106,13 +112,3 @@ def image_members(members: list[Member], filename: str) -> list[Member]:
     if not members:
         raise Unprocessable(f"{filename}: the archive contains no images")
     return sorted(members, key=lambda m: m.name)  # a stable order makes item indices reproducible
-
-
-def _decode(member: Member, image_size: int, limits: IngestLimits) -> object:
-    data = read_member(member, limits.archive.max_member_bytes)
-    try:
-        return decode_image(
-            data, image_size, max_pixels=limits.max_image_pixels, expected_format=EXTENSION_FORMATS[member.suffix]
-        )
-    except InvalidImageError as exc:
-        raise Unprocessable(f"{member.name}: {exc}") from None

@@ -48,3 +48,12 @@ def tar_bytes(files: list[tuple[str, bytes]], mode: str = "w:gz") -> bytes:
 
 def digits_zip(count: int = 300) -> bytes:
     return zip_bytes(digit_pngs(count))
+
+
+def photo_jpeg(seed: int, width: int = 320, height: int = 240) -> bytes:
+    """A camera-sized JPEG with photo-like content (smooth gradients, edges and grain), for decoding tests."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([np.sin(x / rng.uniform(20, 80) + c) * np.cos(y / rng.uniform(20, 80)) for c in range(3)], -1)
+    pixels = (base * 80 + 128 + rng.normal(0, 12, (height, width, 3))).clip(0, 255).astype(np.uint8)
+    return png_bytes(Image.fromarray(pixels), fmt="JPEG")
