@@ -7,12 +7,16 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.pagination import Page, PageParams, page_params
 from app.jobs import service
 from app.jobs.schemas import JobCreate, JobOut, JobStatus, MetricPoint, MetricsHistory
+from app.quotas import service as quotas
+from app.quotas.service import TenantLimits
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
 def submit_job(caller: Writer, session: SessionDep, settings: SettingsDep, body: JobCreate) -> JobOut:
+    # Holds the tenant's quota lock until create_job commits the job.
+    quotas.check_job_allowed(session, tenant=caller.tenant, limits=TenantLimits.from_settings(settings))
     job = service.create_job(
         session,
         tenant=caller.tenant,
