@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 
 from app.core.config import Settings
-from app.core.db import session_factory
+from app.core.db import session_factory, utcnow
 from app.core.ids import new_id
 from app.core.storage import LocalStorage, directory_bytes
 from app.datasets.orm import Dataset
 from app.jobs.lease import Claim, claim_job, finish_claim, record_progress, release_for_retry
 from app.jobs.orm import Job
 from app.jobs.service import dispatch
+from app.jobs.workdirs import remove_workdirs, workdir_key
 from app.models.service import ENCODER_FILE, add_model, model_key
 from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
@@ -112,7 +113,7 @@ def _prepare(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat:
             raise JobSetupError("the job's dataset was deleted before it could train")
         dataset = session.get_one(Dataset, job.dataset_id)
         method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
-    dataset_dir, workdir = storage.path(data_key), storage.path(f"jobs/{claim.job_id}")
+    dataset_dir, workdir = storage.path(data_key), storage.path(workdir_key(claim.job_id))
     params = with_local_paths(get_method(method).validate(raw_params), settings)
     data = job_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
     hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds, workdir=workdir)
@@ -175,6 +176,8 @@ def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, evalu
             size_bytes=size_bytes,
         )
         session.commit()
+        # The encoder is exported; the checkpoint is no longer needed.
+        remove_workdirs(session, storage=storage, job_ids=[claim.job_id], now=utcnow())
     return "succeeded"
 
 
