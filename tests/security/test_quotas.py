@@ -156,3 +156,12 @@ def test_no_database_connection_is_held_while_an_upload_is_read(client: TestClie
     sys.addaudithook(on_open)  # audit hooks cannot be removed; this one only appends to a local list
     assert upload(client).status_code == 201
     assert held and set(held) == {0}, "the request's connection went back to the pool before the upload was read"
+
+
+def test_a_refused_upload_frees_its_slot(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_limits(monkeypatch, max_uploads=1)
+    corrupt = client.post("/v1/datasets", files={"file": ("d.zip", b"not a zip")}, data={"name": "d"})
+    assert corrupt.status_code == 422
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == 0
+    assert upload(client).status_code == 201
