@@ -5,8 +5,10 @@ import threading
 
 from app.core.config import Settings
 from app.core.db import session_factory, utcnow
+from app.core.storage import LocalStorage
 from app.jobs.lease import reap
 from app.jobs.service import dispatch
+from app.jobs.workdirs import purge_expired_workdirs
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,21 @@ def reap_once(settings: Settings) -> list[str]:
             dispatch(session, job_id=job_id)
     if job_ids:
         log.info("reaper re-dispatched %s", ", ".join(job_ids))
+    purge_once(settings)
+    return job_ids
+
+
+def purge_once(settings: Settings) -> list[str]:
+    """Remove the working directories of jobs that ended and no longer need them."""
+    with session_factory()() as session:
+        job_ids = purge_expired_workdirs(
+            session,
+            storage=LocalStorage(settings.blob_dir),
+            now=utcnow(),
+            retention_seconds=settings.failed_job_retention_seconds,
+        )
+    if job_ids:
+        log.info("reaper removed the working directories of %s", ", ".join(job_ids))
     return job_ids
 
 

@@ -3,18 +3,20 @@
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from app.core.config import Settings
-from app.core.db import session_factory
+from app.core.db import session_factory, utcnow
 from app.core.ids import new_id
-from app.core.storage import LocalStorage
+from app.core.storage import LocalStorage, directory_bytes
 from app.datasets.orm import Dataset
 from app.jobs.lease import Claim, claim_job, finish_claim, record_progress, release_for_retry
 from app.jobs.orm import Job
 from app.jobs.service import dispatch
+from app.jobs.workdirs import remove_workdirs, workdir_key
 from app.models.service import ENCODER_FILE, add_model, model_key
 from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
@@ -34,8 +36,9 @@ class JobSetupError(Exception):
 class JobHooks(TrainingHooks):
     """Reports progress to the job row at most every few seconds and relays cancel and lease loss."""
 
-    def __init__(self, claim: Claim, heartbeat: Heartbeat, *, interval: float) -> None:
+    def __init__(self, claim: Claim, heartbeat: Heartbeat, *, interval: float, workdir: Path) -> None:
         self.claim, self.heartbeat, self.interval = claim, heartbeat, interval
+        self.workdir = workdir  # measured at each write: its checkpoint counts toward the tenant's stored bytes
         self.embedding_dim = 0  # known once the trainer has built the model
         self._last_write = 0.0
 
@@ -65,6 +68,7 @@ class JobHooks(TrainingHooks):
                 total_steps=progress.total_steps,
                 metrics=report,
                 kind=kind,
+                checkpoint_bytes=directory_bytes(self.workdir),
             )
         self._last_write = time.monotonic()
         if not status.held:
@@ -109,10 +113,10 @@ def _prepare(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat:
             raise JobSetupError("the job's dataset was deleted before it could train")
         dataset = session.get_one(Dataset, job.dataset_id)
         method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
-    dataset_dir, workdir = storage.path(data_key), storage.path(f"jobs/{claim.job_id}")
+    dataset_dir, workdir = storage.path(data_key), storage.path(workdir_key(claim.job_id))
     params = with_local_paths(get_method(method).validate(raw_params), settings)
     data = job_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
-    hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds)
+    hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds, workdir=workdir)
     trainer = Trainer(
         method,
         params,
@@ -143,6 +147,7 @@ def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, evalu
     staged = storage.staging_dir()
     trainer.export_encoder(staged / ENCODER_FILE)
     storage.publish(staged, model_key(model_id))
+    size_bytes = storage.size_bytes(model_key(model_id))
     backbone = trainer.model.backbone
     with session_factory()() as session:
         progress = trainer.progress()
@@ -168,8 +173,11 @@ def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, evalu
             modality=trainer.data.modality,
             dim=trainer.model.embedding_dim,
             details={"evaluation": evaluation},
+            size_bytes=size_bytes,
         )
         session.commit()
+        # The encoder is exported; the checkpoint is no longer needed.
+        remove_workdirs(session, storage=storage, job_ids=[claim.job_id], now=utcnow())
     return "succeeded"
 
 

@@ -61,6 +61,22 @@ class Settings(BaseSettings):
     embed_threads: int = Field(
         default=1, ge=1, le=256, description="CPU threads torch uses for one model's batch (its worker thread)."
     )
+    tenant_max_active_jobs: int = Field(
+        default=20, ge=1, le=100_000, description="Queued plus running jobs one tenant may have at once."
+    )
+    tenant_max_stored_bytes: int = Field(
+        default=500 * 1024**3, ge=1024, description="Bytes one tenant may keep: datasets, models and checkpoints."
+    )
+    tenant_max_uploads: int = Field(default=4, ge=1, le=1000, description="Uploads one tenant may have in progress.")
+    upload_stale_seconds: float = Field(
+        default=3600.0,
+        ge=60,
+        le=7 * 86400,
+        description="After this long an upload still marked in progress (its API process died) stops counting.",
+    )
+    failed_job_retention_seconds: float = Field(
+        default=86400.0, ge=0, le=365 * 86400, description="How long a failed or canceled job's checkpoint is kept."
+    )
     bootstrap_admin_key: str | None = Field(
         default=None, description="Admin key created at first start (for automation); else one is generated."
     )

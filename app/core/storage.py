@@ -32,3 +32,17 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         shutil.rmtree(self.path(key), ignore_errors=True)
+
+    def size_bytes(self, key: str) -> int:
+        return directory_bytes(self.path(key))
+
+
+def directory_bytes(path: Path) -> int:
+    """What the files below ``path`` take; 0 when it does not exist. Files removed while counting are skipped."""
+    total = 0
+    for item in path.rglob("*"):
+        try:
+            total += item.stat().st_size if item.is_file() else 0
+        except FileNotFoundError:
+            continue
+    return total

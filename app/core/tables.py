@@ -5,7 +5,8 @@ from app.core.db import Base
 from app.datasets.orm import Dataset
 from app.jobs.orm import Job, JobMetric
 from app.models.orm import RegisteredModel
+from app.quotas.orm import Upload
 
 metadata = Base.metadata
 
-__all__ = ["ApiKey", "Dataset", "Job", "JobMetric", "RegisteredModel", "metadata"]
+__all__ = ["ApiKey", "Dataset", "Job", "JobMetric", "RegisteredModel", "Upload", "metadata"]

@@ -9,6 +9,8 @@ from app.core.uploads import staged_upload
 from app.datasets import service
 from app.datasets.ingest import IngestOptions
 from app.datasets.schemas import DatasetOut, parse_column_types
+from app.quotas import service as quotas
+from app.quotas.service import TenantLimits
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -61,18 +63,23 @@ def upload_dataset(
         label_column=label_column,
         column_types=parse_column_types(column_types),
     )
-    with staged_upload(file, storage=storage, max_bytes=settings.max_upload_bytes) as path:
-        dataset = service.create_dataset(
-            session,
-            tenant=caller.tenant,
-            storage=storage,
-            settings=settings,
-            name=name,
-            modality=modality,
-            upload=path,
-            filename=filename,
-            options=options,
-        )
+    # Commits the slot, which also returns the session's connection to the pool for the long part below.
+    upload_id = quotas.begin_upload(session, tenant=caller.tenant, limits=TenantLimits.from_settings(settings))
+    try:
+        with staged_upload(file, storage=storage, max_bytes=settings.max_upload_bytes) as path:
+            dataset = service.create_dataset(
+                session,
+                tenant=caller.tenant,
+                storage=storage,
+                settings=settings,
+                name=name,
+                modality=modality,
+                upload=path,
+                filename=filename,
+                options=options,
+            )
+    finally:
+        quotas.end_upload(session, upload_id=upload_id)
     return DatasetOut.from_row(dataset)
 
 

@@ -18,6 +18,7 @@ from app.datasets.pair_ingest import ingest_pairs
 from app.datasets.table_ingest import ingest_table
 from app.datasets.text_ingest import ingest_text
 from app.jobs.orm import Job
+from app.quotas import service as quotas
 
 ACTIVE_JOB_STATES = ("queued", "running")
 SUPPORTED_MODALITIES = ("image", "text", "tabular", "image_text")
@@ -54,6 +55,10 @@ def create_dataset(
     staged = storage.staging_dir()
     try:
         result = _ingest(modality, upload, filename=filename, out_dir=staged, options=options, settings=settings)
+        # Under the tenant's lock until the dataset is committed, so concurrent uploads cannot overshoot together.
+        quotas.lock_tenant(session, tenant=tenant)
+        limits = quotas.TenantLimits.from_settings(settings)
+        quotas.check_stored_bytes(session, tenant=tenant, limits=limits, adding=result.size_bytes)
         key = f"datasets/{dataset_id}"
         storage.publish(staged, key)
     except BaseException:

@@ -13,6 +13,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.db import affected_rows, utcnow
+from app.jobs.history import METRICS_HISTORY_CAP, thin_step_points
 from app.jobs.orm import Job, JobMetric
 
 
@@ -71,20 +72,25 @@ def record_progress(
     total_steps: int,
     metrics: dict[str, Any],
     kind: str,
+    checkpoint_bytes: int | None = None,
+    history_cap: int = METRICS_HISTORY_CAP,
 ) -> LeaseStatus:
-    """Write the latest counters and metrics and append them to the history.
+    """Write the latest counters and metrics and append them to the history, thinned to ``history_cap`` step
+    points; ``checkpoint_bytes``, when given, is what the job's working directory now holds.
 
     Reports, like a renewal, whether the claim is still held and whether a cancel was asked for: progress is
     written every few seconds, so a cancel is noticed within a few steps rather than at the next renewal.
     """
-    written = affected_rows(
-        session,
-        update(Job).where(_fenced(claim)).values(epoch=epoch, step=step, total_steps=total_steps, metrics=metrics),
-    )
+    values: dict[str, Any] = {"epoch": epoch, "step": step, "total_steps": total_steps, "metrics": metrics}
+    if checkpoint_bytes is not None:
+        values["checkpoint_bytes"] = checkpoint_bytes
+    written = affected_rows(session, update(Job).where(_fenced(claim)).values(**values))
     if written:
         session.add(
             JobMetric(job_id=claim.job_id, attempt=claim.attempt, epoch=epoch, step=step, kind=kind, values=metrics)
         )
+        session.flush()
+        thin_step_points(session, job_id=claim.job_id, cap=history_cap)
     session.commit()
     cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == claim.job_id)))
     return LeaseStatus(held=bool(written), cancel_requested=cancel)

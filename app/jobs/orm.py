@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime, utcnow
@@ -32,6 +32,10 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the job's working directory (checkpoint, caches) holds, as its worker last measured: counts toward
+    # the tenant's stored bytes until the directory is removed.
+    checkpoint_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    workdir_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class JobMetric(Base):

@@ -4,15 +4,21 @@ from fastapi import APIRouter, Depends, Query, status
 
 from app.auth.deps import Reader, Writer
 from app.core.deps import SessionDep, SettingsDep
-from app.core.pagination import Page, PageParams, page_params
+from app.core.pagination import MAX_OFFSET, Page, PageParams, page_params
 from app.jobs import service
+from app.jobs.history import METRICS_HISTORY_CAP
 from app.jobs.schemas import JobCreate, JobOut, JobStatus, MetricPoint, MetricsHistory
+from app.quotas import service as quotas
+from app.quotas.service import TenantLimits
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+DEFAULT_METRICS_PAGE = 500
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
 def submit_job(caller: Writer, session: SessionDep, settings: SettingsDep, body: JobCreate) -> JobOut:
+    # Holds the tenant's quota lock until create_job commits the job.
+    quotas.check_job_allowed(session, tenant=caller.tenant, limits=TenantLimits.from_settings(settings))
     job = service.create_job(
         session,
         tenant=caller.tenant,
@@ -41,15 +47,29 @@ def get_job(caller: Reader, session: SessionDep, job_id: str) -> JobOut:
     return JobOut.from_row(service.get_job(session, tenant=caller.tenant, job_id=job_id))
 
 
+def metric_page_params(
+    limit: Annotated[
+        int, Query(ge=1, le=METRICS_HISTORY_CAP, description="Points per page, oldest first.")
+    ] = DEFAULT_METRICS_PAGE,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Points to skip.")] = 0,
+) -> PageParams:
+    """Pages up to the history's cap, so that one request can read a whole step history."""
+    return PageParams(limit=limit, offset=offset)
+
+
 @router.get("/{job_id}/metrics", response_model=MetricsHistory)
 def get_metrics(
     caller: Reader,
     session: SessionDep,
     job_id: str,
+    page: Annotated[PageParams, Depends(metric_page_params)],
     kind: Annotated[Literal["step", "epoch", "final"] | None, Query()] = None,
 ) -> MetricsHistory:
-    rows = service.metrics_history(session, tenant=caller.tenant, job_id=job_id, kind=kind)
-    return MetricsHistory(job_id=job_id, points=[MetricPoint.model_validate(r) for r in rows])
+    rows, total = service.metrics_history(
+        session, tenant=caller.tenant, job_id=job_id, kind=kind, limit=page.limit, offset=page.offset
+    )
+    points = [MetricPoint.model_validate(r) for r in rows]
+    return MetricsHistory(job_id=job_id, points=points, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)

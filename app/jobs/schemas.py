@@ -80,5 +80,10 @@ class MetricPoint(BaseModel):
 
 
 class MetricsHistory(BaseModel):
+    """One page of a job's metrics history, oldest first; ``total`` counts the points matching ``kind``."""
+
     job_id: str
     points: list[MetricPoint]
+    total: int
+    limit: int
+    offset: int

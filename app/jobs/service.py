@@ -114,12 +114,15 @@ def list_jobs(session: Session, *, tenant: str, status: str | None, limit: int, 
     return paged(session, query, order_by=(Job.created_at.desc(), Job.id), limit=limit, offset=offset)
 
 
-def metrics_history(session: Session, *, tenant: str, job_id: str, kind: str | None) -> list[JobMetric]:
+def metrics_history(
+    session: Session, *, tenant: str, job_id: str, kind: str | None, limit: int, offset: int
+) -> tuple[list[JobMetric], int]:
+    """One page of the job's history in the order it was written, and how many points match ``kind``."""
     get_job(session, tenant=tenant, job_id=job_id)
     query = select(JobMetric).where(JobMetric.job_id == job_id)
     if kind is not None:
         query = query.where(JobMetric.kind == kind)
-    return list(session.scalars(query.order_by(JobMetric.id)))
+    return paged(session, query, order_by=(JobMetric.id,), limit=limit, offset=offset)
 
 
 def cancel_job(session: Session, *, tenant: str, job_id: str) -> Job:

@@ -26,6 +26,7 @@ def add_model(
     modality: str,
     dim: int,
     details: dict[str, Any],
+    size_bytes: int,
 ) -> RegisteredModel:
     """Stage a model row in the caller's transaction (the job's success and the model land together)."""
     model = RegisteredModel(
@@ -37,6 +38,7 @@ def add_model(
         modality=modality,
         dim=dim,
         storage_key=model_key(model_id),
+        size_bytes=size_bytes,
         details=details,
     )
     session.add(model)

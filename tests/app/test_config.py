@@ -23,6 +23,11 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
         ("broker_url", "kafka://x", "SELFSUP_BROKER_URL"),
         ("port", 70000, "port"),
         ("lease_seconds", 1.0, "SELFSUP_LEASE_SECONDS"),
+        ("tenant_max_active_jobs", 0, "tenant_max_active_jobs"),
+        ("tenant_max_stored_bytes", 10, "tenant_max_stored_bytes"),
+        ("tenant_max_uploads", 0, "tenant_max_uploads"),
+        ("upload_stale_seconds", 1, "upload_stale_seconds"),
+        ("failed_job_retention_seconds", -1, "failed_job_retention_seconds"),
     ],
 )
 def test_unusable_values_are_refused(tmp_path: Path, field: str, value: object, named: str) -> None:

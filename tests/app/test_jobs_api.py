@@ -106,7 +106,8 @@ def test_cancel_queued_job_ends_it_at_once(client: TestClient, dataset: dict[str
 
 def test_metrics_history(client: TestClient, dataset: dict[str, Any]) -> None:
     job = submit(client, dataset["id"]).json()
-    assert client.get(f"/v1/jobs/{job['id']}/metrics").json() == {"job_id": job["id"], "points": []}
+    empty = {"job_id": job["id"], "points": [], "total": 0, "limit": 500, "offset": 0}
+    assert client.get(f"/v1/jobs/{job['id']}/metrics").json() == empty
     assert client.get("/v1/jobs/job_missing/metrics").status_code == 404
     assert client.get(f"/v1/jobs/{job['id']}/metrics", params={"kind": "hourly"}).status_code == 422
 

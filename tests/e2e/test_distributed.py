@@ -74,7 +74,7 @@ def test_a_killed_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(sta
     assert done["attempts"] == 2
     assert stack.client.http.get("/v1/models").json()["total"] == 1
 
-    points = stack.client.http.get(f"/v1/jobs/{job['id']}/metrics").json()["points"]
+    points = stack.client.http.get(f"/v1/jobs/{job['id']}/metrics", params={"limit": 2000}).json()["points"]
     resumed = [p["step"] for p in points if p["attempt"] == 2]
     assert resumed and min(resumed) > 2 * steps_per_epoch - 1, "attempt 2 continued from the checkpoint"
     epochs = [p["epoch"] for p in points if p["kind"] == "epoch"]

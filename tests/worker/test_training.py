@@ -1,5 +1,6 @@
 """One training attempt run in-process against PostgreSQL and Redis: success, duplicates, failure cap."""
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,14 @@ from fastapi.testclient import TestClient
 
 from app.core.config import get_settings
 from app.core.db import session_factory
+from app.datasets.orm import Dataset
 from app.jobs.orm import Job
+from app.jobs.service import cancel_job
+from app.models.orm import RegisteredModel
+from app.quotas.service import stored_bytes
 from selfsup.encoder import Encoder
 from tests.support.images import digits_zip
+from tests.support.processes import wait_for
 from worker.training import run_job
 
 TINY = {"backbone": "tiny_cnn", "epochs": 2, "batch_size": 32, "warmup_epochs": 0}
@@ -27,6 +33,43 @@ def submit(client: TestClient, dataset_id: str, params: dict[str, Any]) -> str:
     response = client.post("/v1/jobs", json={"dataset_id": dataset_id, "method": "simclr", "params": params})
     assert response.status_code == 202
     return response.json()["id"]
+
+
+def test_a_succeeded_job_keeps_only_its_exported_encoder(client: TestClient, dataset_id: str) -> None:
+    job_id = submit(client, dataset_id, {**TINY, "epochs": 1})
+    assert run_job(job_id, settings=get_settings(), worker_name="test") == "succeeded"
+    blobs = get_settings().blob_dir
+    assert not (blobs / "jobs" / job_id).exists(), "the checkpoint went once the model was registered"
+    with session_factory()() as session:
+        job = session.get_one(Job, job_id)
+        model = session.get_one(RegisteredModel, job.model_id)
+        assert job.checkpoint_bytes == 0 and job.workdir_removed_at is not None
+    encoder = blobs / "models" / model.id / "encoder.pt"
+    assert model.size_bytes == encoder.stat().st_size > 0, "the model's size is recorded for the quota"
+
+
+def test_a_canceled_jobs_checkpoint_is_kept_and_counts_toward_stored_bytes(client: TestClient, dataset_id: str) -> None:
+    job_id = submit(client, dataset_id, {**TINY, "epochs": 500})
+
+    def counters() -> tuple[int, int]:
+        with session_factory()() as session:
+            job = session.get_one(Job, job_id)
+            return job.epoch, job.step
+
+    def cancel_after_the_first_epoch() -> None:  # as a client would, while the worker trains
+        wait_for(lambda: counters()[0] >= 1, timeout=60, what="the first epoch", interval=0.02, progress=counters)
+        with session_factory()() as session:
+            cancel_job(session, tenant="acme", job_id=job_id)
+
+    canceler = threading.Thread(target=cancel_after_the_first_epoch)
+    canceler.start()
+    assert run_job(job_id, settings=get_settings(), worker_name="test") == "canceled"
+    canceler.join()
+    workdir = get_settings().blob_dir / "jobs" / job_id
+    assert (workdir / "checkpoint.pt").exists(), "kept for the retention period"
+    with session_factory()() as session:
+        assert session.get_one(Job, job_id).checkpoint_bytes > 0
+        assert stored_bytes(session, tenant="acme") > session.get_one(Dataset, dataset_id).size_bytes
 
 
 def test_a_job_trains_reports_and_registers_one_model(client: TestClient, dataset_id: str) -> None:

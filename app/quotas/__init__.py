@@ -1,0 +1,1 @@
+"""Per-tenant limits: active jobs, stored bytes and uploads in progress, counted from the database."""
