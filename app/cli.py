@@ -25,10 +25,12 @@ def migrate(settings: Settings) -> None:
 def api(settings: Settings) -> None:
     import uvicorn
 
-    if settings.bootstrap_admin_key is not None:
-        from app.auth.bootstrap import ensure_admin_key
+    from app.auth.bootstrap import ensure_admin_key, promote_bootstrap_keys
 
+    if settings.bootstrap_admin_key is not None:
         ensure_admin_key(settings)
+    else:
+        promote_bootstrap_keys(settings)  # an older install's generated key, if ``up`` did not run first
     uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
 
 
@@ -54,8 +56,9 @@ def announce_admin_key(settings: Settings) -> None:
     if secret is not None:
         path = settings.data_dir / ADMIN_KEY_FILE
         print(
-            f"selfsup: created the first admin key. It is shown once here and saved, readable only by you, "
-            f"in {path}:\n\n    {secret}\n",
+            "selfsup: created the first admin key, the operator's: it manages every tenant's keys (give tenants "
+            f"admin keys of their own). It is shown once here and saved, readable only by you, in {path}:\n\n"
+            f"    {secret}\n",
             flush=True,
         )
 
@@ -114,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "api", "worker", "migrate", "create-key"])
     parser.add_argument("--tenant", default="default", help="create-key: the key's tenant")
     parser.add_argument("--scopes", default="read,write", help="create-key: comma-separated read,write,admin")
+    parser.add_argument(
+        "--operator", action="store_true", help="create-key: an operator key, managing every tenant's keys"
+    )
     parser.add_argument("--name", default="created from the command line", help="create-key: a label")
     args = parser.parse_args(argv)
     try:
@@ -125,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "up":
         return up(settings)
     if args.command == "create-key":
-        create_key(settings, args.tenant, args.scopes.split(","), args.name)
+        scopes = ["operator"] if args.operator else args.scopes.split(",")
+        create_key(settings, args.tenant, scopes, args.name)
         return 0
     {"api": api, "worker": worker, "migrate": migrate}[args.command](settings)
     return 0

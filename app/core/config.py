@@ -62,7 +62,8 @@ class Settings(BaseSettings):
         default=1, ge=1, le=256, description="CPU threads torch uses for one model's batch (its worker thread)."
     )
     bootstrap_admin_key: str | None = Field(
-        default=None, description="Admin key created at first start (for automation); else one is generated."
+        default=None,
+        description="The operator's key (operator scope), created at first start for automation; else one is made.",
     )
 
     @model_validator(mode="after")
