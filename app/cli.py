@@ -31,7 +31,16 @@ def api(settings: Settings) -> None:
         ensure_admin_key(settings)
     else:
         promote_bootstrap_keys(settings)  # an older install's generated key, if ``up`` did not run first
-    uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
+    from app.core.access_log import uvicorn_log_config
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=uvicorn_log_config(),
+    )
 
 
 def worker(settings: Settings) -> None:
