@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from app.core.config import Settings, get_settings
 
 SHUTDOWN_GRACE_SECONDS = 15.0
+PRIVATE_UMASK = 0o077  # files 0600, folders 0700: datasets, models, the database and keys are the owner's
 
 
 def migrate(settings: Settings) -> None:
@@ -121,6 +122,19 @@ def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
+def make_private_data_dir(settings: Settings) -> None:
+    """From here on this process (and every child: uvicorn, Celery's pool) creates files only its user reads.
+
+    The data dir itself is narrowed too, in case an older install or a hand-made ``mkdir`` left it open:
+    without the right to enter it, nobody else reaches what lies below, however it was created.
+    """
+    os.umask(PRIVATE_UMASK)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    found = settings.data_dir.stat()
+    if found.st_mode & 0o077 and found.st_uid == os.getuid():  # another user's folder is theirs to set
+        settings.data_dir.chmod(0o700)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="selfsup", description=__doc__)
     parser.add_argument("command", choices=["up", "api", "worker", "migrate", "create-key"])
@@ -136,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"selfsup: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_data_dir(settings)
     if args.command == "up":
         return up(settings)
     if args.command == "create-key":
