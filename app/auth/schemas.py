@@ -8,6 +8,8 @@ TENANT_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
 
 
 class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # "tenants" or "scope" must not quietly yield a default key
+
     name: str = Field(min_length=1, max_length=200)
     tenant: str | None = Field(
         default=None,

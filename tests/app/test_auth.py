@@ -80,6 +80,15 @@ def test_keys_are_shown_once_stored_hashed_and_revocable(client: TestClient) -> 
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "scopes", 0]
 
 
+def test_unknown_fields_of_a_new_key_are_422(client: TestClient) -> None:
+    before = client.get("/v1/keys").json()["total"]
+    for field, value in (("scope", ["read"]), ("tenants", ["other"]), ("expires", "never")):
+        response = client.post("/v1/keys", json={"name": "ci", field: value})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", field], response.text
+    assert client.get("/v1/keys").json()["total"] == before, "nothing was created"
+
+
 def trained_model(client: TestClient) -> dict[str, Any]:
     files = {"file": ("d.zip", digits_zip(64))}
     dataset = client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"}).json()

@@ -59,6 +59,7 @@ def test_submit_stores_resolved_params_and_rings_the_broker(
         ({"params": {"lr": "0.1"}}, ["body", "params", "lr"]),
         ({"params": {"colour": 1}}, ["body", "params", "colour"]),
         ({"params": "fast"}, ["body", "params"]),
+        ({"parameters": {"epochs": 1}}, ["body", "parameters"]),
         ({"dataset_id": "ds_missing"}, ["body", "dataset_id"]),
     ],
 )
