@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from app.core.config import Settings, get_settings
 
 SHUTDOWN_GRACE_SECONDS = 15.0
+PRIVATE_UMASK = 0o077  # files 0600, folders 0700: datasets, models, the database and keys are the owner's
 
 
 def migrate(settings: Settings) -> None:
@@ -25,11 +26,22 @@ def migrate(settings: Settings) -> None:
 def api(settings: Settings) -> None:
     import uvicorn
 
-    if settings.bootstrap_admin_key is not None:
-        from app.auth.bootstrap import ensure_admin_key
+    from app.auth.bootstrap import ensure_admin_key, promote_bootstrap_keys
 
+    if settings.bootstrap_admin_key is not None:
         ensure_admin_key(settings)
-    uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
+    else:
+        promote_bootstrap_keys(settings)  # an older install's generated key, if ``up`` did not run first
+    from app.core.access_log import uvicorn_log_config
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=uvicorn_log_config(),
+    )
 
 
 def worker(settings: Settings) -> None:
@@ -54,8 +66,9 @@ def announce_admin_key(settings: Settings) -> None:
     if secret is not None:
         path = settings.data_dir / ADMIN_KEY_FILE
         print(
-            f"selfsup: created the first admin key. It is shown once here and saved, readable only by you, "
-            f"in {path}:\n\n    {secret}\n",
+            "selfsup: created the first admin key, the operator's: it manages every tenant's keys (give tenants "
+            f"admin keys of their own). It is shown once here and saved, readable only by you, in {path}:\n\n"
+            f"    {secret}\n",
             flush=True,
         )
 
@@ -109,11 +122,27 @@ def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
+def make_private_data_dir(settings: Settings) -> None:
+    """From here on this process (and every child: uvicorn, Celery's pool) creates files only its user reads.
+
+    The data dir itself is narrowed too, in case an older install or a hand-made ``mkdir`` left it open:
+    without the right to enter it, nobody else reaches what lies below, however it was created.
+    """
+    os.umask(PRIVATE_UMASK)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    found = settings.data_dir.stat()
+    if found.st_mode & 0o077 and found.st_uid == os.getuid():  # another user's folder is theirs to set
+        settings.data_dir.chmod(0o700)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="selfsup", description=__doc__)
     parser.add_argument("command", choices=["up", "api", "worker", "migrate", "create-key"])
     parser.add_argument("--tenant", default="default", help="create-key: the key's tenant")
     parser.add_argument("--scopes", default="read,write", help="create-key: comma-separated read,write,admin")
+    parser.add_argument(
+        "--operator", action="store_true", help="create-key: an operator key, managing every tenant's keys"
+    )
     parser.add_argument("--name", default="created from the command line", help="create-key: a label")
     args = parser.parse_args(argv)
     try:
@@ -121,11 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"selfsup: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_data_dir(settings)
     if args.command == "up":
         return up(settings)
     if args.command == "create-key":
-        create_key(settings, args.tenant, args.scopes.split(","), args.name)
+        scopes = ["operator"] if args.operator else args.scopes.split(",")
+        create_key(settings, args.tenant, scopes, args.name)
         return 0
     {"api": api, "worker": worker, "migrate": migrate}[args.command](settings)
     return 0

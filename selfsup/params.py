@@ -5,6 +5,7 @@ turns the same declaration into validation and a JSON schema, so the HTTP API an
 disagree about what a parameter accepts.
 """
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -41,9 +42,18 @@ class TrainingParams(CommonParams):
 
 
 def validate_params(cls: type[P], raw: dict[str, Any] | None) -> P:
-    """Build ``cls`` from untrusted input, or raise :class:`ParamError` naming every bad field."""
+    """Build ``cls`` from untrusted JSON-shaped input, or raise :class:`ParamError` naming every bad field.
+
+    Strict, with JSON's own types: ``true`` or ``"5"`` is no epoch count (lax mode would take both, and a
+    typo'd client would train something it did not ask for), while ``1`` is still a fine learning rate.
+    Pydantic's strict Python mode would demand a dataclass instance, so the input is checked as JSON.
+    """
     try:
-        return TypeAdapter(cls).validate_python(raw or {})
+        document = json.dumps(raw or {})
+    except (TypeError, ValueError) as exc:
+        raise ParamError([ParamIssue(("params",), f"parameters must be JSON values: {exc}")]) from None
+    try:
+        return TypeAdapter(cls).validate_json(document, strict=True)
     except ValidationError as exc:
         issues = [ParamIssue(("params", *err["loc"]), _message(err)) for err in exc.errors()]
         raise ParamError(issues) from None

@@ -78,7 +78,8 @@ class Settings(BaseSettings):
         default=86400.0, ge=0, le=365 * 86400, description="How long a failed or canceled job's checkpoint is kept."
     )
     bootstrap_admin_key: str | None = Field(
-        default=None, description="Admin key created at first start (for automation); else one is generated."
+        default=None,
+        description="The operator's key (operator scope), created at first start for automation; else one is made.",
     )
 
     @model_validator(mode="after")

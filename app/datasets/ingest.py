@@ -55,7 +55,7 @@ class Ingested:
 
 def finish_ingest(out_dir: Path, num_items: int, details: dict[str, Any], labels: Labels | None) -> Ingested:
     """Write the labels, if any, and measure what the dataset takes on disk."""
-    if labels is not None:
+    if labels is not None and labels.summary()["usable_for_evaluation"]:  # no file, no probes: the worker reads it
         np.save(out_dir / LABELS_ARRAY, labels.indices)
     size = sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file())
     return Ingested(num_items=num_items, size_bytes=size, details=details, labels=labels)

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from app.core.errors import Unprocessable
+from selfsup.eval.labeled import MIN_LABELED
 
 LABELS_FILE = "labels.csv"
 FILE_COLUMNS = ("file", "filename", "path", "image")
@@ -31,6 +32,22 @@ class Labels:
     @property
     def num_labeled(self) -> int:
         return int((self.indices != UNLABELED).sum())
+
+    def summary(self) -> dict[str, object]:
+        """What a dataset's details say about its labels."""
+        found = {"source": self.source, "num_labeled": self.num_labeled, "classes": self.classes}
+        return {**found, **evaluation_fitness(self.classes, self.num_labeled)}
+
+
+def evaluation_fitness(classes: list[str], num_labeled: int) -> dict[str, object]:
+    """Whether labels can score an encoder (the engine's probes run only then) and, if not, a note on why."""
+    if len(classes) < 2:
+        note = f"only one class ({classes[0]!r}): kNN and linear probes need two or more, so none run"
+    elif num_labeled < MIN_LABELED:
+        note = f"only {num_labeled} labeled items: probes need at least {MIN_LABELED}, so none run"
+    else:
+        return {"usable_for_evaluation": True}
+    return {"usable_for_evaluation": False, "note": note}
 
 
 def labels_from_folders(names: list[str]) -> Labels | None:
@@ -85,8 +102,8 @@ def _unique_basenames(names: list[str]) -> dict[str, int]:
 
 
 def labels_from_values(values: list[str | None], source: str) -> Labels | None:
-    """One label per item (None where unlabeled) -> indexed labels; None unless two or more classes appear."""
-    if len({value for value in values if value is not None}) < 2:
+    """One label per item (None where unlabeled) -> indexed labels; None when no item has one."""
+    if all(value is None for value in values):
         return None
     return _indexed(values, source)
 

@@ -2,9 +2,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from app.core.errors import FieldErrors
+from app.datasets.labels import evaluation_fitness
 from app.datasets.orm import Dataset
 
 
@@ -14,6 +15,16 @@ class DatasetLabels(BaseModel):
     source: str
     num_labeled: int
     classes: list[str] = Field(description="Class names; a label is an index into this list.")
+    usable_for_evaluation: bool = Field(description="Whether jobs on this dataset report kNN and linear probes.")
+    note: str | None = Field(default=None, description="Why the labels cannot be used, when they cannot.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def assessed(cls, stored: Any) -> Any:
+        # Datasets uploaded before labels were assessed are judged by the same rule when they are read.
+        if isinstance(stored, dict) and "usable_for_evaluation" not in stored:
+            return {**stored, **evaluation_fitness(stored.get("classes", []), stored.get("num_labeled", 0))}
+        return stored
 
 
 class DatasetOut(BaseModel):

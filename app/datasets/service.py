@@ -100,10 +100,7 @@ def _ingest(
 
 
 def _labels_summary(result: Ingested) -> dict[str, object] | None:
-    if result.labels is None:
-        return None
-    labels = result.labels
-    return {"source": labels.source, "num_labeled": labels.num_labeled, "classes": labels.classes}
+    return None if result.labels is None else result.labels.summary()
 
 
 def get_dataset(session: Session, *, tenant: str, dataset_id: str) -> Dataset:

@@ -9,6 +9,8 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
 
 class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field would otherwise be dropped without a word
+
     dataset_id: str = Field(min_length=1, max_length=40)
     method: str = Field(min_length=1, max_length=50)
     params: dict[str, Any] = Field(default_factory=dict, description="Method parameters; see GET /v1/methods.")

@@ -7,7 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.models.aliases import MODEL_ID_PREFIX
 from app.models.orm import ModelAlias, RegisteredModel
 
-ALIAS_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"
+# A letter or digit first: ".", ".." and names like "-x" read as paths or options wherever an alias travels.
+ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
 
 class ModelOut(BaseModel):
@@ -40,7 +41,8 @@ class AliasIn(BaseModel):
         str,
         Field(
             pattern=ALIAS_PATTERN,
-            description="1 to 100 letters, digits or '-', '_', '.', ':'; not starting with 'mdl_' (model ids do).",
+            description="1 to 100 letters, digits or '-', '_', '.', starting with a letter or digit; "
+            "not starting with 'mdl_' (model ids do).",
             examples=["products-prod"],
         ),
     ]

@@ -1,7 +1,10 @@
 """API keys, scopes and tenant isolation over HTTP, on PostgreSQL."""
 
 import base64
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.auth.bootstrap import ADMIN_KEY_FILE, ensure_admin_key
+from app.auth.bootstrap import ADMIN_KEY_FILE, BOOTSTRAP_NAME, ensure_admin_key
 from app.auth.orm import ApiKey
+from app.auth.service import DEFAULT_TENANT, create_key
 from app.core.config import Settings, get_settings
 from app.core.db import session_factory
 from app.main import create_app
@@ -57,6 +61,7 @@ def test_scopes_nest_read_write_admin(anonymous: TestClient) -> None:
 
 
 def test_keys_are_shown_once_stored_hashed_and_revocable(client: TestClient) -> None:
+    client.headers["Authorization"] = f"Bearer {new_key(tenant='default', scopes=('operator',))}"
     created = client.post("/v1/keys", json={"name": "ci", "scopes": ["read"], "tenant": "other"})
     assert created.status_code == 201
     body = created.json()
@@ -73,6 +78,15 @@ def test_keys_are_shown_once_stored_hashed_and_revocable(client: TestClient) -> 
     assert client.delete("/v1/keys/key_missing").status_code == 404
     bad = client.post("/v1/keys", json={"name": "x", "scopes": ["root"]})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "scopes", 0]
+
+
+def test_unknown_fields_of_a_new_key_are_422(client: TestClient) -> None:
+    before = client.get("/v1/keys").json()["total"]
+    for field, value in (("scope", ["read"]), ("tenants", ["other"]), ("expires", "never")):
+        response = client.post("/v1/keys", json={"name": "ci", field: value})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", field], response.text
+    assert client.get("/v1/keys").json()["total"] == before, "nothing was created"
 
 
 def trained_model(client: TestClient) -> dict[str, Any]:
@@ -106,6 +120,8 @@ def test_first_start_generates_one_private_admin_key(service_env: dict[str, str]
     settings = Settings(data_dir=tmp_path, database_url=service_env["SELFSUP_DATABASE_URL"])
     secret = ensure_admin_key(settings)
     assert secret is not None and secret.startswith("ssk_")
+    with session_factory()() as session:
+        assert session.scalar(select(ApiKey.scopes)) == ["operator"], "the bootstrap key is the operator's"
     key_file = tmp_path / ADMIN_KEY_FILE
     assert key_file.read_text().strip() == secret
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -121,3 +137,25 @@ def test_a_configured_bootstrap_key_is_created_once(anonymous: TestClient, servi
     anonymous.delete(f"/v1/keys/{key['id']}", headers=bearer(configured))
     ensure_admin_key(settings)
     assert anonymous.get("/v1/keys", headers=bearer(configured)).status_code == 401, "a revocation sticks"
+
+
+def test_an_older_generated_bootstrap_key_gains_the_operator_scope(service_env: dict[str, str], tmp_path: Path) -> None:
+    # An older install generated its first key as a plain admin; a tenant may since have named a key the same.
+    with session_factory()() as session:
+        first = create_key(session, name=BOOTSTRAP_NAME, tenant=DEFAULT_TENANT, scopes=["admin"])[0].id
+        later = create_key(session, name=BOOTSTRAP_NAME, tenant=DEFAULT_TENANT, scopes=["admin"])[0].id
+    assert ensure_admin_key(Settings(data_dir=tmp_path, database_url=service_env["SELFSUP_DATABASE_URL"])) is None
+    with session_factory()() as session:
+        scopes = {key.id: key.scopes for key in session.scalars(select(ApiKey))}
+    assert scopes == {first: ["operator"], later: ["admin"]}, "only the first key ever stored is the bootstrap key"
+
+
+def test_create_key_operator_from_the_command_line(anonymous: TestClient, service_env: dict[str, str]) -> None:
+    new_key(tenant="team-a", scopes=("read",))
+    command = [sys.executable, "-m", "app.cli", "create-key", "--operator", "--name", "ops"]
+    done = subprocess.run(command, env={**os.environ, **service_env}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "scopes operator" in done.stdout, done.stdout + done.stderr
+    operator = bearer(done.stdout.split()[0])
+    assert anonymous.get("/v1/keys", headers=operator, params={"tenant": "team-a"}).json()["total"] == 1
+    created = anonymous.post("/v1/keys", headers=operator, json={"name": "t", "tenant": "team-b", "scopes": ["admin"]})
+    assert created.status_code == 201 and created.json()["tenant"] == "team-b"

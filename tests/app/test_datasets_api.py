@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.core.config import get_settings
 from tests.support.images import digit_pngs, digits_zip, tar_bytes, zip_bytes
+from worker.training import run_job
 
 
 def upload(client: TestClient, data: bytes, *, filename: str = "digits.zip", **form: str) -> object:
@@ -150,15 +152,48 @@ def test_a_single_folder_is_not_a_label(client: TestClient) -> None:
 
 
 def test_labels_csv_maps_file_names_to_labels(client: TestClient, service_env: dict[str, str]) -> None:
-    flat = [(name.split("/")[1], data) for name, data in digit_pngs(6)]
+    flat = [(name.split("/")[1], data) for name, data in digit_pngs(12)]
     csv_text = "file,label\n" + "".join(
-        f"{name},{'odd' if i % 2 else 'even'}\n" for i, (name, _) in enumerate(flat[:4])
+        f"{name},{'odd' if i % 2 else 'even'}\n" for i, (name, _) in enumerate(flat[:10])
     )
     body = upload(client, zip_bytes([*flat, ("labels.csv", csv_text.encode())])).json()
-    assert body["num_items"] == 6, "labels.csv is not an image"
-    assert body["labels"] == {"source": "labels.csv", "num_labeled": 4, "classes": ["even", "odd"]}
+    assert body["num_items"] == 12, "labels.csv is not an image"
+    assert body["labels"] == {
+        "source": "labels.csv",
+        "num_labeled": 10,
+        "classes": ["even", "odd"],
+        "usable_for_evaluation": True,
+        "note": None,
+    }
     [folder] = stored_datasets(Path(service_env["SELFSUP_DATA_DIR"]))
-    assert np.load(folder / "labels.npy").tolist() == [0, 1, 0, 1, -1, -1]
+    assert np.load(folder / "labels.npy").tolist() == [0, 1] * 5 + [-1, -1]
+
+
+@pytest.mark.parametrize(
+    ("labeled", "classes", "note"),
+    [(12, ["digit"], "only one class ('digit'): kNN and linear probes need two or more"), (4, ["a", "b"], "only 4")],
+)
+def test_labels_that_cannot_score_an_encoder_say_so_and_are_not_kept(
+    client: TestClient, service_env: dict[str, str], labeled: int, classes: list[str], note: str
+) -> None:
+    flat = [(name.split("/")[1], data) for name, data in digit_pngs(12)]
+    rows = [f"{name},{classes[i % len(classes)]}\n" for i, (name, _) in enumerate(flat[:labeled])]
+    body = upload(client, zip_bytes([*flat, ("labels.csv", ("file,label\n" + "".join(rows)).encode())])).json()
+    assert body["labels"]["usable_for_evaluation"] is False and note in body["labels"]["note"], body["labels"]
+    [folder] = stored_datasets(Path(service_env["SELFSUP_DATA_DIR"]))
+    assert not (folder / "labels.npy").exists(), "the worker finds no labels to probe with"
+
+
+def test_a_job_on_single_class_labels_runs_no_probes(client: TestClient) -> None:
+    flat = [(name.split("/")[1], data) for name, data in digit_pngs(24)]
+    rows = "".join(f"{name},digit\n" for name, _ in flat)
+    dataset = upload(client, zip_bytes([*flat, ("labels.csv", f"file,label\n{rows}".encode())])).json()
+    params = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 8}
+    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": params}).json()
+    assert run_job(job["id"], settings=get_settings(), worker_name="test") == "succeeded"
+    model_id = client.get(f"/v1/jobs/{job['id']}").json()["model_id"]
+    evaluation = client.get(f"/v1/models/{model_id}").json()["evaluation"]
+    assert "rankme" in evaluation and not [key for key in evaluation if "knn" in key or "probe" in key], evaluation
 
 
 @pytest.mark.parametrize(

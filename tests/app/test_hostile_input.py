@@ -348,7 +348,7 @@ def post_json(client: TestClient, path: str, text: str) -> httpx.Response:
     ("path", "text", "status", "needles"),
     [
         ("/v1/jobs", '{"dataset_id": 5, "method": ["x"]}', 422, ["'dataset_id']: Input should be a valid string"]),
-        ("/v1/keys", HUGE_ARRAY, 422, ["'scopes']: List should have at most 3 items"]),
+        ("/v1/keys", HUGE_ARRAY, 422, ["'scopes']: List should have at most 4 items"]),
         ("/v1/jobs", DEEP, 422, ["['body']: nested deeper than 64 levels"]),
         ("/v1/jobs", '{"dataset_id": "d", "method": "simclr", "params": {"lr": NaN}}', 422, ["NaN and Infinity"]),
         ("/v1/jobs", '{"dataset_id": "d", "method": "simclr", "params": {"lr": -Infinity}}', 422, ['"lr": -Inf']),

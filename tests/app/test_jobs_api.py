@@ -54,8 +54,12 @@ def test_submit_stores_resolved_params_and_rings_the_broker(
         ({"params": {"temperature": -1}}, ["body", "params", "temperature"]),
         ({"params": {"backbone": "vgg"}}, ["body", "params", "backbone"]),
         ({"params": {"epochs": "many"}}, ["body", "params", "epochs"]),
+        ({"params": {"epochs": True}}, ["body", "params", "epochs"]),
+        ({"params": {"epochs": "5"}}, ["body", "params", "epochs"]),
+        ({"params": {"lr": "0.1"}}, ["body", "params", "lr"]),
         ({"params": {"colour": 1}}, ["body", "params", "colour"]),
         ({"params": "fast"}, ["body", "params"]),
+        ({"parameters": {"epochs": 1}}, ["body", "parameters"]),
         ({"dataset_id": "ds_missing"}, ["body", "dataset_id"]),
     ],
 )
@@ -65,6 +69,12 @@ def test_invalid_submissions_name_the_field(
     response = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", **body})
     assert response.status_code == 422, response.text
     assert loc in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_an_integer_learning_rate_is_a_float(client: TestClient, dataset: dict[str, Any]) -> None:
+    response = submit(client, dataset["id"], params={"backbone": "tiny_cnn", "epochs": 1, "lr": 1, "weight_decay": 0})
+    assert response.status_code == 202, response.text
+    assert (response.json()["params"]["lr"], response.json()["params"]["weight_decay"]) == (1.0, 0.0)
 
 
 def test_method_must_accept_the_dataset_modality(client: TestClient) -> None:

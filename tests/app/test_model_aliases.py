@@ -53,14 +53,14 @@ def test_an_alias_is_created_moved_listed_and_deleted(client: TestClient) -> Non
     first, second = train_model(client), train_model(client, seed=1)
     created = client.put(f"/v1/models/{first}/alias", json={"alias": "digits"})
     assert created.status_code == 200 and created.json()["model_id"] == first and created.json()["alias"] == "digits"
-    assert client.put(f"/v1/models/{first}/alias", json={"alias": "v1.0:a_b-c"}).status_code == 200
-    assert aliases_of(client, first) == ["digits", "v1.0:a_b-c"] and aliases_of(client, second) == []
+    assert client.put(f"/v1/models/{first}/alias", json={"alias": "v1.0_a-b"}).status_code == 200
+    assert aliases_of(client, first) == ["digits", "v1.0_a-b"] and aliases_of(client, second) == []
     moved = client.put(f"/v1/models/{second}/alias", json={"alias": "digits"})
     assert moved.status_code == 200 and moved.json()["model_id"] == second
     assert moved.json()["updated_at"] >= created.json()["updated_at"]
-    assert aliases_of(client, first) == ["v1.0:a_b-c"] and aliases_of(client, second) == ["digits"]
+    assert aliases_of(client, first) == ["v1.0_a-b"] and aliases_of(client, second) == ["digits"]
     listed = {m["id"]: m["aliases"] for m in client.get("/v1/models").json()["items"]}
-    assert listed == {first: ["v1.0:a_b-c"], second: ["digits"]}
+    assert listed == {first: ["v1.0_a-b"], second: ["digits"]}
     assert client.delete("/v1/aliases/digits").status_code == 204
     assert aliases_of(client, second) == []
     assert client.delete("/v1/aliases/digits").status_code == 404
@@ -74,6 +74,18 @@ def test_names_outside_the_pattern_or_like_a_model_id_are_422(client: TestClient
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", "alias"]
     assert aliases_of(client, model_id) == []
+
+
+def test_dot_names_colons_and_leading_punctuation_are_422(client: TestClient) -> None:
+    model_id = train_model(client)
+    for alias in (".", "..", ":", "a:b", "-x", ".hidden", "_x", "a" * 100 + "b"):
+        response = client.put(f"/v1/models/{model_id}/alias", json={"alias": alias})
+        assert response.status_code == 422, (alias, response.text)
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["body", "alias"] and "[A-Za-z0-9][A-Za-z0-9._-]" in error["msg"], error
+    assert client.put(f"/v1/models/{model_id}/alias", json={"alias": "0.v_1-a"}).status_code == 200
+    assert client.put(f"/v1/models/{model_id}/alias", json={"alias": "a" * 100}).status_code == 200
+    assert aliases_of(client, model_id) == ["0.v_1-a", "a" * 100]
 
 
 def holding(client: TestClient, key: str) -> TestClient:

@@ -56,6 +56,13 @@ def test_jsonl_labels_and_csv_columns(client: TestClient) -> None:
     assert response.json()["labels"]["num_labeled"] == 30
 
 
+def test_a_single_label_is_reported_unusable_for_evaluation(client: TestClient) -> None:
+    documents, _ = corpus(30)
+    body = upload(client, jsonl(documents, ["same"] * len(documents)), "docs.jsonl").json()
+    assert body["labels"]["classes"] == ["same"] and body["labels"]["usable_for_evaluation"] is False, body
+    assert "only one class" in body["labels"]["note"]
+
+
 def test_a_zip_of_text_files_is_one_corpus(client: TestClient) -> None:
     documents, labels = corpus(40)
     archive = zip_bytes(

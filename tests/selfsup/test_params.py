@@ -1,11 +1,13 @@
 """Typed, bounded params: defaults, validation errors that name the field, and the JSON schema."""
 
 import dataclasses
+import json
 
 import pytest
 
 from selfsup.errors import ParamError
-from selfsup.methods import get_method
+from selfsup.methods import get_method, list_methods
+from selfsup.methods.registry import MethodSpec
 from selfsup.methods.simclr import SimCLRParams
 from selfsup.params import TrainingParams, params_schema, params_to_dict, validate_params
 
@@ -72,6 +74,23 @@ def test_wrong_type_is_named(field: str, value: object) -> None:
     assert _locs(caught.value) == {("params", field)}
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epochs", True), ("epochs", "5"), ("epochs", 5.0), ("lr", "0.1"), ("lr", False), ("norm_pix_loss", 1)],
+)
+def test_json_types_are_strict(field: str, value: object) -> None:
+    method = "mae" if field == "norm_pix_loss" else "simclr"
+    with pytest.raises(ParamError) as caught:
+        get_method(method).validate({field: value})
+    assert _locs(caught.value) == {("params", field)}
+
+
+def test_an_integer_is_a_fine_float() -> None:
+    params = get_method("simclr").validate({"lr": 1, "weight_decay": 0, "warmup_epochs": 2})
+    assert (params.lr, params.weight_decay, params.warmup_epochs) == (1.0, 0.0, 2.0)
+    assert isinstance(params.lr, float)
+
+
 def test_every_bad_field_is_reported_at_once() -> None:
     with pytest.raises(ParamError) as caught:
         get_method("simclr").validate({"epochs": 0, "lr": "fast", "nope": 1})
@@ -89,6 +108,15 @@ def test_params_round_trip_through_a_plain_dict() -> None:
     raw = params_to_dict(params)
     assert raw["lr"] == 0.01 and raw["backbone"] == "tiny_cnn"
     assert get_method("simclr").validate(raw) == params
+
+
+@pytest.mark.parametrize("spec", list_methods(), ids=lambda spec: spec.name)
+def test_every_methods_params_survive_the_trip_through_json(spec: MethodSpec) -> None:
+    # The job row stores resolved params as JSON and the worker validates them again, strictly.
+    resolved = spec.validate({})
+    assert spec.validate(json.loads(json.dumps(params_to_dict(resolved)))) == resolved
+    defaults = {name: prop["default"] for name, prop in spec.params_schema()["properties"].items() if "default" in prop}
+    assert spec.validate(defaults) == resolved, "the published defaults validate as given"
 
 
 def test_schema_has_defaults_bounds_and_descriptions() -> None:
