@@ -4,7 +4,7 @@ import logging
 import threading
 
 from app.core.config import Settings
-from app.core.db import session_factory, utcnow
+from app.core.db import session_factory
 from app.jobs.lease import reap
 from app.jobs.service import dispatch
 
@@ -15,7 +15,6 @@ def reap_once(settings: Settings) -> list[str]:
     with session_factory()() as session:
         job_ids = reap(
             session,
-            now=utcnow(),
             max_attempts=settings.max_attempts,
             redispatch_after=settings.redispatch_queued_after_seconds,
         )
