@@ -73,14 +73,22 @@ class JobHooks(TrainingHooks):
 
 
 def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:
+    """Claim job ``job_id`` itself, not the next in fair order (the Celery task uses that), and train it."""
     with session_factory()() as session:
         claim = claim_job(session, job_id=job_id, worker=worker_name, lease_seconds=settings.lease_seconds)
     if claim is None:
         log.info("job %s: nothing to claim (duplicate doorbell, canceled or taken)", job_id)
         return "skipped"
+    return run_claim(claim, settings=settings)
+
+
+def run_claim(claim: Claim, *, settings: Settings) -> str:
+    """Train the claimed job to its end: succeeded, canceled, requeued for another attempt, or failed."""
+    job_id = claim.job_id
     storage = LocalStorage(settings.blob_dir)
+    heartbeat = Heartbeat(claim, lease_seconds=settings.lease_seconds, cancel_poll_seconds=settings.cancel_poll_seconds)
     try:
-        with Heartbeat(claim, lease_seconds=settings.lease_seconds) as heartbeat:
+        with heartbeat:
             run = _prepare(claim, storage, settings, heartbeat)
             return _conclude(claim, run, run.trainer.fit(), storage)
     except LeaseLost:
@@ -89,7 +97,7 @@ def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:
     except (SelfSupError, JobSetupError) as exc:  # retrying cannot help: same data, same params
         log.exception("job %s failed", job_id)
         return _retry_or_fail(claim, str(exc), settings, retry=False)
-    except Exception as exc:  # out of memory, I/O, a lost database: another attempt may succeed
+    except Exception as exc:  # I/O, a lost database, a crashed library: another attempt may succeed
         log.exception("job %s attempt %d failed", job_id, claim.attempt)
         return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings, retry=True)
 
@@ -176,7 +184,7 @@ def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, evalu
 def _retry_or_fail(claim: Claim, error: str, settings: Settings, *, retry: bool) -> str:
     max_attempts = settings.max_attempts if retry else claim.attempt
     with session_factory()() as session:
-        requeued = release_for_retry(session, claim=claim, error=error, max_attempts=max_attempts)
-        if requeued:
+        status = release_for_retry(session, claim=claim, error=error, max_attempts=max_attempts)
+        if status == "queued":
             dispatch(session, job_id=claim.job_id)
-    return "requeued" if requeued else "failed"
+    return {"queued": "requeued", "": "lease_lost"}.get(status, status)
