@@ -12,7 +12,7 @@ from app.core.db import session_factory
 from app.core.ids import new_id
 from app.core.storage import LocalStorage
 from app.datasets.orm import Dataset
-from app.jobs.lease import Claim, claim_job, finish_claim, record_progress, release_for_retry
+from app.jobs.lease import Claim, claim_job, finish_claim, holds_claim, record_progress, release_for_retry
 from app.jobs.orm import Job
 from app.jobs.service import dispatch
 from app.models.service import ENCODER_FILE, add_model, model_key
@@ -50,6 +50,13 @@ class JobHooks(TrainingHooks):
         if self.heartbeat.lost:
             raise LeaseLost(self.claim.job_id)
         return self.heartbeat.cancel_requested
+
+    def may_publish_checkpoint(self) -> bool:
+        """Only the attempt that holds the lease may replace the job's checkpoint; a superseded one stops."""
+        with session_factory()() as session:
+            if not holds_claim(session, claim=self.claim):
+                raise LeaseLost(self.claim.job_id)
+        return True
 
     def write_final(self, progress: Progress, report: dict[str, Any]) -> None:
         self._write(progress, report, kind="final")

@@ -159,8 +159,8 @@ class Trainer:
             "progress": {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch},
             "rng": rng_state(),
         }
-        save_atomically(payload, self.checkpoint_path)
-        self.hooks.on_checkpoint(self.checkpoint_path, self.progress())
+        if save_atomically(payload, self.checkpoint_path, may_publish=self.hooks.may_publish_checkpoint):
+            self.hooks.on_checkpoint(self.checkpoint_path, self.progress())
         return self.checkpoint_path
 
     def restore(self, path: Path) -> None:
