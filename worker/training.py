@@ -101,7 +101,7 @@ def run_claim(claim: Claim, *, settings: Settings) -> str:
     except LeaseLost:
         log.warning("job %s: lease lost; another worker owns it now", job_id)
         return "lease_lost"
-    except (SelfSupError, JobSetupError) as exc:  # retrying cannot help: same data, same params
+    except (SelfSupError, JobSetupError) as exc:  # retrying cannot help: same data, same params (out of memory too)
         log.exception("job %s failed", job_id)
         return _retry_or_fail(claim, str(exc), settings, retry=False)
     except Exception as exc:  # I/O, a lost database, a crashed library: another attempt may succeed
@@ -189,9 +189,8 @@ def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, evalu
 
 
 def _retry_or_fail(claim: Claim, error: str, settings: Settings, *, retry: bool) -> str:
-    max_attempts = settings.max_attempts if retry else claim.attempt
     with session_factory()() as session:
-        status = release_for_retry(session, claim=claim, error=error, max_attempts=max_attempts)
+        status = release_for_retry(session, claim=claim, error=error, max_attempts=settings.max_attempts, retry=retry)
         if status == "queued":
             dispatch(session, job_id=claim.job_id)
     return {"queued": "requeued", "": "lease_lost"}.get(status, status)

@@ -119,10 +119,11 @@ def finish_claim(session: Session, *, claim: Claim, status: str, error: str | No
     )
 
 
-def release_for_retry(session: Session, *, claim: Claim, error: str, max_attempts: int) -> str:
-    """After a failed attempt, the job's new status: ``queued`` again if attempts remain, else ``failed`` for
-    good; ``canceled`` if a cancel was asked for meanwhile (a requeued job with that flag could never be claimed
-    again and would be re-rung forever). Empty if the claim was no longer held."""
+def release_for_retry(session: Session, *, claim: Claim, error: str, max_attempts: int, retry: bool = True) -> str:
+    """After a failed attempt, the job's new status: ``queued`` again if attempts remain (and ``retry``: the
+    error may not recur), else ``failed`` for good; ``canceled`` if a cancel was asked for meanwhile (a requeued
+    job with that flag could never be claimed again and would be re-rung forever). Empty if the claim was no
+    longer held."""
     canceled = affected_rows(
         session,
         update(Job)
@@ -132,8 +133,8 @@ def release_for_retry(session: Session, *, claim: Claim, error: str, max_attempt
     if canceled:
         session.commit()
         return "canceled"
-    if claim.attempt >= max_attempts:
-        message = f"{error} (gave up after {claim.attempt} attempts)"
+    if not retry or claim.attempt >= max_attempts:
+        message = f"{error} (gave up after {claim.attempt} attempts)" if retry else error
         failed = finish_claim(session, claim=claim, status="failed", error=message)
         session.commit()
         return "failed" if failed else ""

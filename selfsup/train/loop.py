@@ -25,6 +25,7 @@ from selfsup.train.checkpoint import (
 )
 from selfsup.train.export import export_encoder
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
+from selfsup.train.memory import out_of_memory_as_error
 from selfsup.train.optim import build_optimizer, build_schedule
 
 
@@ -102,7 +103,8 @@ class Trainer:
             for indices in self.batches.epoch(self.epoch, skip=self.step_in_epoch):
                 if self.hooks.should_stop():
                     return self._finish("canceled", metrics)
-                metrics = self.train_step(indices)
+                with out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device):
+                    metrics = self.train_step(indices)
                 epoch_losses.append(metrics["loss"])
                 self.hooks.on_step(self.progress(), metrics)
                 if time.monotonic() - last_save > self.checkpoint_every_s:
