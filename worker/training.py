@@ -20,7 +20,7 @@ from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer, TrainResult
-from worker.data import job_data, with_local_paths
+from worker.data import job_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
 
@@ -125,7 +125,7 @@ def _prepare(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat:
         dataset = session.get_one(Dataset, job.dataset_id)
         method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
     dataset_dir, workdir = storage.path(data_key), storage.path(f"jobs/{claim.job_id}")
-    params = with_local_paths(get_method(method).validate(raw_params), settings)
+    params = get_method(method).validate(raw_params)  # ``pretrained`` stays a name: see worker.data
     data = job_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
     hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds)
     trainer = Trainer(
