@@ -33,7 +33,7 @@ def test_out_of_memory_fails_the_first_attempt_with_a_smaller_batch_to_try(
     job_id = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": params}).json()[
         "id"
     ]
-    env = {**os.environ, **service_env, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **service_env, "OMP_NUM_THREADS": "1", "SELFSUP_DEVICE": "cpu"}  # the cap is for the CPU
     run = subprocess.run([sys.executable, "-c", CAPPED_WORKER, job_id], env=env, capture_output=True, text=True)
     assert run.stdout.strip().splitlines()[-1:] == ["failed"], run.stdout + run.stderr
     job = client.get(f"/v1/jobs/{job_id}").json()
