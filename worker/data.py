@@ -1,6 +1,5 @@
 """Materializing a dataset's canonical files as the engine's training data, for each modality."""
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,12 @@ class JobData:
     heldout: Any = None  # image-text only: the ImageTextData whose retrieval the final report measures
 
 
-def with_local_paths(params: Any, settings: Settings) -> Any:
-    """The job's params as the engine takes them: ``pretrained`` (a model's name in the service's pretrained
-    folder, checked at submit) becomes that folder's path."""
+def pretrained_path(params: Any, settings: Settings) -> Path | None:
+    """Where the model ``params.pretrained`` names (checked at submit) lives on this host. The params keep the
+    name, never this path: they are stored in checkpoints, and a job resumed on a host whose pretrained folder
+    is elsewhere must find the same run there."""
     name = getattr(params, "pretrained", None)
-    return dataclasses.replace(params, pretrained=str(settings.pretrained_dir / name)) if name else params
+    return settings.pretrained_dir / name if name else None
 
 
 def job_data(modality: str, dataset_dir: Path, params: Any, *, settings: Settings, workdir: Path) -> JobData:
@@ -35,7 +35,7 @@ def job_data(modality: str, dataset_dir: Path, params: Any, *, settings: Setting
     An image-text job trains on 90% of the images (split by the job's seed, so every attempt agrees) and keeps
     the rest, with all their captions, for retrieval recall.
     """
-    pretrained = getattr(params, "pretrained", None)  # a path: see with_local_paths
+    pretrained = pretrained_path(params, settings)
     if modality == "image":
         return JobData(ImageData(load_image_array(dataset_dir / IMAGES_FILE)))
     if modality == "text":

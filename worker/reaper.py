@@ -4,7 +4,7 @@ import logging
 import threading
 
 from app.core.config import Settings
-from app.core.db import session_factory, utcnow
+from app.core.db import db_now, session_factory
 from app.core.storage import LocalStorage
 from app.jobs.lease import reap
 from app.jobs.service import dispatch
@@ -17,7 +17,6 @@ def reap_once(settings: Settings) -> list[str]:
     with session_factory()() as session:
         job_ids = reap(
             session,
-            now=utcnow(),
             max_attempts=settings.max_attempts,
             redispatch_after=settings.redispatch_queued_after_seconds,
         )
@@ -35,7 +34,7 @@ def purge_once(settings: Settings) -> list[str]:
         job_ids = purge_expired_workdirs(
             session,
             storage=LocalStorage(settings.blob_dir),
-            now=utcnow(),
+            now=db_now(session),
             retention_seconds=settings.failed_job_retention_seconds,
         )
     if job_ids:

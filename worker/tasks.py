@@ -4,14 +4,26 @@ import os
 import socket
 
 from app.core.config import get_settings
+from app.core.db import session_factory
 from app.core.queue import TRAIN_TASK, get_celery
+from app.jobs.scheduling import claim_next
 
 celery = get_celery()
 
 
 @celery.task(name=TRAIN_TASK)
 def train(job_id: str) -> str:
-    """Claim job ``job_id`` and train it; a duplicate or stale doorbell finds nothing to claim and returns."""
-    from worker.training import run_job  # torch is imported in the pool process only, never in the parent
+    """Claim the fairest queued job (``job_id``, the doorbell's, is only a hint) and train it.
 
-    return run_job(job_id, settings=get_settings(), worker_name=f"{socket.gethostname()}:{os.getpid()}")
+    The claim comes before torch is imported, so a doorbell that finds nothing to claim (a duplicate, a job
+    canceled while queued) costs the worker a database round trip, not a second of imports.
+    """
+    settings = get_settings()
+    worker_name = f"{socket.gethostname()}:{os.getpid()}"
+    with session_factory()() as session:
+        claim = claim_next(session, worker=worker_name, lease_seconds=settings.lease_seconds, hint=job_id)
+    if claim is None:
+        return "skipped"
+    from worker.training import run_claim  # torch is imported in the pool process only, never in the parent
+
+    return run_claim(claim, settings=settings)

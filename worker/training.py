@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 
 from app.core.config import Settings
-from app.core.db import session_factory, utcnow
+from app.core.db import db_now, session_factory
 from app.core.ids import new_id
 from app.core.storage import LocalStorage, directory_bytes
 from app.datasets.orm import Dataset
-from app.jobs.lease import Claim, claim_job, finish_claim, record_progress, release_for_retry
+from app.jobs.lease import Claim, claim_job, finish_claim, holds_claim, record_progress, release_for_retry
 from app.jobs.orm import Job
 from app.jobs.service import dispatch
 from app.jobs.workdirs import remove_workdirs, workdir_key
@@ -22,7 +22,7 @@ from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer, TrainResult
-from worker.data import job_data, with_local_paths
+from worker.data import job_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
 
@@ -54,6 +54,13 @@ class JobHooks(TrainingHooks):
             raise LeaseLost(self.claim.job_id)
         return self.heartbeat.cancel_requested
 
+    def may_publish_checkpoint(self) -> bool:
+        """Only the attempt that holds the lease may replace the job's checkpoint; a superseded one stops."""
+        with session_factory()() as session:
+            if not holds_claim(session, claim=self.claim):
+                raise LeaseLost(self.claim.job_id)
+        return True
+
     def write_final(self, progress: Progress, report: dict[str, Any]) -> None:
         self._write(progress, report, kind="final")
 
@@ -77,23 +84,31 @@ class JobHooks(TrainingHooks):
 
 
 def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:
+    """Claim job ``job_id`` itself, not the next in fair order (the Celery task uses that), and train it."""
     with session_factory()() as session:
         claim = claim_job(session, job_id=job_id, worker=worker_name, lease_seconds=settings.lease_seconds)
     if claim is None:
         log.info("job %s: nothing to claim (duplicate doorbell, canceled or taken)", job_id)
         return "skipped"
+    return run_claim(claim, settings=settings)
+
+
+def run_claim(claim: Claim, *, settings: Settings) -> str:
+    """Train the claimed job to its end: succeeded, canceled, requeued for another attempt, or failed."""
+    job_id = claim.job_id
     storage = LocalStorage(settings.blob_dir)
+    heartbeat = Heartbeat(claim, lease_seconds=settings.lease_seconds, cancel_poll_seconds=settings.cancel_poll_seconds)
     try:
-        with Heartbeat(claim, lease_seconds=settings.lease_seconds) as heartbeat:
+        with heartbeat:
             run = _prepare(claim, storage, settings, heartbeat)
             return _conclude(claim, run, run.trainer.fit(), storage)
     except LeaseLost:
         log.warning("job %s: lease lost; another worker owns it now", job_id)
         return "lease_lost"
-    except (SelfSupError, JobSetupError) as exc:  # retrying cannot help: same data, same params
+    except (SelfSupError, JobSetupError) as exc:  # retrying cannot help: same data, same params (out of memory too)
         log.exception("job %s failed", job_id)
         return _retry_or_fail(claim, str(exc), settings, retry=False)
-    except Exception as exc:  # out of memory, I/O, a lost database: another attempt may succeed
+    except Exception as exc:  # I/O, a lost database, a crashed library: another attempt may succeed
         log.exception("job %s attempt %d failed", job_id, claim.attempt)
         return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings, retry=True)
 
@@ -114,7 +129,7 @@ def _prepare(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat:
         dataset = session.get_one(Dataset, job.dataset_id)
         method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
     dataset_dir, workdir = storage.path(data_key), storage.path(workdir_key(claim.job_id))
-    params = with_local_paths(get_method(method).validate(raw_params), settings)
+    params = get_method(method).validate(raw_params)  # ``pretrained`` stays a name: see worker.data
     data = job_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
     hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds, workdir=workdir)
     trainer = Trainer(
@@ -177,14 +192,13 @@ def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, evalu
         )
         session.commit()
         # The encoder is exported; the checkpoint is no longer needed.
-        remove_workdirs(session, storage=storage, job_ids=[claim.job_id], now=utcnow())
+        remove_workdirs(session, storage=storage, job_ids=[claim.job_id], now=db_now(session))
     return "succeeded"
 
 
 def _retry_or_fail(claim: Claim, error: str, settings: Settings, *, retry: bool) -> str:
-    max_attempts = settings.max_attempts if retry else claim.attempt
     with session_factory()() as session:
-        requeued = release_for_retry(session, claim=claim, error=error, max_attempts=max_attempts)
-        if requeued:
+        status = release_for_retry(session, claim=claim, error=error, max_attempts=settings.max_attempts, retry=retry)
+        if status == "queued":
             dispatch(session, job_id=claim.job_id)
-    return "requeued" if requeued else "failed"
+    return {"queued": "requeued", "": "lease_lost"}.get(status, status)

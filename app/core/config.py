@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="Redis broker: when an unacknowledged message is delivered again."
     )
     progress_interval_seconds: float = Field(default=2.0, gt=0)
+    cancel_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often a training worker checks whether its job was canceled."
+    )
     checkpoint_interval_seconds: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=100)
     device: str | None = Field(default=None, description="Training device; auto (cuda if present) by default.")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, DateTime, Engine, Executable, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, Executable, create_engine, event, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -34,6 +34,18 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def db_now(session: Session) -> datetime:
+    """The database server's clock. Leases are stamped by one host and judged by another, so they use this one
+    clock rather than each host's own, which may run ahead or behind."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite's clock is the host's, but it is the one clock every process of an embedded service shares.
+        stamp = session.scalar(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))
+        return datetime.fromisoformat(str(stamp)).replace(tzinfo=UTC)
+    # clock_timestamp, not now(): now() is frozen at the start of the transaction.
+    clock: datetime = session.execute(select(func.clock_timestamp())).scalar_one()
+    return clock.astimezone(UTC)
 
 
 def affected_rows(session: Session, statement: Executable) -> int:

@@ -3,6 +3,9 @@
 Every write is a conditional UPDATE fenced by the claim's attempt number, so a worker that lost its lease
 (it stalled, the reaper gave the job to another worker) can no longer change the row: its writes match
 nothing, it learns that it lost, and it stops.
+
+Every time a lease is stamped or judged comes from the database's clock (:func:`db_now`): the worker that
+stamps a lease and the reaper that judges it run on different hosts, whose clocks need not agree.
 """
 
 from dataclasses import dataclass
@@ -12,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.core.db import affected_rows, utcnow
+from app.core.db import affected_rows, db_now
 from app.jobs.history import METRICS_HISTORY_CAP, thin_step_points
 from app.jobs.orm import Job, JobMetric
 
@@ -35,7 +38,7 @@ def _fenced(claim: Claim) -> Any:
 
 def claim_job(session: Session, *, job_id: str, worker: str, lease_seconds: float) -> Claim | None:
     """queued -> running in one conditional UPDATE; None if another delivery or worker got there first."""
-    now = utcnow()
+    now = db_now(session)
     claimed = affected_rows(
         session,
         update(Job)
@@ -56,11 +59,25 @@ def claim_job(session: Session, *, job_id: str, worker: str, lease_seconds: floa
 
 
 def renew_lease(session: Session, *, claim: Claim, lease_seconds: float) -> LeaseStatus:
-    expires = utcnow() + timedelta(seconds=lease_seconds)
+    expires = db_now(session) + timedelta(seconds=lease_seconds)
     held = affected_rows(session, update(Job).where(_fenced(claim)).values(lease_expires_at=expires))
     session.commit()
     cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == claim.job_id)))
     return LeaseStatus(held=bool(held), cancel_requested=cancel)
+
+
+def cancel_requested(session: Session, *, job_id: str) -> bool:
+    """One indexed read, cheap enough to poll every second or so while a job trains."""
+    requested = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+    session.rollback()  # end the read's transaction: a poller must not hold one open between polls
+    return requested
+
+
+def holds_claim(session: Session, *, claim: Claim) -> bool:
+    """Whether ``claim`` is still the job's current one, e.g. before publishing a file that only it may write."""
+    held = session.scalar(select(Job.id).where(_fenced(claim))) is not None
+    session.rollback()
+    return held
 
 
 def record_progress(
@@ -103,28 +120,44 @@ def finish_claim(session: Session, *, claim: Claim, status: str, error: str | No
             session,
             update(Job)
             .where(_fenced(claim))
-            .values(status=status, error=error, finished_at=utcnow(), lease_expires_at=None, **values),
+            .values(status=status, error=error, finished_at=db_now(session), lease_expires_at=None, **values),
         )
     )
 
 
-def release_for_retry(session: Session, *, claim: Claim, error: str, max_attempts: int) -> bool:
-    """After a failed attempt: back to queued if attempts remain (True), else failed for good (False)."""
-    if claim.attempt >= max_attempts:
-        message = f"{error} (gave up after {claim.attempt} attempts)"
-        finish_claim(session, claim=claim, status="failed", error=message)
+def release_for_retry(session: Session, *, claim: Claim, error: str, max_attempts: int, retry: bool = True) -> str:
+    """After a failed attempt, the job's new status: ``queued`` again if attempts remain (and ``retry``: the
+    error may not recur), else ``failed`` for good; ``canceled`` if a cancel was asked for meanwhile (a requeued
+    job with that flag could never be claimed again and would be re-rung forever). Empty if the claim was no
+    longer held."""
+    canceled = affected_rows(
+        session,
+        update(Job)
+        .where(_fenced(claim), Job.cancel_requested.is_(True))
+        .values(status="canceled", error=error, finished_at=db_now(session), lease_expires_at=None),
+    )
+    if canceled:
         session.commit()
-        return False
+        return "canceled"
+    if not retry or claim.attempt >= max_attempts:
+        message = f"{error} (gave up after {claim.attempt} attempts)" if retry else error
+        failed = finish_claim(session, claim=claim, status="failed", error=message)
+        session.commit()
+        return "failed" if failed else ""
     requeued = affected_rows(
         session,
         update(Job).where(_fenced(claim)).values(status="queued", error=error, lease_expires_at=None, worker=None),
     )
     session.commit()
-    return bool(requeued)
+    return "queued" if requeued else ""
 
 
-def reap(session: Session, *, now: datetime, max_attempts: int, redispatch_after: float) -> list[str]:
-    """Handle expired leases and silent queued jobs; return the ids whose doorbell must ring again."""
+def reap(session: Session, *, max_attempts: int, redispatch_after: float, now: datetime | None = None) -> list[str]:
+    """Handle expired leases and silent queued jobs; return the ids whose doorbell must ring again.
+
+    ``now`` is the database's clock unless given (tests move it forward to expire things without waiting).
+    """
+    now = now or db_now(session)
     _end_lost_jobs(session, now=now, max_attempts=max_attempts)
     requeued = session.scalars(
         update(Job)
@@ -147,9 +180,10 @@ def reap(session: Session, *, now: datetime, max_attempts: int, redispatch_after
 
 def _end_lost_jobs(session: Session, *, now: datetime, max_attempts: int) -> None:
     expired = and_(Job.status == "running", Job.lease_expires_at < now)
+    # A queued job flagged for cancel (requeued by an older release) can never be claimed: end it, don't re-ring.
     session.execute(
         update(Job)
-        .where(expired, Job.cancel_requested.is_(True))
+        .where(or_(expired, Job.status == "queued"), Job.cancel_requested.is_(True))
         .values(status="canceled", finished_at=now, lease_expires_at=None)
     )
     session.execute(

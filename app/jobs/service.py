@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.core.db import affected_rows, utcnow
+from app.core.db import affected_rows, db_now
 from app.core.errors import Conflict, FieldErrors
 from app.core.ids import new_id
 from app.core.queries import get_owned, paged
@@ -98,7 +98,9 @@ def dispatch(session: Session, *, job_id: str) -> bool:
     except Exception as exc:  # broker down: the job stays queued and is re-dispatched by the reaper
         log.warning("could not dispatch job %s: %s", job_id, exc)
         return False
-    session.execute(update(Job).where(Job.id == job_id).values(dispatched_at=utcnow()))
+    session.execute(
+        update(Job).where(Job.id == job_id).values(dispatched_at=db_now(session))
+    )  # the reaper judges it by this clock
     session.commit()
     return True
 
@@ -128,7 +130,7 @@ def metrics_history(
 def cancel_job(session: Session, *, tenant: str, job_id: str) -> Job:
     """A queued job is canceled at once; a running one is flagged and its worker stops within a few steps."""
     job = get_job(session, tenant=tenant, job_id=job_id)
-    now = utcnow()
+    now = db_now(session)
     canceled_queued = affected_rows(
         session,
         update(Job).where(Job.id == job_id, Job.status == "queued").values(status="canceled", finished_at=now),

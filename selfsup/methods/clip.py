@@ -8,6 +8,7 @@ temperature (initialized at 1 / 0.07 and clipped at 100, as in the paper's secti
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import torch
@@ -99,11 +100,17 @@ def _projection(width: int, embed_dim: int) -> nn.Linear:
 
 
 def create_image_text_encoder(
-    params: CLIPParams, *, image_size: int, vocab_size: int, special: SpecialTokens
+    params: CLIPParams,
+    *,
+    image_size: int,
+    vocab_size: int,
+    special: SpecialTokens,
+    pretrained_dir: str | Path | None = None,
 ) -> ImageTextEncoder:
-    """Randomly initialized towers (the text one pretrained when ``params.pretrained`` names a model)."""
+    """Randomly initialized towers (the text one pretrained when ``params.pretrained`` names a model, found in
+    ``pretrained_dir`` if given: see :func:`create_text_encoder`)."""
     image = create_backbone(params.backbone, image_size=image_size)
-    text = create_text_encoder(params, vocab_size=vocab_size, special=special)
+    text = create_text_encoder(params, vocab_size=vocab_size, special=special, pretrained_dir=pretrained_dir)
     return ImageTextEncoder(image, text, params.embed_dim)
 
 

@@ -65,6 +65,7 @@ class ImageTextData(TrainingData):
         tokenizer: Tokenizer,
         *,
         items: np.ndarray | None = None,
+        pretrained_dir: str | Path | None = None,
     ) -> None:
         if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3:
             raise ValueError(f"expected (N, S, S, 3) images, got {images.shape}")
@@ -75,6 +76,7 @@ class ImageTextData(TrainingData):
             raise ValueError("a caption points outside the images")
         self.images, self.caption_ids, self.caption_image = images, caption_ids, caption_image
         self.tokenizer = tokenizer
+        self.pretrained_dir = pretrained_dir  # where the text model ``params.pretrained`` names lives on this host
         self.special = special_tokens(tokenizer)
         self.image_size = int(images.shape[1])
         # captions grouped by image: those of image i are _by_image[_starts[i] : _starts[i + 1]]
@@ -95,7 +97,12 @@ class ImageTextData(TrainingData):
     def subset(self, positions: np.ndarray) -> "ImageTextData":
         """The items at ``positions`` (into this data's items), with all their captions."""
         return ImageTextData(
-            self.images, self.caption_ids, self.caption_image, self.tokenizer, items=self.items[positions]
+            self.images,
+            self.caption_ids,
+            self.caption_image,
+            self.tokenizer,
+            items=self.items[positions],
+            pretrained_dir=self.pretrained_dir,
         )
 
     def batch(self, indices: np.ndarray, device: torch.device) -> PairBatch:
@@ -119,7 +126,11 @@ class ImageTextData(TrainingData):
     def create_encoder(self, params: CLIPParams) -> ImageTextEncoder:
         vocab_size = self.tokenizer.get_vocab_size()
         encoder = create_image_text_encoder(
-            params, image_size=self.image_size, vocab_size=vocab_size, special=self.special
+            params,
+            image_size=self.image_size,
+            vocab_size=vocab_size,
+            special=self.special,
+            pretrained_dir=self.pretrained_dir,
         )
         text = encoder.text_encoder
         if self.width > text.max_length:
@@ -188,7 +199,7 @@ def load_pair_data(
         tokenizer = load_pretrained_tokenizer(pretrained_dir)
         texts = json.loads((dataset_dir / TEXTS_FILE).read_text(encoding="utf-8"))
         ids = tokenize(tokenizer, texts, max_length=max_length or CAPTION_MAX_LENGTH)
-        return ImageTextData(images, ids, caption_image, tokenizer)
+        return ImageTextData(images, ids, caption_image, tokenizer, pretrained_dir=pretrained_dir)
     tokenizer = Tokenizer.from_file(str(dataset_dir / TOKENIZER_FILE))
     ids = np.load(dataset_dir / CAPTIONS_FILE)
     if max_length is not None:

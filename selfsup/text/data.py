@@ -36,8 +36,16 @@ class TextData(TrainingData):
 
     modality = "text"
 
-    def __init__(self, ids: np.ndarray, tokenizer: Tokenizer, *, max_length: int | None = None) -> None:
+    def __init__(
+        self,
+        ids: np.ndarray,
+        tokenizer: Tokenizer,
+        *,
+        max_length: int | None = None,
+        pretrained_dir: str | Path | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
+        self.pretrained_dir = pretrained_dir  # where the model ``params.pretrained`` names lives on this host
         self.special = special_tokens(tokenizer)
         self.prefix, self.suffix = frame(tokenizer)
         if max_length is not None:
@@ -57,7 +65,10 @@ class TextData(TrainingData):
         return TokenBatch.from_ids(np.asarray(self.ids[indices]), self.special.pad).to(device)
 
     def create_encoder(self, params: TextParams) -> TextTransformer:
-        encoder = create_text_encoder(params, vocab_size=self.tokenizer.get_vocab_size(), special=self.special)
+        vocab_size = self.tokenizer.get_vocab_size()
+        encoder = create_text_encoder(
+            params, vocab_size=vocab_size, special=self.special, pretrained_dir=self.pretrained_dir
+        )
         if self.width > encoder.max_length:
             raise ValueError(
                 f"texts of {self.width} tokens do not fit the encoder's {encoder.max_length} positions; "
@@ -117,11 +128,11 @@ def load_text_data(
     key = hashlib.sha256(f"{length}\n{tokenizer.to_str()}".encode()).hexdigest()[:16]
     cached = cache_dir / f"tokens-{key}.npy" if cache_dir is not None else None
     if cached is not None and cached.is_file():
-        return TextData(np.load(cached, mmap_mode="r"), tokenizer)
+        return TextData(np.load(cached, mmap_mode="r"), tokenizer, pretrained_dir=pretrained_dir)
     ids = tokenize(tokenizer, load_corpus(dataset_dir).documents, max_length=length)
     if cached is not None:
         _save_atomically(cached, ids)
-    return TextData(ids, tokenizer)
+    return TextData(ids, tokenizer, pretrained_dir=pretrained_dir)
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:

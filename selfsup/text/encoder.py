@@ -114,10 +114,15 @@ class TextTransformer(nn.Module):
         return (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)  # (B, H)
 
 
-def create_text_encoder(params: TextParams, *, vocab_size: int, special: SpecialTokens) -> TextTransformer:
-    """A randomly initialized transformer sized by ``params``, or the local pretrained one it names."""
+def create_text_encoder(
+    params: TextParams, *, vocab_size: int, special: SpecialTokens, pretrained_dir: str | Path | None = None
+) -> TextTransformer:
+    """A randomly initialized transformer sized by ``params``, or the local pretrained one it names: in
+    ``pretrained_dir`` when given (``params.pretrained`` then being only its name, the same on every host, as a
+    checkpoint records it), else at the path ``params.pretrained``."""
     if params.pretrained is not None:
-        return load_pretrained_encoder(params.pretrained, special=special, dropout=params.dropout)
+        model_dir = pretrained_dir or params.pretrained
+        return load_pretrained_encoder(model_dir, special=special, dropout=params.dropout)
     hidden, layers, heads, ffn = params.sizes()
     config = BertConfig(
         vocab_size=vocab_size,

@@ -12,6 +12,8 @@ Layout (a plain dict, loaded with ``weights_only=True`` so a checkpoint can neve
 """
 
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,25 @@ CHECKPOINT_FORMAT = "selfsup.checkpoint/1"
 ENCODER_FORMAT = "selfsup.encoder/1"
 
 
-def save_atomically(payload: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file and rename, so a crash mid-write never leaves a torn checkpoint."""
+def save_atomically(payload: dict[str, Any], path: Path, *, may_publish: Callable[[], bool] | None = None) -> bool:
+    """Write to a temporary file and rename it into place, so a crash mid-write never leaves a torn checkpoint.
+
+    The temporary name is this writer's own: two writers of one path (a stalled attempt and the one that replaced
+    it) never interleave their bytes in one file. ``may_publish`` is asked just before the rename; when it says
+    no, the file is dropped, ``path`` is left as it was, and the result is False.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        torch.save(payload, tmp)
+        if may_publish is not None and not may_publish():
+            return False
+        os.replace(tmp, path)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_payload(path: Path, expected_format: str | tuple[str, ...]) -> dict[str, Any]:

@@ -31,6 +31,11 @@ class TrainingHooks:
         the label-free ``rankme``, ``alignment``, ``uniformity`` and ``embedding_std`` of the embeddings
         (absent if the trainer's ``probe_size`` is 0); :func:`selfsup.eval.collapse_warning` reads the latter."""
 
+    def may_publish_checkpoint(self) -> bool:
+        """Asked after a checkpoint is written, before it replaces the previous one: a caller that may have
+        been superseded by another run of the same workdir (a stalled job attempt) says no, or raises."""
+        return True
+
     def on_checkpoint(self, path: Path, progress: Progress) -> None:
         """After a checkpoint has been written atomically."""
 

@@ -25,6 +25,7 @@ from selfsup.train.checkpoint import (
 )
 from selfsup.train.export import export_encoder
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
+from selfsup.train.memory import out_of_memory_as_error
 from selfsup.train.optim import build_optimizer, build_schedule
 
 
@@ -102,7 +103,8 @@ class Trainer:
             for indices in self.batches.epoch(self.epoch, skip=self.step_in_epoch):
                 if self.hooks.should_stop():
                     return self._finish("canceled", metrics)
-                metrics = self.train_step(indices)
+                with out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device):
+                    metrics = self.train_step(indices)
                 epoch_losses.append(metrics["loss"])
                 self.hooks.on_step(self.progress(), metrics)
                 if time.monotonic() - last_save > self.checkpoint_every_s:
@@ -159,8 +161,8 @@ class Trainer:
             "progress": {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch},
             "rng": rng_state(),
         }
-        save_atomically(payload, self.checkpoint_path)
-        self.hooks.on_checkpoint(self.checkpoint_path, self.progress())
+        if save_atomically(payload, self.checkpoint_path, may_publish=self.hooks.may_publish_checkpoint):
+            self.hooks.on_checkpoint(self.checkpoint_path, self.progress())
         return self.checkpoint_path
 
     def restore(self, path: Path) -> None:

@@ -1,16 +1,18 @@
 """Claims, leases, fencing and reaping against real PostgreSQL."""
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
-from app.core.db import session_factory, session_scope, utcnow
+import app.core.db
+from app.core.db import db_now, session_factory, session_scope, utcnow
 from app.datasets.orm import Dataset
 from app.jobs.lease import (
     Claim,
+    cancel_requested,
     claim_job,
     finish_claim,
     reap,
@@ -127,12 +129,12 @@ def test_release_for_retry_requeues_until_the_cap(job_id: str) -> None:
     with session() as s:
         claim = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
         assert claim is not None
-        assert release_for_retry(s, claim=claim, error="boom", max_attempts=2)
+        assert release_for_retry(s, claim=claim, error="boom", max_attempts=2) == "queued"
     assert job(job_id).status == "queued" and job(job_id).error == "boom"
     with session() as s:
         claim = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
         assert claim is not None
-        assert not release_for_retry(s, claim=claim, error="boom", max_attempts=2)
+        assert release_for_retry(s, claim=claim, error="boom", max_attempts=2) == "failed"
     assert job(job_id).status == "failed" and job(job_id).error == "boom (gave up after 2 attempts)"
 
 
@@ -141,3 +143,62 @@ def test_a_canceled_queued_job_cannot_be_claimed(job_id: str) -> None:
         s.get_one(Job, job_id).status = "canceled"
     with session() as s:
         assert claim_job(s, job_id=job_id, worker="a", lease_seconds=30) is None
+
+
+def test_a_job_canceled_while_running_ends_canceled_when_its_attempt_fails(job_id: str) -> None:
+    """Requeued with its cancel flag set, the job could never be claimed again and was re-rung forever."""
+    with session() as s:
+        claim = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
+        assert claim is not None
+    with session_scope() as s:
+        s.get_one(Job, job_id).cancel_requested = True
+    with session() as s:
+        assert release_for_retry(s, claim=claim, error="boom", max_attempts=3) == "canceled"
+    assert job(job_id).status == "canceled" and job(job_id).finished_at is not None
+    with session() as s:
+        assert reap(s, max_attempts=3, redispatch_after=60) == [], "nothing left to re-ring"
+
+
+def test_reaper_ends_a_queued_job_flagged_for_cancel_instead_of_re_ringing_it(job_id: str) -> None:
+    with session_scope() as s:  # left so by a release that requeued without looking at the flag
+        s.get_one(Job, job_id).cancel_requested = True
+    with session() as s:
+        assert reap(s, max_attempts=3, redispatch_after=60) == []
+    assert job(job_id).status == "canceled"
+
+
+def skew_host_clock(monkeypatch: pytest.MonkeyPatch, offset: timedelta) -> None:
+    """Make this process's clock (every ``datetime.now`` the app reads through app.core.db) run ``offset``
+    away from the database's, as a worker host with a drifting clock would."""
+
+    class SkewedDatetime(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> "SkewedDatetime":
+            return datetime.now(tz) + offset  # type: ignore[return-value]
+
+    monkeypatch.setattr(app.core.db, "datetime", SkewedDatetime)
+
+
+def test_leases_are_stamped_and_judged_by_the_database_clock(job_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    skew_host_clock(monkeypatch, -timedelta(hours=1))  # the worker's clock runs an hour behind
+    with session() as s:
+        claim = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
+        assert claim is not None
+        database_now = db_now(s)
+    expires = job(job_id).lease_expires_at
+    assert expires is not None and timedelta(seconds=20) < expires - database_now <= timedelta(seconds=30)
+    skew_host_clock(monkeypatch, timedelta(hours=1))  # the reaper's clock runs an hour ahead
+    with session() as s:
+        assert reap(s, max_attempts=3, redispatch_after=60) == []
+        assert renew_lease(s, claim=claim, lease_seconds=30).held
+    assert job(job_id).status == "running" and job(job_id).attempts == 1
+
+
+def test_the_cancel_poll_sees_a_cancel_request(job_id: str) -> None:
+    with session() as s:
+        assert claim_job(s, job_id=job_id, worker="a", lease_seconds=30) is not None
+        assert not cancel_requested(s, job_id=job_id)
+    with session_scope() as s:
+        s.get_one(Job, job_id).cancel_requested = True
+    with session() as s:
+        assert cancel_requested(s, job_id=job_id)
