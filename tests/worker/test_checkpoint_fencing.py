@@ -37,7 +37,7 @@ def claims(service_env: dict[str, str]) -> tuple[Claim, Claim]:
 
 
 def trainer_for(claim: Claim, workdir: Path) -> Trainer:
-    hooks = JobHooks(claim, Heartbeat(claim, lease_seconds=30), interval=60)
+    hooks = JobHooks(claim, Heartbeat(claim, lease_seconds=30), interval=60, workdir=workdir)
     images = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
     params = get_method("simclr").validate(PARAMS)
     return Trainer("simclr", params, images, workdir=workdir, device="cpu", hooks=hooks, probe_size=0)

@@ -1,6 +1,5 @@
 """One training attempt run in-process against PostgreSQL and Redis: success, duplicates, failure cap."""
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +11,11 @@ from app.core.config import get_settings
 from app.core.db import session_factory
 from app.datasets.orm import Dataset
 from app.jobs.orm import Job
-from app.jobs.service import cancel_job
 from app.models.orm import RegisteredModel
 from app.quotas.service import stored_bytes
 from selfsup.encoder import Encoder
 from tests.support.images import digits_zip
-from tests.support.processes import wait_for
+from tests.support.jobs import run_until_first_epoch_then_cancel
 from worker.training import run_job
 
 TINY = {"backbone": "tiny_cnn", "epochs": 2, "batch_size": 32, "warmup_epochs": 0}
@@ -51,20 +49,7 @@ def test_a_succeeded_job_keeps_only_its_exported_encoder(client: TestClient, dat
 def test_a_canceled_jobs_checkpoint_is_kept_and_counts_toward_stored_bytes(client: TestClient, dataset_id: str) -> None:
     job_id = submit(client, dataset_id, {**TINY, "epochs": 500})
 
-    def counters() -> tuple[int, int]:
-        with session_factory()() as session:
-            job = session.get_one(Job, job_id)
-            return job.epoch, job.step
-
-    def cancel_after_the_first_epoch() -> None:  # as a client would, while the worker trains
-        wait_for(lambda: counters()[0] >= 1, timeout=60, what="the first epoch", interval=0.02, progress=counters)
-        with session_factory()() as session:
-            cancel_job(session, tenant="acme", job_id=job_id)
-
-    canceler = threading.Thread(target=cancel_after_the_first_epoch)
-    canceler.start()
-    assert run_job(job_id, settings=get_settings(), worker_name="test") == "canceled"
-    canceler.join()
+    run_until_first_epoch_then_cancel(job_id)
     workdir = get_settings().blob_dir / "jobs" / job_id
     assert (workdir / "checkpoint.pt").exists(), "kept for the retention period"
     with session_factory()() as session:
