@@ -93,7 +93,7 @@ async def embed(
         inputs=inputs,
         max_pixels=settings.max_image_pixels,
     )
-    vectors = await embed_batched(prepared.batcher, prepared.items)
+    vectors = await embed_batched(prepared)
     return EmbedResponse(model=model.id, dim=model.dim, embeddings=vectors.tolist())
 
 

@@ -154,9 +154,19 @@ def canonical_images(blobs: Sequence[bytes], *, image_size: int, field: str, max
     return np.stack(arrays)
 
 
-async def embed_batched(batcher: EmbeddingBatcher, items: Any) -> np.ndarray:
-    """Prepared inputs -> (B, D), run in a batch with concurrent requests; raises Saturated if the queue is full."""
-    return await asyncio.wrap_future(batcher.submit(items))
+async def embed_batched(prepared: "PreparedInputs") -> np.ndarray:
+    """Prepared inputs -> (B, D), run in a batch with concurrent requests; raises Saturated if the queue is full.
+
+    A vector that is not finite (an input the network overflowed on) is refused with 422 naming the input:
+    answering NaN would hand the client something that looks like an embedding and compares as nothing.
+    """
+    vectors = await asyncio.wrap_future(prepared.batcher.submit(prepared.items))
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite)[0])
+        message = "the model's embedding of this input is not finite (a value far outside what it was trained on)"
+        raise FieldErrors([(("body", prepared.field, index), message)])
+    return vectors
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,7 @@ class PreparedInputs:
     batcher: EmbeddingBatcher
     items: Any  # what the batcher takes: (B, S, S, 3) images, a TokenBatch or a TableBatch
     tokens: int  # tokens the encoder reads (text), 0 for other inputs
+    field: str  # where in the body the inputs came from, for error locations
 
 
 def prepare_inputs(
@@ -194,7 +205,7 @@ def prepare_inputs(
     batcher.check_room(len(inputs.values))
     items = _prepare(served.encoder, inputs, max_pixels)
     tokens = int(items.attention_mask.sum()) if kind == "text" else 0
-    return PreparedInputs(batcher, items, tokens)
+    return PreparedInputs(batcher, items, tokens, inputs.field)
 
 
 def _prepare(encoder: Encoder, inputs: ClientInputs, max_pixels: int) -> Any:
