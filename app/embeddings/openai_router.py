@@ -19,6 +19,7 @@ from app.auth.service import Principal
 from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep, StorageDep
 from app.core.errors import NotFound
+from app.core.json_guard import JsonGuard, JsonRefused
 from app.core.storage import LocalStorage
 from app.embeddings.openai_errors import OpenAIError, OpenAIRoute
 from app.embeddings.openai_schemas import Embedding, EmbeddingsRequest, EmbeddingsResponse, ErrorResponse, Usage
@@ -113,7 +114,7 @@ async def _vectors(
         inputs=client_inputs,
         max_pixels=settings.max_image_pixels,
     )
-    return await embed_batched(prepared.batcher, prepared.items), prepared.tokens
+    return await embed_batched(prepared), prepared.tokens
 
 
 def _client_inputs(model: RegisteredModel, inputs: list[str] | list[list[int]]) -> ClientInputs:
@@ -139,10 +140,14 @@ def _client_inputs(model: RegisteredModel, inputs: list[str] | list[list[int]]) 
 
 
 def _row(text: str, index: int) -> dict[str, Any]:
+    """One input string -> a row. The string is JSON of its own, so the body's guard never saw inside it: it is
+    guarded here (nesting, NaN), and what ``json`` refuses (an integer of 5000 digits is a ValueError, not a
+    JSONDecodeError) is a 400 naming the input rather than a 500."""
     try:
+        JsonGuard().feed(text.encode("utf-8", "surrogatepass"))
         row = json.loads(text)
-    except json.JSONDecodeError:
-        row = None
+    except (JsonRefused, ValueError) as exc:
+        raise OpenAIError(400, f"input[{index}]: not a usable JSON object: {str(exc)[:200]}", param="input") from None
     if not isinstance(row, dict):
         raise OpenAIError(400, f"input[{index}]: a table model takes each row as a JSON object string", param="input")
     return row
