@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest text or table upload, all files unpacked: ingest parses these in memory.",
     )
+    max_table_columns: int = Field(
+        default=4096, ge=1, le=1_000_000, description="Most columns in a table upload; wider ones get 422."
+    )
     max_image_pixels: int = Field(default=40_000_000, ge=64, description="Largest decoded image, in pixels.")
     default_image_size: int = Field(default=64, ge=8, le=1024)
 
