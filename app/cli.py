@@ -29,7 +29,15 @@ def api(settings: Settings) -> None:
         from app.auth.bootstrap import ensure_admin_key
 
         ensure_admin_key(settings)
-    uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        # Past it uvicorn answers 503 at once: slow clients cannot pile up open connections without bound.
+        limit_concurrency=settings.max_connections,
+    )
 
 
 def worker(settings: Settings) -> None:
