@@ -53,18 +53,20 @@ def create_app() -> FastAPI:
     app.add_middleware(KeyGate, responders=responders, bypass=_saturated_embedding(app.state.encoder_cache.gate))
     app.add_middleware(
         BodyLimits,
-        default_limit=settings.max_json_bytes,
+        default_limit=min(settings.max_api_json_bytes, settings.max_json_bytes),
         route_limits={upload: settings.max_upload_bytes},
+        path_limits=[(EMBEDDING_PATH, settings.max_json_bytes)],
         responders=responders,
         read_timeout=settings.body_read_timeout_seconds,
     )
     return app
 
 
-_EMBEDDING_PATH = re.compile(r"^/v1/(embeddings|models/[^/]+/embed)$")
+# The routes whose bodies carry inputs to embed (base64 images): the only JSON bodies allowed to be large.
+EMBEDDING_PATH = re.compile(r"^/v1/(embeddings|models/[^/]+/embed)$")
 
 
 def _saturated_embedding(gate: RequestGate) -> Callable[[Scope], bool]:
     """Embedding requests skip the early key check while their gate is full: the route answers 503 before any
     thread or query, and a refusal must stay that cheap under overload. The route still checks the key."""
-    return lambda scope: gate.full and _EMBEDDING_PATH.match(scope["path"]) is not None
+    return lambda scope: gate.full and EMBEDDING_PATH.match(scope["path"]) is not None

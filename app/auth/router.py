@@ -7,9 +7,8 @@ from app.auth.deps import Admin
 from app.auth.schemas import KeyCreate, KeyCreated, KeyOut
 from app.core.deps import SessionDep
 from app.core.pagination import Page, PageParams, page_params
-from app.core.routing import ThreadedJsonRoute
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=ThreadedJsonRoute)
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)

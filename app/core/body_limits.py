@@ -8,7 +8,8 @@ JSON bodies are watched on the way through by :class:`~app.core.json_guard.JsonG
 no parser should be handed, or NaN and Infinity). Nothing is buffered: each chunk goes on as it comes.
 """
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 
 import anyio
 from starlette.datastructures import Headers
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.json_guard import JsonGuard, JsonRefused
 
 RouteKey = tuple[str, str]  # (method, path)
+PathLimit = tuple[re.Pattern[str], int]  # paths that match, and their limit
 Responder = Callable[[HTTPException], Response]
 
 
@@ -30,7 +32,8 @@ class BodyRefused(HTTPException):
 
 
 class BodyLimits:
-    """``route_limits`` maps (method, path) to a limit in bytes; every other request gets ``default_limit``.
+    """``route_limits`` maps (method, path) to a limit in bytes, ``path_limits`` path patterns (for paths with
+    parameters) to one; every other request gets ``default_limit``.
 
     ``responders`` maps a path whose API answers errors in its own shape (OpenAI's, say) to what turns a
     refusal into that shape; other paths get FastAPI's ``{"detail": ...}``.
@@ -42,6 +45,7 @@ class BodyLimits:
         *,
         default_limit: int,
         route_limits: Mapping[RouteKey, int],
+        path_limits: Sequence[PathLimit] = (),
         responders: Mapping[str, Responder] | None = None,
         read_timeout: float | None = None,
     ) -> None:
@@ -49,13 +53,14 @@ class BodyLimits:
         self.read_timeout = read_timeout
         self.default_limit = default_limit
         self.route_limits = dict(route_limits)
+        self.path_limits = list(path_limits)
         self.responders = dict(responders or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.route_limits.get((scope["method"], scope["path"]), self.default_limit)
+        limit = self._limit(scope["method"], scope["path"])
         headers = Headers(scope=scope)
         refusal = _declared_refusal(headers.get("content-length"), limit)
         if refusal is not None:
@@ -68,6 +73,11 @@ class BodyLimits:
             if metered.response_started:
                 raise
             await self._respond(exc, scope, receive, send)
+
+    def _limit(self, method: str, path: str) -> int:
+        if (method, path) in self.route_limits:
+            return self.route_limits[(method, path)]
+        return next((limit for pattern, limit in self.path_limits if pattern.match(path)), self.default_limit)
 
     async def _respond(self, refusal: BodyRefused, scope: Scope, receive: Receive, send: Send) -> None:
         responder = self.responders.get(scope["path"])

@@ -24,7 +24,13 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024, description="Largest upload accepted.")
     max_json_bytes: int = Field(
-        default=64 * 1024**2, ge=1024, description="Largest request body other than an upload (JSON, images to embed)."
+        default=64 * 1024**2, ge=1024, description="Largest embedding request body (JSON, or images to embed)."
+    )
+    max_api_json_bytes: int = Field(
+        default=1024**2,
+        ge=1024,
+        description="Largest body of the other routes (jobs, keys, aliases; never more than max_json_bytes): "
+        "their bodies are small, and parsing tens of megabytes of JSON holds the event loop for seconds.",
     )
     body_read_timeout_seconds: float = Field(
         default=30.0,

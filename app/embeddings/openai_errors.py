@@ -14,10 +14,10 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from app.core.errors import FieldErrors, ServiceError, json_safe
-from app.core.routing import ThreadedJsonRoute
 from app.embeddings.openai_schemas import INPUT_SHAPES
 
 
@@ -29,8 +29,8 @@ class OpenAIError(Exception):
         self.status_code, self.message, self.param, self.code = status_code, message, param, code
 
 
-class OpenAIRoute(ThreadedJsonRoute):
-    """A route whose errors come out in OpenAI's shape (and whose large bodies are parsed in a thread)."""
+class OpenAIRoute(APIRoute):
+    """A route whose errors come out in OpenAI's shape."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

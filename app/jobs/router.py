@@ -5,11 +5,10 @@ from fastapi import APIRouter, Depends, Query, status
 from app.auth.deps import Reader, Writer
 from app.core.deps import SessionDep, SettingsDep
 from app.core.pagination import Page, PageParams, page_params
-from app.core.routing import ThreadedJsonRoute
 from app.jobs import service
 from app.jobs.schemas import JobCreate, JobOut, JobStatus, MetricPoint, MetricsHistory
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=ThreadedJsonRoute)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)

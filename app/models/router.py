@@ -5,11 +5,10 @@ from fastapi import APIRouter, Depends, Response
 from app.auth.deps import Reader, Writer
 from app.core.deps import SessionDep
 from app.core.pagination import Page, PageParams, page_params
-from app.core.routing import ThreadedJsonRoute
 from app.models import aliases, service
 from app.models.schemas import AliasIn, AliasOut, ModelOut
 
-router = APIRouter(prefix="/v1", tags=["models"], route_class=ThreadedJsonRoute)
+router = APIRouter(prefix="/v1", tags=["models"])
 
 
 @router.get("/models", response_model=Page[ModelOut])

@@ -245,7 +245,7 @@ def test_healthz_answers_while_every_worker_thread_is_stuck(
 
 
 def test_validation_errors_do_not_echo_large_inputs(start_api: Callable[..., Api]) -> None:
-    api = start_api(SELFSUP_MAX_JSON_BYTES=str(4 * 1024**2))
+    api = start_api(SELFSUP_MAX_API_JSON_BYTES=str(4 * 1024**2))
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     long_string = {"dataset_id": "ds_x", "method": "simclr", "params": "x" * 3_000_000}
     many_errors = {"name": "k", "scopes": ["nonsense"] * 300_000}  # refused as too long, quoting the list
@@ -258,6 +258,20 @@ def test_validation_errors_do_not_echo_large_inputs(start_api: Callable[..., Api
     too_many_params = {"dataset_id": "ds_x", "method": "simclr", "params": {f"p{i}": i for i in range(1000)}}
     response = httpx.post(f"{api.url}/v1/jobs", json=too_many_params, headers=headers, timeout=300)
     assert response.status_code == 422 and "at most 100" in response.text, response.text[:500]
+
+
+def test_only_embedding_routes_take_large_json_bodies(start_api: Callable[..., Api]) -> None:
+    """A 36 MB body to /v1/jobs held the event loop (and /healthz) for over a second while it was parsed, and a
+    thread does not help: json and pydantic hold the GIL. Routes whose bodies are small refuse large ones."""
+    api = start_api()
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    body = json.dumps({"dataset_id": "ds_x", "method": "simclr", "params": {"x": [1] * 1_000_000}})
+    for method, path in (("POST", "/v1/jobs"), ("POST", "/v1/keys"), ("PUT", "/v1/models/mdl_x/alias")):
+        response = httpx.request(method, f"{api.url}{path}", content=body, headers=headers, timeout=300)
+        assert response.status_code == 413 and "limit of 1048576 bytes" in response.text, (path, response.text)
+    for path in ("/v1/embeddings", "/v1/models/mdl_x/embed"):
+        response = httpx.post(f"{api.url}{path}", content=body, headers=headers, timeout=300)
+        assert response.status_code not in (413, 500), (path, response.text)  # read, then refused for its content
 
 
 def test_a_422_shows_the_first_errors_of_many_each_quoted_briefly() -> None:
