@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from app.embeddings.schemas import MAX_INPUTS
+from app.embeddings.schemas import MAX_INPUTS, MAX_TOKENS_PER_INPUT
 
 TokenIds = list[Annotated[StrictInt, Field(ge=0)]]
 # Strict: JSON numbers are never read as strings, nor 1.0 as a token id, as OpenAI refuses them too.
@@ -31,6 +31,23 @@ class EmbeddingsRequest(BaseModel):
     )
     user: StrictStr | None = Field(default=None, max_length=256, description="Accepted for compatibility; unused.")
 
+    @field_validator("input", mode="before")
+    @classmethod
+    def sized(cls, value: object) -> object:
+        """Counts checked before the union is tried: pydantic tries each of its four shapes over every item and
+        collects an error per item, so 12 million token ids held the event loop for 23 s before "too long"."""
+        if not isinstance(value, list):
+            return value
+        if value and isinstance(value[0], int):  # one input's token ids
+            _check_tokens(value, "holds")
+        elif len(value) > MAX_INPUTS:
+            raise ValueError(f"holds {len(value)} inputs; at most {MAX_INPUTS} are allowed per request")
+        else:
+            for index, item in enumerate(value):
+                if isinstance(item, list):
+                    _check_tokens(item, f"item {index} holds")
+        return value
+
     @field_validator("input")
     @classmethod
     def bounded(cls, value: EmbeddingInput) -> EmbeddingInput:
@@ -47,6 +64,11 @@ class EmbeddingsRequest(BaseModel):
     def items(self) -> list[str] | list[list[int]]:
         """The inputs one per embedding: a lone string or a lone token id array is one input."""
         return _as_items(self.input)
+
+
+def _check_tokens(ids: list[object], what: str) -> None:
+    if len(ids) > MAX_TOKENS_PER_INPUT:
+        raise ValueError(f"{what} {len(ids)} token ids; at most {MAX_TOKENS_PER_INPUT} are allowed per input")
 
 
 def _as_items(value: EmbeddingInput) -> list[str] | list[list[int]]:

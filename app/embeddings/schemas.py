@@ -1,8 +1,9 @@
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, Field, model_validator
 
 MAX_INPUTS = 256
+MAX_TOKENS_PER_INPUT = 8192  # models read at most 4096 (the upload's max_length bound); the rest is cut anyway
 INPUT_FIELDS = ("inputs", "texts", "token_ids", "rows")
 
 
@@ -14,7 +15,7 @@ class EmbedRequest(BaseModel):
         default=None, min_length=1, max_length=MAX_INPUTS, description="Images as base64 strings or data URLs."
     )
     texts: list[str] | None = Field(default=None, min_length=1, max_length=MAX_INPUTS, description="Texts.")
-    token_ids: list[list[int]] | None = Field(
+    token_ids: list[Annotated[list[int], Field(max_length=MAX_TOKENS_PER_INPUT)]] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_INPUTS,
