@@ -80,12 +80,12 @@ def test_an_alias_names_the_model_and_follows_it_when_moved(client: TestClient, 
     second = train_image_model(client, seed=1)
     inputs = data_urls(2)
     sdk = openai_client(client)
-    assert client.put(f"/v1/models/{model_id}/alias", json={"alias": "digits:prod"}).status_code == 200
-    first_answer = sdk.embeddings.create(model="digits:prod", input=inputs)
+    assert client.put(f"/v1/models/{model_id}/alias", json={"alias": "digits-prod"}).status_code == 200
+    first_answer = sdk.embeddings.create(model="digits-prod", input=inputs)
     assert first_answer.model == model_id
     np.testing.assert_allclose([d.embedding for d in first_answer.data], native(client, model_id, inputs), atol=1e-6)
-    assert client.put(f"/v1/models/{second}/alias", json={"alias": "digits:prod"}).status_code == 200
-    moved = sdk.embeddings.create(model="digits:prod", input=inputs)
+    assert client.put(f"/v1/models/{second}/alias", json={"alias": "digits-prod"}).status_code == 200
+    moved = sdk.embeddings.create(model="digits-prod", input=inputs)
     assert moved.model == second
     np.testing.assert_allclose([d.embedding for d in moved.data], native(client, second, inputs), atol=1e-6)
 
