@@ -41,6 +41,8 @@ def api(settings: Settings) -> None:
         port=settings.port,
         log_level="info",
         log_config=uvicorn_log_config(),
+        # Past it uvicorn answers 503 at once: slow clients cannot pile up open connections without bound.
+        limit_concurrency=settings.max_connections,
     )
 
 

@@ -2,12 +2,16 @@
 
 A declared ``Content-Length`` over the route's limit is answered 413 at once, without reading a byte.
 A body without one (chunked) is counted as it arrives and cut off with 413 as soon as it passes the limit.
+A client that stops sending mid-body is answered 408 (and the connection closed) once no bytes have come for
+``read_timeout`` seconds, so that slow or stalled bodies cannot hold connections open forever.
 JSON bodies are watched on the way through by :class:`~app.core.json_guard.JsonGuard` (422 for nesting
 no parser should be handed, or NaN and Infinity). Nothing is buffered: each chunk goes on as it comes.
 """
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 
+import anyio
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
@@ -16,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.json_guard import JsonGuard, JsonRefused
 
 RouteKey = tuple[str, str]  # (method, path)
+PathLimit = tuple[re.Pattern[str], int]  # paths that match, and their limit
 Responder = Callable[[HTTPException], Response]
 
 
@@ -27,7 +32,8 @@ class BodyRefused(HTTPException):
 
 
 class BodyLimits:
-    """``route_limits`` maps (method, path) to a limit in bytes; every other request gets ``default_limit``.
+    """``route_limits`` maps (method, path) to a limit in bytes, ``path_limits`` path patterns (for paths with
+    parameters) to one; every other request gets ``default_limit``.
 
     ``responders`` maps a path whose API answers errors in its own shape (OpenAI's, say) to what turns a
     refusal into that shape; other paths get FastAPI's ``{"detail": ...}``.
@@ -39,30 +45,39 @@ class BodyLimits:
         *,
         default_limit: int,
         route_limits: Mapping[RouteKey, int],
+        path_limits: Sequence[PathLimit] = (),
         responders: Mapping[str, Responder] | None = None,
+        read_timeout: float | None = None,
     ) -> None:
         self.app = app
+        self.read_timeout = read_timeout
         self.default_limit = default_limit
         self.route_limits = dict(route_limits)
+        self.path_limits = list(path_limits)
         self.responders = dict(responders or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.route_limits.get((scope["method"], scope["path"]), self.default_limit)
+        limit = self._limit(scope["method"], scope["path"])
         headers = Headers(scope=scope)
         refusal = _declared_refusal(headers.get("content-length"), limit)
         if refusal is not None:
             await self._respond(refusal, scope, receive, send)
             return
-        metered = _MeteredBody(receive, send, limit, JsonGuard() if _is_json(headers) else None)
+        metered = _MeteredBody(receive, send, limit, JsonGuard() if _is_json(headers) else None, self.read_timeout)
         try:
             await self.app(scope, metered.receive, metered.send)
         except BodyRefused as exc:
             if metered.response_started:
                 raise
             await self._respond(exc, scope, receive, send)
+
+    def _limit(self, method: str, path: str) -> int:
+        if (method, path) in self.route_limits:
+            return self.route_limits[(method, path)]
+        return next((limit for pattern, limit in self.path_limits if pattern.match(path)), self.default_limit)
 
     async def _respond(self, refusal: BodyRefused, scope: Scope, receive: Receive, send: Send) -> None:
         responder = self.responders.get(scope["path"])
@@ -78,20 +93,32 @@ class BodyLimits:
 class _MeteredBody:
     """One request's ``receive`` and ``send``, counting (and for JSON, watching) the body as it streams."""
 
-    def __init__(self, receive: Receive, send: Send, limit: int, guard: JsonGuard | None) -> None:
+    def __init__(
+        self, receive: Receive, send: Send, limit: int, guard: JsonGuard | None, read_timeout: float | None
+    ) -> None:
         self._receive, self._send = receive, send
-        self.limit, self.guard = limit, guard
+        self.limit, self.guard, self.read_timeout = limit, guard, read_timeout
         self.received = 0
+        self.body_done = False  # past the body, receive() waits for a disconnect: no timeout applies
         self.refusal: BodyRefused | None = None
         self.response_started = False
 
     async def receive(self) -> Message:
         if self.refusal is not None:  # whoever swallowed the first refusal gets it again
             raise self.refusal
-        message = await self._receive()
+        message = await self._next_message()
         if message["type"] == "http.request":
+            self.body_done = not message.get("more_body", False)
             self._check(message.get("body", b""))
         return message
+
+    async def _next_message(self) -> Message:
+        if self.body_done or self.read_timeout is None:
+            return await self._receive()
+        with anyio.move_on_after(self.read_timeout):
+            return await self._receive()
+        self.refusal = BodyRefused(408, f"the request body stalled: no bytes came for {self.read_timeout:g} s")
+        raise self.refusal
 
     def _check(self, chunk: bytes) -> None:
         self.received += len(chunk)

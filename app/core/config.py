@@ -24,7 +24,22 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024, description="Largest upload accepted.")
     max_json_bytes: int = Field(
-        default=64 * 1024**2, ge=1024, description="Largest request body other than an upload (JSON, images to embed)."
+        default=64 * 1024**2, ge=1024, description="Largest embedding request body (JSON, or images to embed)."
+    )
+    max_api_json_bytes: int = Field(
+        default=1024**2,
+        ge=1024,
+        description="Largest body of the other routes (jobs, keys, aliases; never more than max_json_bytes): "
+        "their bodies are small, and parsing tens of megabytes of JSON holds the event loop for seconds.",
+    )
+    body_read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A request body that sends no bytes for this long is answered 408 and its connection closed.",
+    )
+    max_connections: int = Field(
+        default=1000, ge=2, le=1_000_000, description="Connections one API process keeps open; past it 503."
     )
     max_archive_members: int = Field(default=1_000_000, ge=1, description="Most files in one archive.")
     max_extracted_bytes: int = Field(default=20 * 1024**3, ge=1024, description="Largest unpacked archive.")
@@ -33,6 +48,9 @@ class Settings(BaseSettings):
         default=512 * 1024**2,
         ge=1024,
         description="Largest text or table upload, all files unpacked: ingest parses these in memory.",
+    )
+    max_table_columns: int = Field(
+        default=4096, ge=1, le=1_000_000, description="Most columns in a table upload; wider ones get 422."
     )
     max_image_pixels: int = Field(default=40_000_000, ge=64, description="Largest decoded image, in pixels.")
     default_image_size: int = Field(default=64, ge=8, le=1024)
@@ -53,6 +71,20 @@ class Settings(BaseSettings):
     )
     embed_queue_limit: int = Field(
         default=512, ge=1, description="Images per model waiting or being embedded; beyond it 503 + Retry-After."
+    )
+    embed_image_scale: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="An image to embed may have at most (this x the model's input side)^2 pixels; larger is 422.",
+    )
+    embed_max_request_pixels: int = Field(
+        default=64_000_000, ge=64, description="Image pixels one embedding request may decode in all; past it 413."
+    )
+    embed_max_decoding_pixels: int = Field(
+        default=256_000_000,
+        ge=64,
+        description="Image pixels the API decodes at once across embedding requests; past it 503 + Retry-After.",
     )
     embed_max_batch: int = Field(default=64, ge=1, le=4096, description="Most images run through an encoder at once.")
     embed_max_wait_ms: float = Field(

@@ -12,7 +12,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    """Async on purpose: a sync route waits for a worker thread, so a saturated thread pool made the liveness
+    probe fail and the process look dead exactly when it was busiest."""
     return {"status": "ok"}
 
 

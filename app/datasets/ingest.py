@@ -30,6 +30,7 @@ class IngestLimits:
     archive: ArchiveLimits
     max_image_pixels: int
     max_in_memory_bytes: int  # text and tables are parsed in memory: their files together, unpacked
+    max_table_columns: int | None = None
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,9 @@ def list_datasets(
     caller: Reader, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[DatasetOut]:
     rows, total = service.list_datasets(session, tenant=caller.tenant, limit=page.limit, offset=page.offset)
-    return Page(items=[DatasetOut.from_row(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+    return Page(
+        items=[DatasetOut.from_row(r, summary=True) for r in rows], total=total, limit=page.limit, offset=page.offset
+    )
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)

@@ -40,12 +40,17 @@ class DatasetOut(BaseModel):
     details: dict[str, Any] = Field(
         default_factory=dict,
         description="What ingest found: for text the document counts (read, empty, duplicates, kept), vocabulary "
-        "and token length; for tables the schema (types, statistics, vocabularies, missing counts); for image-text "
-        "pairs the caption counts.",
+        "and token length; for tables the schema (types, statistics, vocabularies, missing counts; only on "
+        "GET /v1/datasets/{id}, lists give its num_columns); for image-text pairs the caption counts.",
     )
 
     @classmethod
-    def from_row(cls, row: Dataset) -> "DatasetOut":
+    def from_row(cls, row: Dataset, *, summary: bool = False) -> "DatasetOut":
+        """``summary`` (for lists) leaves a table's schema out: it grows with the columns, and a page of wide
+        tables would otherwise be tens of megabytes."""
+        details = {k: v for k, v in row.details.items() if k not in ("labels", "image_size", "source_filename")}
+        if summary and isinstance(details.get("schema"), dict):
+            details["num_columns"] = len(details.pop("schema").get("columns", []))
         return cls(
             id=row.id,
             name=row.name,
@@ -56,7 +61,7 @@ class DatasetOut(BaseModel):
             created_at=row.created_at,
             image_size=row.details.get("image_size"),
             labels=row.details.get("labels"),
-            details={k: v for k, v in row.details.items() if k not in ("labels", "image_size", "source_filename")},
+            details=details,
         )
 
 

@@ -27,7 +27,12 @@ def ingest_table(
         raise Unprocessable(f"{filename}: a table dataset is one .csv or .parquet file, not {len(files)}")
     [(name, data)] = files
     try:
-        table = read_table(data, filename=name, max_unpacked_bytes=limits.archive.max_member_bytes)
+        table = read_table(
+            data,
+            filename=name,
+            max_unpacked_bytes=limits.archive.max_member_bytes,
+            max_columns=limits.max_table_columns,
+        )
         overrides: dict[str, Any] = dict(options.column_types)
         schema = infer_schema(table, overrides=overrides, label_column=options.label_column)
         encoded = encode_table(table, schema)

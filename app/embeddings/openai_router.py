@@ -16,14 +16,15 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.deps import bearer, requires
 from app.auth.service import Principal
-from app.core.config import Settings
-from app.core.deps import SessionDep, SettingsDep, StorageDep
+from app.core.deps import SessionDep, StorageDep
 from app.core.errors import NotFound
+from app.core.json_guard import JsonGuard, JsonRefused
 from app.core.storage import LocalStorage
+from app.embeddings.images import images_from_base64
 from app.embeddings.openai_errors import OpenAIError, OpenAIRoute
 from app.embeddings.openai_schemas import Embedding, EmbeddingsRequest, EmbeddingsResponse, ErrorResponse, Usage
 from app.embeddings.router import request_slot
-from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, images_from_base64, prepare_inputs
+from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, prepare_inputs
 from app.models.aliases import resolve_model
 from app.models.orm import RegisteredModel
 from app.models.service import ENCODER_FILE
@@ -67,7 +68,6 @@ async def create_embeddings(
     caller: Annotated[Principal, Depends(reader)],
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     storage: StorageDep,
 ) -> EmbeddingsResponse:
     """Embed ``input`` with the model named by id or alias, answering as OpenAI's embeddings API does."""
@@ -80,7 +80,7 @@ async def create_embeddings(
             param="dimensions",
         )
     cache: EncoderCache = request.app.state.encoder_cache
-    vectors, tokens = await _vectors(model, body.items(), cache=cache, settings=settings, storage=storage)
+    vectors, tokens = await _vectors(model, body.items(), cache=cache, storage=storage)
     data = [Embedding(embedding=_encoded(v, body.encoding_format), index=i) for i, v in enumerate(vectors)]
     return EmbeddingsResponse(data=data, model=model.id, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
 
@@ -100,7 +100,6 @@ async def _vectors(
     inputs: list[str] | list[list[int]],
     *,
     cache: EncoderCache,
-    settings: Settings,
     storage: LocalStorage,
 ) -> tuple[np.ndarray, int]:
     """Inputs -> ((B, D) unit vectors, prompt tokens), through the model's batcher (503 when saturated)."""
@@ -111,9 +110,8 @@ async def _vectors(
         model_id=model.id,
         path=storage.path(model.storage_key) / ENCODER_FILE,
         inputs=client_inputs,
-        max_pixels=settings.max_image_pixels,
     )
-    return await embed_batched(prepared.batcher, prepared.items), prepared.tokens
+    return await embed_batched(prepared), prepared.tokens
 
 
 def _client_inputs(model: RegisteredModel, inputs: list[str] | list[list[int]]) -> ClientInputs:
@@ -139,10 +137,14 @@ def _client_inputs(model: RegisteredModel, inputs: list[str] | list[list[int]]) 
 
 
 def _row(text: str, index: int) -> dict[str, Any]:
+    """One input string -> a row. The string is JSON of its own, so the body's guard never saw inside it: it is
+    guarded here (nesting, NaN), and what ``json`` refuses (an integer of 5000 digits is a ValueError, not a
+    JSONDecodeError) is a 400 naming the input rather than a 500."""
     try:
+        JsonGuard().feed(text.encode("utf-8", "surrogatepass"))
         row = json.loads(text)
-    except json.JSONDecodeError:
-        row = None
+    except (JsonRefused, ValueError) as exc:
+        raise OpenAIError(400, f"input[{index}]: not a usable JSON object: {str(exc)[:200]}", param="input") from None
     if not isinstance(row, dict):
         raise OpenAIError(400, f"input[{index}]: a table model takes each row as a JSON object string", param="input")
     return row

@@ -8,10 +8,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.auth.deps import bearer, requires
-from app.core.deps import SessionDep, SettingsDep, StorageDep
-from app.core.errors import FieldErrors, Unprocessable
+from app.core.deps import SessionDep, StorageDep
+from app.core.errors import MAX_SHOWN_ERRORS, FieldErrors, Unprocessable
+from app.embeddings.images import images_from_base64
 from app.embeddings.schemas import MAX_INPUTS, EmbedRequest, EmbedResponse
-from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, images_from_base64, prepare_inputs
+from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, prepare_inputs
 from app.models.aliases import resolve_model
 from app.models.orm import RegisteredModel
 from app.models.service import ENCODER_FILE
@@ -72,7 +73,6 @@ async def request_slot(request: Request) -> AsyncIterator[None]:
 async def embed(
     model: Annotated[RegisteredModel, Depends(owned_model)],
     request: Request,
-    settings: SettingsDep,
     storage: StorageDep,
 ) -> EmbedResponse:
     """Embed what the model takes: images as JSON (base64 or data URLs in ``inputs``) or multipart ``files``;
@@ -91,9 +91,8 @@ async def embed(
         model_id=model.id,
         path=storage.path(model.storage_key) / ENCODER_FILE,
         inputs=inputs,
-        max_pixels=settings.max_image_pixels,
     )
-    vectors = await embed_batched(prepared.batcher, prepared.items)
+    vectors = await embed_batched(prepared)
     return EmbedResponse(model=model.id, dim=model.dim, embeddings=vectors.tolist())
 
 
@@ -109,11 +108,16 @@ async def _read_inputs(request: Request) -> ClientInputs:
         raise Unprocessable(
             "send application/json (inputs, texts, token_ids or rows), or multipart/form-data with 'files'"
         )
-    try:
-        body = EmbedRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise FieldErrors([(("body", *e["loc"]), e["msg"]) for e in exc.errors()]) from None
+    body = await run_in_threadpool(_embed_request, await request.body())  # tens of MB: off the event loop
     if body.inputs is not None:
         return ClientInputs("image", images_from_base64(body.inputs, field="inputs"), "inputs")
     kind = {"texts": "text", "token_ids": "token_ids", "rows": "row"}[body.field]
     return ClientInputs(kind, getattr(body, body.field), body.field)
+
+
+def _embed_request(body: bytes) -> EmbedRequest:
+    try:
+        return EmbedRequest.model_validate_json(body)
+    except ValidationError as exc:
+        shown = exc.errors(include_input=False)[:MAX_SHOWN_ERRORS]  # a bad array of 100,000 items: 100,000 errors
+        raise FieldErrors([(("body", *e["loc"]), e["msg"]) for e in shown]) from None

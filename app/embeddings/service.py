@@ -1,8 +1,6 @@
 """Loading encoders lazily (LRU cache, one batcher each) and turning client inputs into embeddings."""
 
 import asyncio
-import base64
-import binascii
 import functools
 import threading
 from collections import OrderedDict
@@ -18,12 +16,9 @@ from app.core.config import Settings
 from app.core.errors import FieldErrors
 from app.embeddings.admission import RequestGate
 from app.embeddings.batching import BatchLimits, EmbeddingBatcher
-from selfsup.data.images import decode_image
+from app.embeddings.images import ImageBudget, canonical_images
 from selfsup.encoder import Encoder
-from selfsup.errors import InvalidImageError
 from selfsup.tabular.rows import InvalidRowError
-
-DATA_URL_MARK = ";base64,"
 
 
 @dataclass(frozen=True)
@@ -37,11 +32,15 @@ class ServedModel:
 class EncoderCache:
     """Keeps the most recently used encoders in memory, each with its batcher; loads each model once.
 
-    Also holds the gate on embedding requests in progress, the other half of the route's admission control.
+    Also holds the gate on embedding requests in progress and the image budgets, the rest of the route's
+    admission control.
     """
 
-    def __init__(self, capacity: int, *, limits: BatchLimits, threads: int, max_requests: int) -> None:
+    def __init__(
+        self, capacity: int, *, limits: BatchLimits, threads: int, max_requests: int, images: ImageBudget
+    ) -> None:
         self.capacity = capacity
+        self.images = images
         self.limits = limits
         self.threads = threads
         self.gate = RequestGate(max_requests)
@@ -61,6 +60,7 @@ class EncoderCache:
             limits=limits,
             threads=settings.embed_threads,
             max_requests=settings.embed_max_requests,
+            images=ImageBudget.from_settings(settings),
         )
 
     def get(self, model_id: str, path: Path) -> ServedModel:
@@ -127,36 +127,19 @@ def _with_threads(embed: Callable[[Any], np.ndarray], threads: int) -> Callable[
     return run
 
 
-def decode_base64_image(text: str) -> bytes:
-    """Accept plain base64 or a ``data:image/...;base64,`` URL."""
-    payload = text.split(DATA_URL_MARK, 1)[1] if text.startswith("data:") and DATA_URL_MARK in text else text
-    return base64.b64decode(payload, validate=True)
+async def embed_batched(prepared: "PreparedInputs") -> np.ndarray:
+    """Prepared inputs -> (B, D), run in a batch with concurrent requests; raises Saturated if the queue is full.
 
-
-def images_from_base64(inputs: Sequence[str], *, field: str) -> list[bytes]:
-    blobs = []
-    for index, text in enumerate(inputs):
-        try:
-            blobs.append(decode_base64_image(text.strip()))
-        except (binascii.Error, ValueError):
-            raise FieldErrors([(("body", field, index), "not valid base64 or a base64 data URL")]) from None
-    return blobs
-
-
-def canonical_images(blobs: Sequence[bytes], *, image_size: int, field: str, max_pixels: int) -> np.ndarray:
-    """Decode every input as at ingest, naming the first one that fails: (B, S, S, 3) uint8."""
-    arrays = []
-    for index, blob in enumerate(blobs):
-        try:
-            arrays.append(decode_image(blob, image_size, max_pixels=max_pixels))
-        except InvalidImageError as exc:
-            raise FieldErrors([(("body", field, index), str(exc))]) from None
-    return np.stack(arrays)
-
-
-async def embed_batched(batcher: EmbeddingBatcher, items: Any) -> np.ndarray:
-    """Prepared inputs -> (B, D), run in a batch with concurrent requests; raises Saturated if the queue is full."""
-    return await asyncio.wrap_future(batcher.submit(items))
+    A vector that is not finite (an input the network overflowed on) is refused with 422 naming the input:
+    answering NaN would hand the client something that looks like an embedding and compares as nothing.
+    """
+    vectors = await asyncio.wrap_future(prepared.batcher.submit(prepared.items))
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite)[0])
+        message = "the model's embedding of this input is not finite (a value far outside what it was trained on)"
+        raise FieldErrors([(("body", prepared.field, index), message)])
+    return vectors
 
 
 @dataclass(frozen=True)
@@ -177,11 +160,10 @@ class PreparedInputs:
     batcher: EmbeddingBatcher
     items: Any  # what the batcher takes: (B, S, S, 3) images, a TokenBatch or a TableBatch
     tokens: int  # tokens the encoder reads (text), 0 for other inputs
+    field: str  # where in the body the inputs came from, for error locations
 
 
-def prepare_inputs(
-    cache: EncoderCache, *, model_id: str, path: Path, inputs: ClientInputs, max_pixels: int
-) -> PreparedInputs:
+def prepare_inputs(cache: EncoderCache, *, model_id: str, path: Path, inputs: ClientInputs) -> PreparedInputs:
     """In the request's own thread: load the model (once), check it takes this kind of input, refuse at once if
     its queue is full (so a saturated server wastes no preparation), then prepare the inputs exactly as
     training data was prepared. Bad inputs are 422s naming the item (and, for rows, the column)."""
@@ -192,15 +174,15 @@ def prepare_inputs(
         raise FieldErrors([(("body", inputs.field), f"model {model_id} embeds {takes}, not {kind}s")])
     batcher = served.batchers[kind]
     batcher.check_room(len(inputs.values))
-    items = _prepare(served.encoder, inputs, max_pixels)
+    items = _prepare(served.encoder, inputs, cache.images)
     tokens = int(items.attention_mask.sum()) if kind == "text" else 0
-    return PreparedInputs(batcher, items, tokens)
+    return PreparedInputs(batcher, items, tokens, inputs.field)
 
 
-def _prepare(encoder: Encoder, inputs: ClientInputs, max_pixels: int) -> Any:
+def _prepare(encoder: Encoder, inputs: ClientInputs, images: ImageBudget) -> Any:
     field, values = inputs.field, inputs.values
     if inputs.kind == "image":
-        return canonical_images(values, image_size=encoder.image_size, field=field, max_pixels=max_pixels)
+        return canonical_images(values, image_size=encoder.image_size, field=field, budget=images)
     if inputs.kind == "text":
         return encoder.prepare_texts(values)
     if inputs.kind == "token_ids":

@@ -5,6 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.jobs.orm import Job
 
+MAX_PARAMS = 100  # a method takes a few dozen parameters at most; the cap keeps a hostile body's errors few
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
 
@@ -13,7 +14,9 @@ class JobCreate(BaseModel):
 
     dataset_id: str = Field(min_length=1, max_length=40)
     method: str = Field(min_length=1, max_length=50)
-    params: dict[str, Any] = Field(default_factory=dict, description="Method parameters; see GET /v1/methods.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, max_length=MAX_PARAMS, description="Method parameters; see GET /v1/methods."
+    )
     name: str | None = Field(default=None, max_length=200)
 
 

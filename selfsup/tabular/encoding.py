@@ -21,13 +21,20 @@ from selfsup.tabular.schema import (
     parse_column,
 )
 
+# Standardized values are cut to this many standard deviations. A finite but absurd cell (1e200 in a column of
+# ages) would otherwise overflow float32 to infinity and turn the whole embedding into NaN; no real feature
+# sits ten thousand deviations out, so training data is unchanged in practice.
+STANDARDIZED_LIMIT = 1e4
+
 
 def encode_numeric(column: ColumnSchema, cells: Sequence[Cell]) -> np.ndarray:
-    """(N,) float32 ``(x - mean) / std``, missing imputed as the mean (0 after standardizing)."""
+    """(N,) float32 ``(x - mean) / std`` cut to +-``STANDARDIZED_LIMIT``, missing imputed as the mean (0)."""
     parsed = parse_column(column.name, "numeric", list(cells), as_number)
     values = np.array([np.nan if v is None else v for v in parsed], dtype=np.float64)
-    standardized = (values - column.mean) / column.std
-    return np.nan_to_num(standardized, nan=0.0).astype(np.float32)
+    with np.errstate(over="ignore"):  # a huge cell over a tiny std overflows to inf, then is clipped
+        standardized = (values - column.mean) / column.std
+    standardized = np.clip(np.nan_to_num(standardized, nan=0.0), -STANDARDIZED_LIMIT, STANDARDIZED_LIMIT)
+    return standardized.astype(np.float32)
 
 
 def encode_categorical(column: ColumnSchema, cells: Sequence[Cell]) -> np.ndarray:

@@ -44,24 +44,32 @@ def is_missing_marker(text: str) -> bool:
     return text.strip().lower() in MISSING_MARKERS
 
 
-def read_table(data: bytes, *, filename: str, max_unpacked_bytes: int | None = None) -> RawTable:
+def read_table(
+    data: bytes, *, filename: str, max_unpacked_bytes: int | None = None, max_columns: int | None = None
+) -> RawTable:
     """``.csv`` (comma-separated, UTF-8, header row) or ``.parquet`` bytes -> :class:`RawTable`.
 
     ``max_unpacked_bytes`` refuses a parquet file whose columns unpack to more than that (compressed,
     dictionary-encoded columns can be a decompression bomb): it is read in batches and given up as soon as
-    the decoded batches pass the limit.
+    the decoded batches pass the limit. ``max_columns`` refuses a table wider than that from its header alone:
+    the schema, its statistics and every listing of it grow with the columns.
     Raises :class:`InvalidTableError` naming the file and the line or column at fault.
     """
     suffix = PurePath(filename).suffix.lower()
     if suffix == ".csv":
-        table = _read_csv(data, filename)
+        table = _read_csv(data, filename, max_columns)
     elif suffix == ".parquet":
-        table = _read_parquet(data, filename, max_unpacked_bytes)
+        table = _read_parquet(data, filename, max_unpacked_bytes, max_columns)
     else:
         raise InvalidTableError(f"{filename}: unsupported file type {suffix or '(none)'!r}; use .csv or .parquet")
     if table.num_rows == 0:
         raise InvalidTableError(f"{filename}: the table has a header but no data rows")
     return table
+
+
+def _check_width(count: int, filename: str, max_columns: int | None) -> None:
+    if max_columns is not None and count > max_columns:
+        raise InvalidTableError(f"{filename}: {count} columns is over the limit of {max_columns} columns")
 
 
 def _check_names(names: list[str], filename: str) -> None:
@@ -87,12 +95,13 @@ def _csv_cell(text: str) -> str | None:
     return None if text.lower() in MISSING_MARKERS else text
 
 
-def _read_csv(data: bytes, filename: str) -> RawTable:
+def _read_csv(data: bytes, filename: str, max_columns: int | None) -> RawTable:
     reader = csv.reader(io.StringIO(_decode_utf8(data, filename), newline=""), strict=True)
     try:
         header = next(reader, None)
         if header is None:
             raise InvalidTableError(f"{filename}: the file is empty; a header row is required")
+        _check_width(len(header), filename, max_columns)
         names = [name.strip() for name in header]
         _check_names(names, filename)
         columns: list[list[Cell]] = [[] for _ in names]
@@ -110,12 +119,13 @@ def _read_csv(data: bytes, filename: str) -> RawTable:
     return RawTable(dict(zip(names, columns, strict=True)), len(columns[0]))
 
 
-def _read_parquet(data: bytes, filename: str, max_unpacked_bytes: int | None) -> RawTable:
+def _read_parquet(data: bytes, filename: str, max_unpacked_bytes: int | None, max_columns: int | None) -> RawTable:
     import pyarrow as pa  # imported here: only parquet uploads pay for it
     import pyarrow.parquet as pq
 
     try:
         parquet = pq.ParquetFile(pa.BufferReader(data))
+        _check_width(len(parquet.schema_arrow), filename, max_columns)
         batches, unpacked = [], 0
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
             unpacked += batch.nbytes

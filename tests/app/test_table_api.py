@@ -1,6 +1,7 @@
 """Tables end to end over HTTP: CSV and parquet uploads with inferred and overridden types, refusals that keep
 what is stored, a SCARF job through the real worker code, and embeddings of JSON rows."""
 
+import base64
 import json
 
 import numpy as np
@@ -119,3 +120,64 @@ def test_a_parquet_that_unpacks_past_the_limit_is_refused_while_it_is_read(
     assert response.status_code == 422 and "unpacks to more than the limit of 1048576 bytes" in response.text, (
         response.text
     )
+
+
+def test_an_absurd_number_embeds_to_finite_vectors(client: TestClient, table_model: str) -> None:
+    # 1e200 standardized overflowed float32 to infinity: every component came back null (NaN in base64).
+    for age in (1e200, -1e300, 10**300):
+        response = client.post(f"/v1/models/{table_model}/embed", json={"rows": [{"age": age}]})
+        assert response.status_code == 200, response.text
+        vector = np.array(response.json()["embeddings"][0], dtype=np.float64)
+        assert np.isfinite(vector).all() and np.isclose(np.linalg.norm(vector), 1, atol=1e-5)
+    body = {"model": table_model, "input": json.dumps({"age": 1e200}), "encoding_format": "base64"}
+    response = client.post("/v1/embeddings", json=body)
+    assert response.status_code == 200, response.text
+    vector = np.frombuffer(base64.b64decode(response.json()["data"][0]["embedding"]), dtype="<f4")
+    assert np.isfinite(vector).all()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"age": ' + "1" * 5000 + "}", "digits"),
+        ('{"age": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested deeper than"),
+        ("[" * 100_000, "nested deeper than"),
+        ('{"age": NaN}', "NaN"),
+    ],
+    ids=["5000-digits", "nested-value", "nested-row", "nan"],
+)
+def test_row_strings_no_parser_should_take_are_400_in_openais_shape(
+    client: TestClient, table_model: str, text: str, expected: str
+) -> None:
+    response = client.post("/v1/embeddings", json={"model": table_model, "input": ["{}", text]})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "input" and error["message"].startswith("input[1]") and expected in error["message"]
+
+
+def test_a_table_wider_than_the_column_limit_is_refused_and_nothing_is_stored(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import reset_service_caches
+
+    monkeypatch.setenv("SELFSUP_MAX_TABLE_COLUMNS", "50")
+    reset_service_caches()
+    wide = {f"c{i}": [float(i), float(i + 1)] for i in range(51)}
+    for data, filename in ((csv_bytes(wide), "wide.csv"), (parquet_bytes(wide), "wide.parquet")):
+        response = upload(client, data, filename)
+        assert response.status_code == 422, response.text
+        assert "51 columns is over the limit of 50 columns" in response.text
+    assert client.get("/v1/datasets").json()["total"] == 0
+    narrow = {name: values for name, values in list(wide.items())[:50]}
+    assert upload(client, csv_bytes(narrow), "narrow.csv").status_code == 201
+
+
+def test_lists_leave_the_schema_out_and_the_dataset_keeps_it(client: TestClient) -> None:
+    wide = {f"c{i}": [float(i), float(i + 1), float(i + 2)] for i in range(300)}
+    created = upload(client, csv_bytes(wide), "wide.csv").json()
+    listed = client.get("/v1/datasets")
+    [item] = listed.json()["items"]
+    assert "schema" not in item["details"] and item["details"]["num_columns"] == 300
+    assert len(listed.content) < 2000  # the schema alone (300 columns with statistics) is tens of kilobytes
+    one = client.get(f"/v1/datasets/{created['id']}").json()
+    assert len(one["details"]["schema"]["columns"]) == 300
