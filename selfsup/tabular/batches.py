@@ -22,6 +22,7 @@ CSV_BLOCK_BYTES = 8 * 1024**2  # CSV text parsed at a time; a batch holds about 
 HEADER_PROBE_BYTES = 4 * 1024**2  # the header row must fit in this much
 BATCH_CELLS = 1_000_000  # parquet cells decoded at a time: wide tables take fewer rows per batch
 MAX_BATCH_ROWS = 65_536
+BATCH_DECODED_BYTES = 64 * 1024**2  # a parquet batch that decodes to more is split (long strings)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class TableSource:
     filename: str
     max_decoded_bytes: int | None = None
     max_columns: int | None = None
+    csv_block_bytes: int = CSV_BLOCK_BYTES
+    batch_cells: int = BATCH_CELLS
 
     @property
     def kind(self) -> str:
@@ -91,7 +94,7 @@ def _csv_batches(source: TableSource, names: list[str]) -> Iterator[list["pa.Arr
         reader = pacsv.open_csv(
             source.path,
             read_options=pacsv.ReadOptions(
-                column_names=keys, skip_rows=1, block_size=CSV_BLOCK_BYTES, use_threads=False
+                column_names=keys, skip_rows=1, block_size=source.csv_block_bytes, use_threads=False
             ),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_bad_row),
             convert_options=pacsv.ConvertOptions(
@@ -150,20 +153,37 @@ def _parquet_batches(source: TableSource, names: list[str]) -> Iterator[list["pa
     import pyarrow as pa
 
     parquet = _parquet_file(source)
-    rows = max(1, min(MAX_BATCH_ROWS, BATCH_CELLS // max(1, len(names))))
+    rows = max(1, min(MAX_BATCH_ROWS, source.batch_cells // max(1, len(names))))
     decoded = 0
     try:
         for batch in parquet.iter_batches(batch_size=rows):  # type: ignore[attr-defined]
-            decoded += sum(decoded_bytes(column) for column in batch.columns)
+            size = _batch_bytes(batch)
+            decoded += size
             if source.max_decoded_bytes is not None and decoded > source.max_decoded_bytes:
                 raise InvalidTableError(
                     f"{source.filename}: unpacks to more than the limit of {source.max_decoded_bytes} bytes"
                 )
-            yield [_undictionary(column) for column in batch.columns]
+            for piece in _pieces(batch, size):
+                yield [_undictionary(column) for column in piece.columns]
     except InvalidTableError:
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidTableError(f"{source.filename}: not a readable parquet file ({exc})") from None
+
+
+def _pieces(batch: "pa.RecordBatch", size: int) -> Iterator["pa.RecordBatch"]:
+    """``batch`` in slices that each decode to at most BATCH_DECODED_BYTES (but at least one row), found by
+    halving: slicing a dictionary-encoded batch decodes nothing."""
+    if size <= BATCH_DECODED_BYTES or batch.num_rows <= 1:
+        yield batch
+        return
+    half = batch.num_rows // 2
+    for part in (batch.slice(0, half), batch.slice(half)):
+        yield from _pieces(part, _batch_bytes(part))
+
+
+def _batch_bytes(batch: "pa.RecordBatch") -> int:
+    return sum(decoded_bytes(column) for column in batch.columns)
 
 
 def decoded_bytes(column: "pa.Array") -> int:
