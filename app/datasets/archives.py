@@ -29,6 +29,10 @@ READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.err
 ARCHIVE_MAGIC = {b"PK\x03\x04": "zip", b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 EOCD = struct.Struct("<4s4H2LH")  # a zip's end-of-central-directory record
 EOCD_SEARCH_BYTES = EOCD.size + 0xFFFF  # the record, then a comment of at most 64 KiB
+# Member paths: no real dataset nests deeper or names longer, and every path is split into its parts more
+# than once (ignored parts, label folders), which a 16,000-deep path made cost memory quadratic in its depth.
+MAX_PATH_BYTES = 1024
+MAX_PATH_DEPTH = 64
 COPY_CHUNK_BYTES = 1024**2
 
 
@@ -193,6 +197,11 @@ def _check_member_size(name: str, size: int, limits: ArchiveLimits) -> None:
 
 
 def _check_path(name: str, filename: str) -> None:
+    # Length first, from the raw name: the depth is then counted on at most MAX_PATH_BYTES.
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        raise Unprocessable(f"{filename}: a member's path is longer than the limit of {MAX_PATH_BYTES} bytes")
+    if name.replace("\\", "/").strip("/").count("/") + 1 > MAX_PATH_DEPTH:
+        raise Unprocessable(f"{filename}: member {name!r} is nested deeper than the limit of {MAX_PATH_DEPTH} folders")
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
         raise Unprocessable(f"{filename}: member {name!r} points outside the archive")
