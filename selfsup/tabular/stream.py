@@ -128,31 +128,43 @@ def _count_skipped_categories(source: TableSource, names: list[str], profiles: l
 
 def _encode(source: TableSource, names: list[str], schema: TableSchema, out_dir: Path) -> list[str | None] | None:
     numeric_columns, categorical_columns = schema.numeric_columns, schema.categorical_columns
-    numeric = _array(out_dir / NUMERIC_FILE, (schema.num_rows, len(numeric_columns)), np.float32)
-    categorical = _array(out_dir / CATEGORICAL_FILE, (schema.num_rows, len(categorical_columns)), np.int64)
     wanted = {c.name for c in (*numeric_columns, *categorical_columns)} | {schema.label_column or ""}
     labels: list[str | None] | None = None if schema.label_column is None else []
-    for batch in _batches(source, names, wanted):
-        rows = slice(batch.offset, batch.offset + batch.rows)
-        for j, column in enumerate(numeric_columns):
-            numeric[rows, j] = _numeric(column, batch.chunks[column.name])
-        for j, column in enumerate(categorical_columns):
-            categorical[rows, j] = _codes(column, batch.chunks[column.name])
-        if labels is not None and schema.label_column is not None:
-            labels.extend(batch.chunks[schema.label_column].categories())
-    for array in (numeric, categorical):
-        if isinstance(array, np.memmap):
-            array.flush()
+    with (
+        _NpyWriter(out_dir / NUMERIC_FILE, (schema.num_rows, len(numeric_columns)), np.float32) as numeric,
+        _NpyWriter(out_dir / CATEGORICAL_FILE, (schema.num_rows, len(categorical_columns)), np.int64) as categorical,
+    ):
+        for batch in _batches(source, names, wanted):
+            numeric.write([_numeric(column, batch.chunks[column.name]) for column in numeric_columns], batch.rows)
+            categorical.write([_codes(column, batch.chunks[column.name]) for column in categorical_columns], batch.rows)
+            if labels is not None and schema.label_column is not None:
+                labels.extend(batch.chunks[schema.label_column].categories())
     return labels
 
 
-def _array(path: Path, shape: tuple[int, int], dtype: type) -> np.ndarray:
-    """A ``.npy`` file of ``shape``, memory-mapped for writing (an empty one is written at once: nothing to map)."""
-    if shape[0] * shape[1] == 0:
-        empty: np.ndarray = np.zeros(shape, dtype)
-        np.save(path, empty)
-        return empty
-    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+class _NpyWriter:
+    """An (N, F) ``.npy`` file written a block of rows at a time, in order. Rows are contiguous in C order,
+    so each batch is appended with a plain write: unlike a memory map, the written pages never count towards
+    the process's resident memory."""
+
+    def __init__(self, path: Path, shape: tuple[int, int], dtype: type) -> None:
+        self.path, self.shape, self.dtype, self.rows = path, shape, np.dtype(dtype), 0
+        self.handle = path.open("wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self.handle, header)
+
+    def write(self, columns: list[np.ndarray], rows: int) -> None:
+        block = np.stack(columns, axis=1) if columns else np.zeros((rows, 0), self.dtype)  # (rows, F)
+        self.handle.write(np.ascontiguousarray(block, dtype=self.dtype).tobytes())
+        self.rows += rows
+
+    def __enter__(self) -> "_NpyWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+        if exc[0] is None and self.rows != self.shape[0]:  # pass 2 must see the rows pass 1 counted
+            raise InvalidTableError(f"the table changed while it was read: {self.shape[0]} rows, then {self.rows}")
 
 
 def _numeric(column: ColumnSchema, cells: Chunk) -> np.ndarray:
