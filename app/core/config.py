@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     max_in_memory_bytes: int = Field(
         default=512 * 1024**2,
         ge=1024,
-        description="Largest text or table upload, all files unpacked: ingest parses these in memory.",
+        description="Largest text upload, all files unpacked: ingest parses it in memory (tables stream).",
     )
     max_dataset_bytes: int = Field(
         default=64 * 1024**3,
