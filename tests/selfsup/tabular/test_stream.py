@@ -143,3 +143,38 @@ def test_arrays_past_the_byte_limit_are_refused_before_they_are_written(tmp_path
     with pytest.raises(DatasetTooLargeError, match="1000 rows encode to 40000 bytes, over the limit of 39999 bytes"):
         ingest_table_file(TableSource(path, "t.csv"), tmp_path / "out", max_bytes=39_999)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "expected"),
+    [
+        (b"a,b\n1,2\n3,\xff\n", "bad.csv", "bad.csv: not valid UTF-8"),
+        (b"a,b\n1,2\n3,4,5\n", "ragged.csv", "ragged.csv, line 3: 3 fields, but the header has 2"),
+        (b"a,b\n1\n", "short.csv", "short.csv, line 2: 1 fields"),
+        (b"a,b,a\n1,2,3\n", "dup.csv", "duplicate column name 'a'"),  # arrow alone would merge them
+        (b"a,,c\n1,2,3\n", "blank.csv", "column 2 has an empty name"),
+        (b"", "empty.csv", "empty.csv: the file is empty"),
+        (b"a,b\n", "header.csv", "header.csv: the table has a header but no data rows"),
+        (b'a,b\n"1,2\n', "quote.csv", "quote.csv, line 2"),
+        (b"PAR1 this is not parquet", "corrupt.parquet", "corrupt.parquet: not a readable parquet file"),
+        (b"a\n1\n", "table.xlsx", "table.xlsx: unsupported file type '.xlsx'"),
+    ],
+)
+def test_malformed_files_are_refused_naming_the_problem(
+    tmp_path: Path, data: bytes, filename: str, expected: str
+) -> None:
+    (tmp_path / filename).write_bytes(data)
+    with pytest.raises(InvalidTableError) as caught:
+        ingest_table_file(TableSource(tmp_path / filename, filename), tmp_path / "out")
+    assert expected in str(caught.value)
+
+
+def test_a_byte_order_mark_quotes_padding_and_blank_lines_read_as_the_whole_file_reads_them(tmp_path: Path) -> None:
+    data = '\ufeff name ,"note, quoted"\r\n Ann ,"a, b"\r\n\r\nBob,c\r\n'.encode()
+    (tmp_path / "t.csv").write_bytes(data)
+    schema = ingest_table_file(TableSource(tmp_path / "t.csv", "t.csv"), tmp_path / "out").schema
+    assert [(c.name, c.vocabulary) for c in schema.columns] == [
+        ("name", ("Ann", "Bob")),
+        ("note, quoted", ("a, b", "c")),
+    ]
+    assert schema == whole_file(data, "t.csv")[0]
