@@ -76,6 +76,8 @@ class ColumnProfile:
             return
         if chunk.text is not None:
             self._add_text(chunk)
+        elif chunk.numbers is not None and self.want in (None, "numeric"):
+            self._add_numbers(chunk, chunk.numbers)
         else:
             self._add_cells(chunk)
         if self._counts_categories() and self.counted_from is None:
@@ -91,7 +93,6 @@ class ColumnProfile:
             values, counts = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
             self.categories.update(dict(zip(values, counts, strict=True)))
         else:
-            assert chunk.cells is not None
             self.categories.update(text for text in map(as_category, chunk.cells) if text is not None)
         if len(self.categories) > TRACKED_CATEGORIES:
             self.categories = Counter(dict(self.categories.most_common(TRACKED_CATEGORIES // 2)))
@@ -129,8 +130,15 @@ class ColumnProfile:
         else:
             self.not_number = first
 
+    def _add_numbers(self, chunk: Chunk, numbers: np.ndarray) -> None:
+        present = ~np.isnan(numbers)
+        self.missing += chunk.rows - int(present.sum())
+        if self.not_boolean is None and present.any():
+            first = int(np.flatnonzero(present)[0])
+            self.not_boolean = (chunk.offset + first + 1, chunk.array[first].as_py())
+        self.numbers.add(numbers[present])
+
     def _add_cells(self, chunk: Chunk) -> None:
-        assert chunk.cells is not None
         present: list[tuple[int, Cell]] = [
             (row, cell) for row, cell in enumerate(chunk.cells, start=chunk.offset + 1) if cell is not None
         ]

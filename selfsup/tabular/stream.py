@@ -168,8 +168,9 @@ class _NpyWriter:
 
 
 def _numeric(column: ColumnSchema, cells: Chunk) -> np.ndarray:
+    if cells.numbers is not None:
+        return standardize(column, cells.numbers)
     if cells.text is None:
-        assert cells.cells is not None
         return encode_numeric(column, cells.cells)
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -181,7 +182,6 @@ def _numeric(column: ColumnSchema, cells: Chunk) -> np.ndarray:
 def _codes(column: ColumnSchema, cells: Chunk) -> np.ndarray:
     """The codes :func:`~selfsup.tabular.encoding.encode_categorical` gives, computed with arrow for text."""
     if cells.text is None:
-        assert cells.cells is not None
         return encode_categorical(column, cells.cells)
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -178,3 +178,19 @@ def test_a_byte_order_mark_quotes_padding_and_blank_lines_read_as_the_whole_file
         ("note, quoted", ("a, b", "c")),
     ]
     assert schema == whole_file(data, "t.csv")[0]
+
+
+def test_typed_parquet_numbers_are_read_as_the_whole_file_reads_them(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    counts = [None if i % 7 == 0 else int(v) for i, v in enumerate(rng.integers(-(2**62), 2**62, 3000))]
+    ratios = [float("nan") if i % 5 == 0 else float(v) for i, v in enumerate(rng.normal(0, 1e-3, 3000))]
+    data = parquet_bytes({"count": counts, "ratio": ratios, "small": [int(v) for v in rng.integers(0, 9, 3000)]})
+    assert_same(whole_file(data, "n.parquet"), streamed(tmp_path, data, "n.parquet"))
+    ratios[2500] = float("-inf")
+    data = parquet_bytes({"ratio": ratios})
+    with pytest.raises(InvalidTableError) as whole:
+        whole_file(data, "n.parquet")
+    (tmp_path / "inf").mkdir()
+    with pytest.raises(InvalidTableError) as stream:
+        streamed(tmp_path / "inf", data, "n.parquet")
+    assert str(stream.value) == str(whole.value) == "n.parquet: column 'ratio', row 2501: non-finite number -inf"
