@@ -17,6 +17,7 @@ printed apart, then not counted.
 
     python bench/ingest_throughput.py                      # 2000 photos of 640x480 to 32 px
     python bench/ingest_throughput.py --count 500 --size 64 --rounds 1
+    python -m bench.ingest_throughput --csv-gb 2           # instead: a 2 GB CSV table, peak RSS and MB/s
 """
 
 import argparse
@@ -44,6 +45,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--size", type=int, default=32, help="stored side length")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--csv-gb", type=float, default=0, help="instead: ingest a CSV of this many GB, report peak RSS and MB/s"
+    )
     return parser.parse_args()
 
 
@@ -95,8 +99,92 @@ def selfsup_ingest(archive_path: Path, size: int, count: int, work_dir: Path) ->
     return count / elapsed
 
 
+CSV_CHUNK_ROWS = 200_000
+CSV_WORDS = [f"{kind}_{i}" for kind in ("red", "blue", "green", "grey") for i in range(40)]
+
+
+def csv_chunk(rng: np.random.Generator, rows: int) -> "object":
+    """~20 columns like a real export: 8 measurements (5% missing), 4 integer counts, 5 categories (some
+    missing), 3 booleans written true/false."""
+    import pyarrow as pa
+
+    columns: dict[str, object] = {}
+    for j in range(8):
+        values = np.round(rng.normal(100 * j, 10 + j, rows), 3)
+        columns[f"measure_{j}"] = pa.array(values, mask=rng.random(rows) < 0.05)
+    for j in range(4):
+        columns[f"count_{j}"] = pa.array(rng.integers(0, 10 ** (j + 2), rows))
+    words = pa.array(CSV_WORDS)
+    for j in range(5):
+        codes = pa.array(rng.integers(0, 10 + 30 * j, rows), mask=rng.random(rows) < 0.02)
+        columns[f"category_{j}"] = words.take(codes)
+    for j in range(3):
+        columns[f"flag_{j}"] = pa.array(rng.random(rows) < 0.3 + 0.2 * j)
+    return pa.table(columns)
+
+
+def write_csv(path: Path, target_bytes: int) -> int:
+    """A CSV of about ``target_bytes`` (header once, then chunks until it is reached); returns its rows."""
+    import pyarrow.csv as pacsv
+
+    rng, rows = np.random.default_rng(0), 0
+    with path.open("wb") as handle:
+        while handle.tell() < target_bytes:
+            table = csv_chunk(rng, CSV_CHUNK_ROWS)
+            pacsv.write_csv(table, handle, pacsv.WriteOptions(include_header=rows == 0))  # type: ignore[arg-type]
+            rows += CSV_CHUNK_ROWS
+    return rows
+
+
+def ingest_csv_child(path: Path, out_dir: Path, seconds: "object") -> None:
+    """The child process: our table ingest of ``path``, as the API runs it; puts on the queue its peak RSS
+    once the API's modules are imported (torch among them: the floor any API process starts from), then its
+    seconds."""
+    import resource
+
+    from app.datasets.ingest import IngestOptions
+    from app.datasets.table_ingest import ingest_table
+
+    seconds.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # type: ignore[attr-defined]
+
+    limits = IngestLimits(
+        archive=ArchiveLimits(max_members=10, max_total_bytes=2**40, max_member_bytes=2**40),
+        max_image_pixels=40_000_000,
+        max_in_memory_bytes=2**30,
+    )
+    start = time.perf_counter()
+    ingest_table(path, filename="table.csv", out_dir=out_dir, options=IngestOptions(image_size=32), limits=limits)
+    seconds.put(time.perf_counter() - start)  # type: ignore[attr-defined]
+
+
+def csv_bench(gigabytes: float) -> None:
+    """Table ingest at scale: write a CSV of ``gigabytes``, ingest it in a child process, print the child's
+    peak RSS (what streaming bounds: target < 1.5 GB at 2 GB of CSV) and the ingest's MB/s."""
+    import multiprocessing
+    import resource
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "table.csv"
+        rows = write_csv(path, int(gigabytes * 1e9))
+        size_mb = path.stat().st_size / 1e6
+        print(f"CSV: {size_mb:.0f} MB, {rows} rows, 20 columns (8 numeric, 4 integer, 5 categorical, 3 boolean)")
+        context = multiprocessing.get_context("spawn")
+        seconds = context.Queue()
+        child = context.Process(target=ingest_csv_child, args=(path, Path(tmp) / "dataset", seconds))
+        child.start()
+        imported_mb, elapsed = seconds.get(), seconds.get()
+        child.join()
+        assert child.exitcode == 0, f"the ingest failed (exit code {child.exitcode})"
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux reports KiB
+    print(f"table ingest: {elapsed:.1f} s, {size_mb / elapsed:.1f} MB/s")
+    print(f"child peak RSS {peak_mb:.0f} MB ({imported_mb:.0f} MB of it once the API's modules were imported)")
+
+
 def main() -> None:
     args = parse_args()
+    if args.csv_gb:
+        csv_bench(args.csv_gb)
+        return
     cores = available_cores()
     with tempfile.TemporaryDirectory() as tmp:
         work_dir = Path(tmp)

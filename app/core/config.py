@@ -47,7 +47,13 @@ class Settings(BaseSettings):
     max_in_memory_bytes: int = Field(
         default=512 * 1024**2,
         ge=1024,
-        description="Largest text or table upload, all files unpacked: ingest parses these in memory.",
+        description="Largest text upload, all files unpacked: ingest parses it in memory (tables stream).",
+    )
+    max_dataset_bytes: int = Field(
+        default=64 * 1024**3,
+        ge=1024,
+        description="Largest dataset once decoded (images: items x size x size x 3 bytes; tables: what a parquet "
+        "file decodes to, and the encoded arrays); refused before work starts where it can be known.",
     )
     max_table_columns: int = Field(
         default=4096, ge=1, le=1_000_000, description="Most columns in a table upload; wider ones get 422."

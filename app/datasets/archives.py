@@ -29,6 +29,11 @@ READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.err
 ARCHIVE_MAGIC = {b"PK\x03\x04": "zip", b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 EOCD = struct.Struct("<4s4H2LH")  # a zip's end-of-central-directory record
 EOCD_SEARCH_BYTES = EOCD.size + 0xFFFF  # the record, then a comment of at most 64 KiB
+# Member paths: no real dataset nests deeper or names longer, and every path is split into its parts more
+# than once (ignored parts, label folders), which a 16,000-deep path made cost memory quadratic in its depth.
+MAX_PATH_BYTES = 1024
+MAX_PATH_DEPTH = 64
+COPY_CHUNK_BYTES = 1024**2
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,11 @@ def _check_member_size(name: str, size: int, limits: ArchiveLimits) -> None:
 
 
 def _check_path(name: str, filename: str) -> None:
+    # Length first, from the raw name: the depth is then counted on at most MAX_PATH_BYTES.
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        raise Unprocessable(f"{filename}: a member's path is longer than the limit of {MAX_PATH_BYTES} bytes")
+    if name.replace("\\", "/").strip("/").count("/") + 1 > MAX_PATH_DEPTH:
+        raise Unprocessable(f"{filename}: member {name!r} is nested deeper than the limit of {MAX_PATH_DEPTH} folders")
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
         raise Unprocessable(f"{filename}: member {name!r} points outside the archive")
@@ -216,6 +226,41 @@ def read_member(member: Member, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"{member.name}: larger than {max_bytes} bytes when unpacked")
     return data
+
+
+def extract_member(member: Member, dest: Path, max_bytes: int) -> None:
+    """Copy a member to ``dest`` in chunks, never more than ``max_bytes`` (its header's size can lie)."""
+    written = 0
+    try:
+        with member.open() as source, dest.open("wb") as target:
+            while chunk := source.read(COPY_CHUNK_BYTES):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise PayloadTooLarge(f"{member.name}: larger than {max_bytes} bytes when unpacked")
+                target.write(chunk)
+    except READ_ERRORS as exc:
+        raise Unprocessable(f"{member.name}: cannot be read from the archive ({exc})") from None
+
+
+def staged_data_file(
+    path: Path, filename: str, limits: ArchiveLimits, suffixes: frozenset[str], *, staging: Path
+) -> tuple[str, Path]:
+    """The one data file of an upload, as (name, path on disk), for ingest that streams from a file: the upload
+    itself when its name ends in one of ``suffixes``, else the archive's only file, extracted into ``staging``."""
+    if PurePosixPath(filename).suffix.lower() in suffixes:
+        return filename, path
+    with open_archive(path, filename, limits) as members:
+        if len(members) != 1:
+            accepted = " or ".join(sorted(suffixes))
+            raise Unprocessable(f"{filename}: the archive must hold one {accepted} file, not {len(members)}")
+        [member] = members
+        if member.suffix not in suffixes:
+            raise Unprocessable(
+                f"{filename}: {member.name!r} is not a data file (accepted: {', '.join(sorted(suffixes))})"
+            )
+        dest = staging / f"member{member.suffix}"
+        extract_member(member, dest, limits.max_member_bytes)
+        return member.name, dest
 
 
 def upload_files(

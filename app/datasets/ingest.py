@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.errors import Unprocessable
+from app.core.errors import PayloadTooLarge, Unprocessable
 from app.datasets.archives import ArchiveLimits, Member, open_archive, read_member
 from app.datasets.labels import LABELS_FILE, Labels, labels_from_csv, labels_from_folders
 from selfsup.data.decoding import ParallelDecoder
@@ -29,8 +29,9 @@ CSV_LIMIT_BYTES = 64 * 1024**2
 class IngestLimits:
     archive: ArchiveLimits
     max_image_pixels: int
-    max_in_memory_bytes: int  # text and tables are parsed in memory: their files together, unpacked
+    max_in_memory_bytes: int  # text is parsed in memory: its files together, unpacked (tables stream)
     max_table_columns: int | None = None
+    max_dataset_bytes: int = 64 * 1024**3  # decoded: images' pixel arrays, a table's parquet values and arrays
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def write_images(
     every core, and list their names in ``files.json``."""
     # Items are stored in the given order but read in archive order: in a compressed tar, reading
     # backwards means decompressing again from the start.
+    check_image_budget(len(images), image_size, limits.max_dataset_bytes)
     slot = {id(member): index for index, member in enumerate(images)}
     decoder = ParallelDecoder(
         out_dir / IMAGES_FILE, count=len(images), size=image_size, max_pixels=limits.max_image_pixels
@@ -96,6 +98,17 @@ def write_images(
     except ItemDecodeError as exc:
         raise Unprocessable(f"{images[exc.index].name}: {exc}") from None
     (out_dir / MANIFEST_FILE).write_text(json.dumps([m.name for m in images]))
+
+
+def check_image_budget(count: int, image_size: int, max_bytes: int) -> None:
+    """413 before anything is decoded when the images' array would pass ``max_bytes``: a tiny archive of
+    one-pixel images at a large size decodes to gigabytes."""
+    decoded = count * image_size * image_size * 3
+    if decoded > max_bytes:
+        raise PayloadTooLarge(
+            f"{count} images at {image_size}x{image_size} decode to {decoded} bytes, over the limit of {max_bytes} "
+            "bytes (SELFSUP_MAX_DATASET_BYTES); upload fewer images or ask for a smaller image_size"
+        )
 
 
 def _read_labels(member: Member | None, names: list[str]) -> Labels | None:

@@ -34,6 +34,7 @@ def ingest_limits(settings: Settings) -> IngestLimits:
         max_image_pixels=settings.max_image_pixels,
         max_in_memory_bytes=settings.max_in_memory_bytes,
         max_table_columns=settings.max_table_columns,
+        max_dataset_bytes=settings.max_dataset_bytes,
     )
 
 

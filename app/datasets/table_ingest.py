@@ -1,20 +1,21 @@
-"""Table uploads: one ``.csv`` or ``.parquet`` file, typed and encoded once.
+"""Table uploads: one ``.csv`` or ``.parquet`` file (or an archive holding one), typed and encoded once.
 
 Column types are inferred (numeric, categorical, boolean; see :mod:`selfsup.tabular.schema`) unless the upload
 overrides them; the schema, with normalization statistics, category vocabularies and missing counts, is stored
 with the encoded arrays and shown on the dataset. A label column, if named, is kept aside for evaluation only.
+The file is streamed from disk in batches (:mod:`selfsup.tabular.stream`), so memory does not grow with its rows.
 """
 
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import Unprocessable
-from app.datasets.archives import upload_files
+from app.core.errors import PayloadTooLarge, Unprocessable
+from app.datasets.archives import staged_data_file
 from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, finish_ingest
 from app.datasets.labels import labels_from_values
-from selfsup.tabular.data import encode_table, save_table_dataset
-from selfsup.tabular.reading import InvalidTableError, read_table
-from selfsup.tabular.schema import infer_schema
+from selfsup.tabular.batches import TableSource
+from selfsup.tabular.reading import InvalidTableError
+from selfsup.tabular.stream import DatasetTooLargeError, ingest_table_file
 
 TABLE_SUFFIXES = frozenset({".csv", ".parquet"})
 
@@ -22,22 +23,20 @@ TABLE_SUFFIXES = frozenset({".csv", ".parquet"})
 def ingest_table(
     upload: Path, *, filename: str, out_dir: Path, options: IngestOptions, limits: IngestLimits
 ) -> Ingested:
-    files = upload_files(upload, filename, limits.archive, TABLE_SUFFIXES, max_total_bytes=limits.max_in_memory_bytes)
-    if len(files) != 1:
-        raise Unprocessable(f"{filename}: a table dataset is one .csv or .parquet file, not {len(files)}")
-    [(name, data)] = files
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name, path = staged_data_file(upload, filename, limits.archive, TABLE_SUFFIXES, staging=out_dir)
+    source = TableSource(path, name, max_decoded_bytes=limits.max_dataset_bytes, max_columns=limits.max_table_columns)
+    overrides: dict[str, Any] = dict(options.column_types)
     try:
-        table = read_table(
-            data,
-            filename=name,
-            max_unpacked_bytes=limits.archive.max_member_bytes,
-            max_columns=limits.max_table_columns,
+        table = ingest_table_file(
+            source, out_dir, overrides=overrides, label_column=options.label_column, max_bytes=limits.max_dataset_bytes
         )
-        overrides: dict[str, Any] = dict(options.column_types)
-        schema = infer_schema(table, overrides=overrides, label_column=options.label_column)
-        encoded = encode_table(table, schema)
+    except DatasetTooLargeError as exc:
+        raise PayloadTooLarge(f"{exc} (SELFSUP_MAX_DATASET_BYTES)") from None
     except InvalidTableError as exc:
         raise Unprocessable(str(exc)) from None
-    save_table_dataset(out_dir, encoded, schema)
-    labels = labels_from_values(encoded.labels, options.label_column or "") if encoded.labels else None
-    return finish_ingest(out_dir, table.num_rows, {"schema": schema.to_dict()}, labels)
+    finally:
+        if path != upload:
+            path.unlink(missing_ok=True)  # the extracted member: the dataset keeps only its encoded form
+    labels = labels_from_values(table.labels, options.label_column or "") if table.labels else None
+    return finish_ingest(out_dir, table.schema.num_rows, {"schema": table.schema.to_dict()}, labels)

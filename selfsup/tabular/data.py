@@ -110,9 +110,14 @@ def save_table_dataset(out_dir: Path, encoded: EncodedTable, schema: TableSchema
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / NUMERIC_FILE, encoded.numeric)
     np.save(out_dir / CATEGORICAL_FILE, encoded.categorical)
+    write_table_description(out_dir, schema, encoded.labels)
+
+
+def write_table_description(out_dir: Path, schema: TableSchema, labels: list[str | None] | None) -> None:
+    """Write ``schema.json`` (and ``labels.json`` if any) next to a table dataset's arrays."""
     (out_dir / SCHEMA_FILE).write_text(json.dumps(schema.to_dict()))
-    if encoded.labels is not None:
-        (out_dir / LABELS_FILE).write_text(json.dumps(encoded.labels))
+    if labels is not None:
+        (out_dir / LABELS_FILE).write_text(json.dumps(labels))
 
 
 def load_table_data(directory: Path) -> TableData:

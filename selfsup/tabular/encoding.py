@@ -30,7 +30,11 @@ STANDARDIZED_LIMIT = 1e4
 def encode_numeric(column: ColumnSchema, cells: Sequence[Cell]) -> np.ndarray:
     """(N,) float32 ``(x - mean) / std`` cut to +-``STANDARDIZED_LIMIT``, missing imputed as the mean (0)."""
     parsed = parse_column(column.name, "numeric", list(cells), as_number)
-    values = np.array([np.nan if v is None else v for v in parsed], dtype=np.float64)
+    return standardize(column, np.array([np.nan if v is None else v for v in parsed], dtype=np.float64))
+
+
+def standardize(column: ColumnSchema, values: np.ndarray) -> np.ndarray:
+    """(N,) float64 numbers (NaN where missing) -> (N,) float32 as :func:`encode_numeric` encodes them."""
     with np.errstate(over="ignore"):  # a huge cell over a tiny std overflows to inf, then is clipped
         standardized = (values - column.mean) / column.std
     standardized = np.clip(np.nan_to_num(standardized, nan=0.0), -STANDARDIZED_LIMIT, STANDARDIZED_LIMIT)

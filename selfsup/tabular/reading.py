@@ -67,12 +67,12 @@ def read_table(
     return table
 
 
-def _check_width(count: int, filename: str, max_columns: int | None) -> None:
+def check_width(count: int, filename: str, max_columns: int | None) -> None:
     if max_columns is not None and count > max_columns:
         raise InvalidTableError(f"{filename}: {count} columns is over the limit of {max_columns} columns")
 
 
-def _check_names(names: list[str], filename: str) -> None:
+def check_names(names: list[str], filename: str) -> None:
     seen: set[str] = set()
     for position, name in enumerate(names, start=1):
         if not name:
@@ -101,9 +101,9 @@ def _read_csv(data: bytes, filename: str, max_columns: int | None) -> RawTable:
         header = next(reader, None)
         if header is None:
             raise InvalidTableError(f"{filename}: the file is empty; a header row is required")
-        _check_width(len(header), filename, max_columns)
+        check_width(len(header), filename, max_columns)
         names = [name.strip() for name in header]
-        _check_names(names, filename)
+        check_names(names, filename)
         columns: list[list[Cell]] = [[] for _ in names]
         for row in reader:
             if not row:  # a blank line carries no row
@@ -125,7 +125,7 @@ def _read_parquet(data: bytes, filename: str, max_unpacked_bytes: int | None, ma
 
     try:
         parquet = pq.ParquetFile(pa.BufferReader(data))
-        _check_width(len(parquet.schema_arrow), filename, max_columns)
+        check_width(len(parquet.schema_arrow), filename, max_columns)
         batches, unpacked = [], 0
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
             unpacked += batch.nbytes
@@ -137,16 +137,16 @@ def _read_parquet(data: bytes, filename: str, max_unpacked_bytes: int | None, ma
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidTableError(f"{filename}: not a readable parquet file ({exc})") from None
-    _check_names(table.column_names, filename)
+    check_names(table.column_names, filename)
     columns: dict[str, list[Cell]] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_nested(column.type):
             raise InvalidTableError(f"{filename}: column {name!r} has nested type {column.type}; flatten it first")
-        columns[name] = [_parquet_cell(value, name, row, filename) for row, value in enumerate(column.to_pylist())]
+        columns[name] = [parquet_cell(value, name, row, filename) for row, value in enumerate(column.to_pylist())]
     return RawTable(columns, table.num_rows)
 
 
-def _parquet_cell(value: object, name: str, row: int, filename: str) -> Cell:
+def parquet_cell(value: object, name: str, row: int, filename: str) -> Cell:
     if isinstance(value, Decimal):
         value = float(value)
     if value is None or isinstance(value, bool | int):

@@ -31,8 +31,10 @@ DEFAULT_MAX_CATEGORIES = 100
 BOOLEAN_VOCABULARY = ("false", "true")
 MISSING_CODE, UNKNOWN_CODE, FIRST_CATEGORY_CODE = 0, 1, 2
 
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_TRUE_WORDS, _FALSE_WORDS = frozenset({"true", "yes"}), frozenset({"false", "no"})
+# ASCII digits only, written out so that Python's re and arrow's RE2 (streaming ingest) agree on every cell.
+NUMBER_PATTERN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_NUMBER = re.compile(NUMBER_PATTERN)
+TRUE_WORDS, FALSE_WORDS = frozenset({"true", "yes"}), frozenset({"false", "no"})
 
 
 def as_number(cell: Cell) -> float | None:
@@ -60,8 +62,8 @@ def as_boolean(cell: Cell) -> bool | None:
     """A boolean column's cell -> bool (None if missing); ValueError unless a bool or a true/false/yes/no word."""
     if cell is None or isinstance(cell, bool):
         return cell
-    if isinstance(cell, str) and cell.lower() in _TRUE_WORDS | _FALSE_WORDS:
-        return cell.lower() in _TRUE_WORDS
+    if isinstance(cell, str) and cell.lower() in TRUE_WORDS | FALSE_WORDS:
+        return cell.lower() in TRUE_WORDS
     raise ValueError(f"{cell!r} is not one of true/false/yes/no")
 
 
@@ -171,23 +173,41 @@ def infer_schema(
     (naming the column and the first bad value), or a table left without any feature column.
     """
     overrides = overrides or {}
-    for name, kind in overrides.items():
-        if name not in table.columns:
-            raise InvalidTableError(f"type override for unknown column {name!r}")
-        if kind not in COLUMN_KINDS:
-            raise InvalidTableError(f"column {name!r}: unknown type {kind!r}; use one of {', '.join(COLUMN_KINDS)}")
-    if label_column is not None and label_column not in table.columns:
-        raise InvalidTableError(f"label column {label_column!r} is not in the table")
-    if label_column is not None and label_column in overrides:
-        raise InvalidTableError(f"label column {label_column!r} cannot have a type override")
+    check_choices(list(table.columns), overrides, label_column)
     columns = tuple(
         _column_schema(name, cells, overrides.get(name) or _infer_kind(cells), max_categories)
         for name, cells in table.columns.items()
         if name != label_column
     )
+    return table_schema(columns, table.num_rows, label_column)
+
+
+def check_choices(names: list[str], overrides: dict[str, ColumnKind], label_column: str | None) -> None:
+    """InvalidTableError for an override of an unknown column or kind, or a label column that is not there."""
+    for name, kind in overrides.items():
+        if name not in names:
+            raise InvalidTableError(f"type override for unknown column {name!r}")
+        if kind not in COLUMN_KINDS:
+            raise InvalidTableError(f"column {name!r}: unknown type {kind!r}; use one of {', '.join(COLUMN_KINDS)}")
+    if label_column is not None and label_column not in names:
+        raise InvalidTableError(f"label column {label_column!r} is not in the table")
+    if label_column is not None and label_column in overrides:
+        raise InvalidTableError(f"label column {label_column!r} cannot have a type override")
+
+
+def table_schema(columns: tuple[ColumnSchema, ...], num_rows: int, label_column: str | None) -> TableSchema:
     if all(c.kind == "ignore" for c in columns):
         raise InvalidTableError("the table has no usable feature column")
-    return TableSchema(columns, table.num_rows, label_column)
+    return TableSchema(columns, num_rows, label_column)
+
+
+def ranked_vocabulary(counts: Counter[str], max_categories: int) -> tuple[str, ...]:
+    """The ``max_categories`` most frequent values, ties broken by value."""
+    return tuple(sorted(counts, key=lambda text: (-counts[text], text))[:max_categories])
+
+
+def not_a(name: str, kind: str, row: int, cell: Cell) -> InvalidTableError:
+    return InvalidTableError(f"column {name!r} cannot be {kind}: row {row} holds {cell!r}")
 
 
 def label_values(table: RawTable, schema: TableSchema) -> list[str | None] | None:
@@ -221,7 +241,7 @@ def parse_column(name: str, kind: str, cells: list[Cell], parse: Callable[[Cell]
         return [parse(cell) for cell in cells]
     except ValueError:
         row, cell = next((i, c) for i, c in enumerate(cells, start=1) if not _all_parse([c], parse))
-        raise InvalidTableError(f"column {name!r} cannot be {kind}: row {row} holds {cell!r}") from None
+        raise not_a(name, kind, row, cell) from None
 
 
 def _column_schema(name: str, cells: list[Cell], kind: ColumnKind, max_categories: int) -> ColumnSchema:
@@ -236,6 +256,5 @@ def _column_schema(name: str, cells: list[Cell], kind: ColumnKind, max_categorie
         return ColumnSchema(name, kind, missing, vocabulary=BOOLEAN_VOCABULARY)
     if kind == "categorical":
         counts = Counter(text for text in map(as_category, cells) if text is not None)
-        ranked = sorted(counts, key=lambda text: (-counts[text], text))  # most frequent first, ties by value
-        return ColumnSchema(name, kind, missing, vocabulary=tuple(ranked[:max_categories]))
+        return ColumnSchema(name, kind, missing, vocabulary=ranked_vocabulary(counts, max_categories))
     return ColumnSchema(name, kind, missing)

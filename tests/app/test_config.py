@@ -28,6 +28,7 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
         ("tenant_max_uploads", 0, "tenant_max_uploads"),
         ("upload_stale_seconds", 1, "upload_stale_seconds"),
         ("failed_job_retention_seconds", -1, "failed_job_retention_seconds"),
+        ("max_dataset_bytes", 100, "max_dataset_bytes"),
     ],
 )
 def test_unusable_values_are_refused(tmp_path: Path, field: str, value: object, named: str) -> None:

@@ -110,7 +110,8 @@ def test_a_parquet_that_unpacks_past_the_limit_is_refused_while_it_is_read(
 
     from tests.conftest import reset_service_caches
 
-    monkeypatch.setenv("SELFSUP_MAX_MEMBER_BYTES", str(1 << 20))
+    # Tables stream from disk, so what a parquet file decodes to is held to the dataset limit, not a member's.
+    monkeypatch.setenv("SELFSUP_MAX_DATASET_BYTES", str(1 << 20))
     reset_service_caches()
     buffer = pa.BufferOutputStream()
     pq.write_table(pa.table({"x": pa.array(["a" * 1000] * 5000)}), buffer, compression="zstd")  # ~5 MB of text
@@ -181,3 +182,16 @@ def test_lists_leave_the_schema_out_and_the_dataset_keeps_it(client: TestClient)
     assert len(listed.content) < 2000  # the schema alone (300 columns with statistics) is tens of kilobytes
     one = client.get(f"/v1/datasets/{created['id']}").json()
     assert len(one["details"]["schema"]["columns"]) == 300
+
+
+def test_a_table_inside_an_archive_is_extracted_streamed_and_not_kept(client: TestClient) -> None:
+    from tests.support.images import tar_bytes, zip_bytes
+
+    data = csv_bytes(diabetes_columns())
+    direct = upload(client, data, "diabetes.csv", label_column="progression")
+    zipped = upload(client, zip_bytes([("export/diabetes.csv", data)]), "export.zip", label_column="progression")
+    assert direct.status_code == 201 and zipped.status_code == 201, zipped.text
+    assert zipped.json()["details"] == direct.json()["details"] and zipped.json()["num_items"] == 442
+    assert zipped.json()["size_bytes"] == direct.json()["size_bytes"]  # the extracted CSV was not stored
+    two = upload(client, tar_bytes([("a.csv", data), ("b.csv", data)]), "two.tar.gz")
+    assert two.status_code == 422 and "the archive must hold one .csv or .parquet file, not 2" in two.text
