@@ -32,7 +32,14 @@ class Settings(BaseSettings):
     max_in_memory_bytes: int = Field(
         default=512 * 1024**2,
         ge=1024,
-        description="Largest text or table upload, all files unpacked: ingest parses these in memory.",
+        description="Largest table upload, all files unpacked: ingest parses tables in memory.",
+    )
+    max_document_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=1024,
+        le=1024**3,
+        description="Longest line of a text upload (a .txt document, a JSON line, a CSV line): text is read a line "
+        "at a time, and a line is held whole while read.",
     )
     max_image_pixels: int = Field(default=40_000_000, ge=64, description="Largest decoded image, in pixels.")
     default_image_size: int = Field(default=64, ge=8, le=1024)

@@ -29,7 +29,8 @@ CSV_LIMIT_BYTES = 64 * 1024**2
 class IngestLimits:
     archive: ArchiveLimits
     max_image_pixels: int
-    max_in_memory_bytes: int  # text and tables are parsed in memory: their files together, unpacked
+    max_in_memory_bytes: int  # tables are parsed in memory: their files together, unpacked
+    max_document_bytes: int = 64 * 1024**2  # text is streamed a line at a time: the longest line it may hold
 
 
 @dataclass(frozen=True)

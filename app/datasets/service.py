@@ -33,6 +33,7 @@ def ingest_limits(settings: Settings) -> IngestLimits:
         ),
         max_image_pixels=settings.max_image_pixels,
         max_in_memory_bytes=settings.max_in_memory_bytes,
+        max_document_bytes=settings.max_document_bytes,
     )
 
 
