@@ -21,6 +21,7 @@ from selfsup.errors import SelfSupError
 SUFFIXES = (".txt", ".jsonl", ".csv")
 DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1024**2
 BOM = b"\xef\xbb\xbf"
+DIGEST_SLICE = 1 << 20  # characters
 
 # (line number, text, label) for each document a file holds, in order
 Rows = Iterator[tuple[int, str, str | None]]
@@ -78,7 +79,7 @@ def read_documents(
             if not text:
                 stats["empty"] += 1
                 continue
-            digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            digest = _digest(text)
             if digest in seen:
                 stats["duplicates"] += 1
                 continue
@@ -87,6 +88,14 @@ def read_documents(
             yield text, label
     if not stats["kept"]:
         raise InvalidTextError(f"no documents: {stats['read']} read, {stats['empty']} empty")
+
+
+def _digest(text: str) -> bytes:
+    """16 bytes that tell documents apart, hashed a slice at a time so a long one is not copied whole."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for start in range(0, len(text), DIGEST_SLICE):
+        hasher.update(text[start : start + DIGEST_SLICE].encode("utf-8", "surrogatepass"))
+    return hasher.digest()
 
 
 def read_corpus(files: Iterable[tuple[str, bytes]], *, text_field: str = "text", label_field: str = "label") -> Corpus:
@@ -123,9 +132,11 @@ def _lines(name: str, handle: LineSource, max_bytes: int) -> Lines:
         if number == 1:
             raw = raw.removeprefix(BOM)
         try:
-            yield number, raw.decode("utf-8")
+            line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidTextError(f"{name}, line {number}: not valid UTF-8 ({exc.reason})") from None
+        del raw  # a long line is held once, decoded, while it is parsed
+        yield number, line
 
 
 def _txt_rows(name: str, lines: Lines, text_field: str, label_field: str) -> Rows:

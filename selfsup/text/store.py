@@ -93,7 +93,9 @@ def evenly_spaced(items: Iterable[str], count: int, wanted: int) -> Iterator[str
     return islice(items, 0, None, stride)
 
 
-def write_token_ids(tokenizer: Tokenizer, texts: Iterable[str], path: Path, *, max_length: int) -> int:
+def write_token_ids(
+    tokenizer: Tokenizer, texts: Iterable[str], path: Path, *, max_length: int, block: int = BLOCK
+) -> int:
     """Tokenize ``texts`` in blocks into ``path``, an (N, L) int32 ``.npy`` framed by the special tokens, cut at
     ``max_length`` and right-padded, L = min(max_length, longest): what :func:`~selfsup.text.tokenizer.tokenize`
     returns, without holding it. Written under a temporary name and renamed, so a crash leaves no half file.
@@ -102,9 +104,9 @@ def write_token_ids(tokenizer: Tokenizer, texts: Iterable[str], path: Path, *, m
     flat_path = path.with_name(f"{path.stem}.{os.getpid()}.flat")
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
     try:
-        lengths = _write_flat(cutting, texts, flat_path)
+        lengths = _write_flat(cutting, texts, flat_path, block)
         width = int(lengths.max(initial=0))
-        _pad_rows(flat_path, lengths, partial, width=width, pad=pad)
+        _pad_rows(flat_path, lengths, partial, width=width, pad=pad, block=block)
         os.replace(partial, path)
     finally:
         flat_path.unlink(missing_ok=True)
@@ -112,29 +114,29 @@ def write_token_ids(tokenizer: Tokenizer, texts: Iterable[str], path: Path, *, m
     return width
 
 
-def _write_flat(tokenizer: Tokenizer, texts: Iterable[str], flat_path: Path) -> np.ndarray:
+def _write_flat(tokenizer: Tokenizer, texts: Iterable[str], flat_path: Path, block: int) -> np.ndarray:
     """Every text's ids one after another into ``flat_path``; returns the (N,) lengths."""
     lengths = []
     iterator = iter(texts)
     with flat_path.open("wb") as flat:
-        while block := list(islice(iterator, BLOCK)):
-            rows = [encoding.ids for encoding in tokenizer.encode_batch(block)]
+        while batch := list(islice(iterator, block)):
+            rows = [encoding.ids for encoding in tokenizer.encode_batch(batch)]
             sizes = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
             flat.write(np.fromiter(chain.from_iterable(rows), dtype=np.int32, count=int(sizes.sum())).tobytes())
             lengths.append(sizes)
     return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
 
 
-def _pad_rows(flat_path: Path, lengths: np.ndarray, out_path: Path, *, width: int, pad: int) -> None:
+def _pad_rows(flat_path: Path, lengths: np.ndarray, out_path: Path, *, width: int, pad: int, block: int) -> None:
     """Copy the flat ids into an (N, width) array, a block of rows at a time."""
     out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.int32, shape=(len(lengths), width))
     flat = np.memmap(flat_path, dtype=np.int32, mode="r") if lengths.sum() else np.zeros(0, dtype=np.int32)
     ends = np.cumsum(lengths)
-    for start in range(0, len(lengths), BLOCK):
-        stop = min(start + BLOCK, len(lengths))
-        block = np.full((stop - start, width), pad, dtype=np.int32)
+    for start in range(0, len(lengths), block):
+        stop = min(start + block, len(lengths))
+        rows = np.full((stop - start, width), pad, dtype=np.int32)
         filled = np.arange(width) < lengths[start:stop, None]  # (B, width): row-major, as the flat ids lie
-        block[filled] = flat[ends[start] - lengths[start] : ends[stop - 1]]
-        out[start:stop] = block
+        rows[filled] = flat[ends[start] - lengths[start] : ends[stop - 1]]
+        out[start:stop] = rows
     out.flush()
     del out

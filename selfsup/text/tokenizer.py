@@ -7,6 +7,7 @@ lowercasing, whitespace-and-punctuation pre-tokenization, WordPiece sub-words, a
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,7 @@ def train_tokenizer(
 def training_texts(documents: Iterable[str], max_documents: int = MAX_TRAINING_DOCUMENTS) -> Iterator[str]:
     """What the trainer is given of ``documents``: at most ``max_documents`` of them, each cut to
     ``MAX_TRAINING_CHARS`` with its words cut to ``MAX_WORD_CHARS``."""
-    for index, document in enumerate(documents):
-        if index >= max_documents:
-            return
+    for document in islice(documents, max_documents):
         yield cap_words(document[:MAX_TRAINING_CHARS])
 
 
