@@ -17,11 +17,22 @@ printed apart, then not counted.
 
     python bench/ingest_throughput.py                      # 2000 photos of 640x480 to 32 px
     python bench/ingest_throughput.py --count 500 --size 64 --rounds 1
+
+Text, instead of images, with --text-gb: a corpus of that many GB is written to disk (words drawn from a
+Zipf-like vocabulary, lines of a few to a few hundred words and one in a thousand of about a megabyte), then
+ingested by ``app.datasets.text_ingest.ingest_text`` in a child process; the child's peak RSS and MB/s are
+printed (target: 2 GB under 1.5 GB peak RSS).
+
+    python bench/ingest_throughput.py --text-gb 2
 """
 
 import argparse
 import io
+import json
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -44,6 +55,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--size", type=int, default=32, help="stored side length")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--text-gb", type=float, default=0, help="bench text ingest on a corpus this size instead")
+    parser.add_argument("--ingest-text", nargs=2, metavar=("CORPUS", "OUT"), help=argparse.SUPPRESS)  # the child
     return parser.parse_args()
 
 
@@ -95,8 +108,80 @@ def selfsup_ingest(archive_path: Path, size: int, count: int, work_dir: Path) ->
     return count / elapsed
 
 
+TEXT_TARGET_RSS_GB = 1.5
+VOCABULARY = 50_000
+LONG_LINE_EVERY = 1000  # lines; each such line is about a megabyte
+
+
+def make_text_corpus(path: Path, size_bytes: int) -> int:
+    """Write about ``size_bytes`` of text: Zipf-distributed words of 2 to 12 letters, ``\\n``-separated lines of
+    lognormal length (median about 40 words), and now and then one of about 150k words. Returns the line count."""
+    rng = np.random.default_rng(0)
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+    words = [rng.choice(letters, rng.integers(2, 13)).tobytes() for _ in range(VOCABULARY)]
+    spaced, ended = (
+        np.array([w + b" " for w in words], dtype=object),
+        np.array([w + b"\n" for w in words], dtype=object),
+    )
+    weights = 1.0 / np.arange(1, VOCABULARY + 1) ** 1.1
+    weights /= weights.sum()
+    written, lines = 0, 0
+    with path.open("wb") as handle:
+        while written < size_bytes:
+            lengths = np.maximum(1, rng.lognormal(np.log(40), 1.0, 20_000).astype(np.int64))
+            lengths[rng.random(len(lengths)) < 1 / LONG_LINE_EVERY] = 150_000
+            picks = rng.choice(VOCABULARY, int(lengths.sum()), p=weights)
+            pieces = spaced[picks]
+            ends = np.cumsum(lengths) - 1
+            pieces[ends] = ended[picks[ends]]
+            written += handle.write(b"".join(pieces.tolist()))
+            lines += len(lengths)
+    return lines
+
+
+def ingest_text_child(corpus: Path, out_dir: Path) -> None:
+    """In the child: ingest ``corpus`` as a plain .txt upload and print what it took, as JSON."""
+    from app.datasets.ingest import IngestOptions
+    from app.datasets.text_ingest import ingest_text
+
+    limits = IngestLimits(
+        archive=ArchiveLimits(max_members=1, max_total_bytes=2**40, max_member_bytes=2**40),
+        max_image_pixels=1,
+        max_in_memory_bytes=1024,  # tables only: text must not need it
+    )
+    options = IngestOptions(image_size=32, vocab_size=8000, max_length=128)
+    start = time.perf_counter()
+    result = ingest_text(corpus, filename="corpus.txt", out_dir=out_dir, options=options, limits=limits)
+    print(json.dumps({"seconds": time.perf_counter() - start, "items": result.num_items, "details": result.details}))
+
+
+def text_bench(gigabytes: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus.txt"
+        start = time.perf_counter()
+        lines = make_text_corpus(corpus, int(gigabytes * 1e9))
+        size = corpus.stat().st_size
+        print(f"text corpus: {size / 1e9:.2f} GB, {lines} lines, written in {time.perf_counter() - start:.0f} s")
+        child = [sys.executable, __file__, "--ingest-text", str(corpus), str(Path(tmp) / "dataset")]
+        done = subprocess.run(child, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"the ingest child failed:\n{done.stderr}")
+    report = json.loads(done.stdout.splitlines()[-1])
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9  # KiB on Linux
+    seconds = report["seconds"]
+    print(f"  ingested {report['items']} documents in {seconds:.0f} s: {size / 1e6 / seconds:.1f} MB/s")
+    print(f"  details: {json.dumps(report['details'])}")
+    print(f"  child's peak RSS {peak_gb:.2f} GB (target < {TEXT_TARGET_RSS_GB} GB)")
+
+
 def main() -> None:
     args = parse_args()
+    if args.ingest_text:
+        ingest_text_child(Path(args.ingest_text[0]), Path(args.ingest_text[1]))
+        return
+    if args.text_gb:
+        text_bench(args.text_gb)
+        return
     cores = available_cores()
     with tempfile.TemporaryDirectory() as tmp:
         work_dir = Path(tmp)

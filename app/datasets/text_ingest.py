@@ -13,8 +13,8 @@ from app.core.errors import PayloadTooLarge, Unprocessable
 from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, finish_ingest
 from app.datasets.labels import labels_from_codes
 from app.datasets.streams import streamed_upload_files
+from selfsup.text.build import BuiltText, build_text_dataset
 from selfsup.text.corpus import DocumentTooLongError, InvalidTextError, new_stats, read_documents
-from selfsup.text.data import BuiltText, build_text_dataset
 
 TEXT_SUFFIXES = frozenset({".txt", ".jsonl", ".csv"})
 

@@ -14,6 +14,7 @@ whose merges are counted over every character of every word.
 import re
 
 CHARS_PER_TOKEN = 16
+PRETRAINED_MAX_LENGTH = 512  # re-tokenizing for a pretrained model: BERT's longest sequence
 MAX_WORD_CHARS = 100
 _LONG_WORD = re.compile(rf"(\S{{{MAX_WORD_CHARS}}})\S+")
 

@@ -1,15 +1,14 @@
 """Text in canonical form: the corpus tokenized once at ingest into an (N, L) id array, and the
 :class:`~selfsup.data.base.TrainingData` that serves batches of it.
 
-On disk a text dataset is a folder written once, as a stream, by :func:`build_text_dataset`: ``tokens.npy``
-(N, L) int32, ``tokenizer.json``, and the clean texts, labels and counts (see :mod:`selfsup.text.store`), kept so
-that a job that starts from a pretrained model can tokenize the texts again, once, with that model's tokenizer.
+On disk a text dataset is a folder written once, as a stream, by :func:`selfsup.text.build.build_text_dataset`:
+``tokens.npy`` (N, L) int32, ``tokenizer.json``, and the clean texts, labels and counts (see
+:mod:`selfsup.text.store`), kept so that a job that starts from a pretrained model can tokenize the texts again,
+once, with that model's tokenizer.
 """
 
 import hashlib
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,32 +19,21 @@ from tokenizers import Tokenizer
 
 from selfsup.data.base import TrainingData
 from selfsup.text.batch import TokenBatch, delete_tokens
-from selfsup.text.budget import chars_for
+from selfsup.text.budget import PRETRAINED_MAX_LENGTH, chars_for
+from selfsup.text.build import TOKENIZER_FILE
 from selfsup.text.corpus import Corpus
 from selfsup.text.encoder import TextParams, TextTransformer, create_text_encoder
 from selfsup.text.store import (
     TOKENS_FILE,
-    StoredCorpus,
-    evenly_spaced,
     stored_documents,
     stored_stats,
     stored_texts,
     write_documents,
     write_token_ids,
 )
-from selfsup.text.tokenizer import (
-    MAX_TRAINING_DOCUMENTS,
-    frame,
-    load_pretrained_tokenizer,
-    special_tokens,
-    tokenize,
-    train_tokenizer,
-    truncate_ids,
-)
+from selfsup.text.tokenizer import frame, load_pretrained_tokenizer, special_tokens, tokenize, truncate_ids
 
 PROBE_DELETION = 0.1  # the probe view drops this fraction of content tokens
-PRETRAINED_MAX_LENGTH = 512  # re-tokenizing for a pretrained model: BERT's longest sequence
-TOKENIZER_FILE = "tokenizer.json"
 DIGEST_ROWS = 65536
 
 
@@ -108,38 +96,6 @@ class TextData(TrainingData):
 
     def serving_assets(self) -> dict[str, Any]:
         return {"tokenizer": self.tokenizer.to_str(), "max_length": self.width}
-
-
-@dataclass(frozen=True)
-class BuiltText:
-    """What :func:`build_text_dataset` wrote: the documents' summary, the vocabulary size and L."""
-
-    corpus: StoredCorpus
-    vocab_size: int
-    width: int
-
-
-def build_text_dataset(
-    out_dir: Path,
-    documents: Iterable[tuple[str, str | None]],
-    *,
-    stats: dict[str, int],
-    vocab_size: int,
-    max_length: int,
-) -> BuiltText:
-    """Write a text dataset into ``out_dir`` from clean ``(text, label)`` pairs (see
-    :func:`~selfsup.text.corpus.read_documents`, which fills ``stats``), holding one block of documents at a
-    time: the texts go to disk as read; a tokenizer is trained on an even sample of them, then every text is
-    tokenized, cut to the characters ``max_length`` tokens can reach."""
-    keep = chars_for(max(max_length, PRETRAINED_MAX_LENGTH))  # enough for a pretrained model's job too
-    stored = write_documents(out_dir, documents, stats=stats, max_chars=keep)
-    budget = chars_for(max_length)
-    sample = evenly_spaced(stored_texts(out_dir, max_chars=budget), stored.count, MAX_TRAINING_DOCUMENTS)
-    tokenizer = train_tokenizer(sample, vocab_size=vocab_size)
-    tokenizer.save(str(out_dir / TOKENIZER_FILE))
-    texts = stored_texts(out_dir, max_chars=budget)
-    width = write_token_ids(tokenizer, texts, out_dir / TOKENS_FILE, max_length=max_length)
-    return BuiltText(stored, tokenizer.get_vocab_size(), width)
 
 
 def save_text_dataset(out_dir: Path, corpus: Corpus, tokenizer: Tokenizer, ids: np.ndarray) -> None:

@@ -61,3 +61,10 @@ def test_a_long_line_is_ingested_in_memory_a_small_multiple_of_it(tmp_path: Path
     # Now the line is held about twice (its bytes while they are decoded); the old ingest held the file, its
     # lines, and the tokenizer's view of the line with offsets for every token: over 10 GB for 60 MB.
     assert report["grew_kib"] * 1024 < 4 * LINE_BYTES, report
+
+
+def test_text_ingest_imports_neither_torch_nor_transformers() -> None:
+    """An ingesting process that imported them held about 800 MB before reading a byte."""
+    code = "import sys, app.datasets.text_ingest\nprint(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

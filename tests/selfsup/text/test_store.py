@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from selfsup.text.budget import CHARS_PER_TOKEN, chars_for, cut_text
+from selfsup.text.build import build_text_dataset
 from selfsup.text.corpus import new_stats, read_documents
-from selfsup.text.data import build_text_dataset, load_corpus, load_text_data
+from selfsup.text.data import load_corpus, load_text_data
 from selfsup.text.store import DOCUMENTS_FILE, stored_texts, write_token_ids
 from selfsup.text.tokenizer import tokenize
 from tests.support.text import docstring_corpus, docstring_tokenizer
