@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -22,6 +23,7 @@ SUFFIXES = (".txt", ".jsonl", ".csv")
 DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1024**2
 BOM = b"\xef\xbb\xbf"
 DIGEST_SLICE = 1 << 20  # characters
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 # (line number, text, label) for each document a file holds, in order
 Rows = Iterator[tuple[int, str, str | None]]
@@ -94,7 +96,7 @@ def _digest(text: str) -> bytes:
     """16 bytes that tell documents apart, hashed a slice at a time so a long one is not copied whole."""
     hasher = hashlib.blake2b(digest_size=16)
     for start in range(0, len(text), DIGEST_SLICE):
-        hasher.update(text[start : start + DIGEST_SLICE].encode("utf-8", "surrogatepass"))
+        hasher.update(text[start : start + DIGEST_SLICE].encode())
     return hasher.digest()
 
 
@@ -159,7 +161,14 @@ def _jsonl_rows(name: str, lines: Lines, text_field: str, label_field: str) -> R
             raise InvalidTextError(f"{where}: no {text_field!r} field")
         if not isinstance(item[text_field], str):
             raise InvalidTextError(f"{where}: {text_field!r} must be a string, got {type(item[text_field]).__name__}")
-        yield number, item[text_field], _label(item.get(label_field), where)
+        label = _label(item.get(label_field), where)
+        for field_name, value in ((text_field, item[text_field]), (label_field, label)):
+            if value is not None and (found := _SURROGATE.search(value)):
+                # JSON can spell one half of a UTF-16 pair alone ("\ud800"); no UTF-8 tokenizer can take it
+                raise InvalidTextError(
+                    f"{where}: {field_name!r} holds a lone surrogate {found.group()!a}, not valid Unicode"
+                )
+        yield number, item[text_field], label
 
 
 def _csv_rows(name: str, lines: Lines, text_field: str, label_field: str) -> Rows:

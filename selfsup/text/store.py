@@ -46,8 +46,7 @@ def write_documents(
     out_dir.mkdir(parents=True, exist_ok=True)
     codes = array("q")
     classes: dict[str, int] = {}
-    # surrogatepass: a JSON upload can spell a lone surrogate, which plain UTF-8 cannot hold
-    with (out_dir / DOCUMENTS_FILE).open("w", encoding="utf-8", errors="surrogatepass") as handle:
+    with (out_dir / DOCUMENTS_FILE).open("w", encoding="utf-8") as handle:
         for text, label in documents:
             handle.write(json.dumps({"text": cut_text(text, max_chars), "label": label}, ensure_ascii=False) + "\n")
             codes.append(-1 if label is None else classes.setdefault(label, len(classes)))
@@ -66,7 +65,7 @@ def stored_documents(dataset_dir: Path) -> Iterator[tuple[str, str | None]]:
         return
     with path.open("rb") as handle:
         for line in handle:
-            item = json.loads(line.decode("utf-8", "surrogatepass"))
+            item = json.loads(line)
             yield item["text"], item["label"]
 
 

@@ -201,17 +201,3 @@ def test_an_archive_of_text_past_the_unpacked_limit_is_413(client: TestClient, m
     response = upload(client, zip_bytes([("a.txt", lines), ("b.txt", lines)]), "two.zip")
     assert response.status_code == 413 and "more than 4096 bytes" in response.json()["detail"], response.text
     assert client.get("/v1/datasets").json()["total"] == 0
-
-
-def test_a_line_past_the_document_limit_is_413_naming_it_and_nothing_is_stored(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tests.conftest import reset_service_caches
-
-    monkeypatch.setenv("SELFSUP_MAX_DOCUMENT_BYTES", "2048")
-    reset_service_caches()
-    data = b"a short line\n" + b"word " * 1000 + b"\nanother line\n"
-    response = upload(client, data, "long.txt")
-    assert response.status_code == 413, response.text
-    assert response.json()["detail"] == "long.txt, line 2: longer than 2048 bytes, the limit for one line"
-    assert client.get("/v1/datasets").json()["total"] == 0
