@@ -55,23 +55,24 @@ def write_documents(
     return StoredCorpus(len(codes), dict(stats), np.frombuffer(codes, dtype=np.int64).copy(), list(classes))
 
 
-def stored_documents(dataset_dir: Path) -> Iterator[tuple[str, str | None]]:
-    """The ``(text, label)`` pairs of a dataset, read a line at a time (old datasets: all at once)."""
+def stored_documents(dataset_dir: Path, *, every: int = 1) -> Iterator[tuple[str, str | None]]:
+    """The ``(text, label)`` pairs of a dataset, read a line at a time (old datasets: all at once); with
+    ``every``, only each ``every``-th from the first (the others are skipped unparsed)."""
     path = dataset_dir / DOCUMENTS_FILE
     if not path.is_file():
         legacy = json.loads((dataset_dir / LEGACY_DOCUMENTS_FILE).read_text(encoding="utf-8"))
         labels = legacy["labels"] or [None] * len(legacy["documents"])
-        yield from zip(legacy["documents"], labels, strict=True)
+        yield from islice(zip(legacy["documents"], labels, strict=True), 0, None, every)
         return
     with path.open("rb") as handle:
-        for line in handle:
+        for line in islice(handle, 0, None, every):
             item = json.loads(line)
             yield item["text"], item["label"]
 
 
-def stored_texts(dataset_dir: Path, *, max_chars: int | None = None) -> Iterator[str]:
-    """The texts of a dataset in order, each cut to ``max_chars`` when given."""
-    for text, _ in stored_documents(dataset_dir):
+def stored_texts(dataset_dir: Path, *, max_chars: int | None = None, every: int = 1) -> Iterator[str]:
+    """The texts of a dataset in order (each ``every``-th), each cut to ``max_chars`` when given."""
+    for text, _ in stored_documents(dataset_dir, every=every):
         yield text if max_chars is None else cut_text(text, max_chars)
 
 
@@ -85,11 +86,10 @@ def stored_stats(dataset_dir: Path) -> tuple[dict[str, int], bool]:
     return summary["stats"], summary["labeled"]
 
 
-def evenly_spaced(items: Iterable[str], count: int, wanted: int) -> Iterator[str]:
-    """About ``wanted`` of ``count`` items, spread evenly from first to last (a sample for the tokenizer that
-    does not depend on the order an upload lists its topics in)."""
-    stride = max(1, -(-count // max(wanted, 1)))
-    return islice(items, 0, None, stride)
+def sample_stride(count: int, wanted: int) -> int:
+    """The step that takes about ``wanted`` of ``count`` items spread evenly from first to last (a sample for
+    the tokenizer that does not depend on the order an upload lists its topics in)."""
+    return max(1, -(-count // max(wanted, 1)))
 
 
 def write_token_ids(

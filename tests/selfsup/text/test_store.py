@@ -11,7 +11,7 @@ from selfsup.text.budget import CHARS_PER_TOKEN, chars_for, cut_text
 from selfsup.text.build import build_text_dataset
 from selfsup.text.corpus import new_stats, read_documents
 from selfsup.text.data import load_corpus, load_text_data
-from selfsup.text.store import DOCUMENTS_FILE, stored_texts, write_token_ids
+from selfsup.text.store import DOCUMENTS_FILE, sample_stride, stored_texts, write_token_ids
 from selfsup.text.tokenizer import tokenize
 from tests.support.text import docstring_corpus, docstring_tokenizer
 
@@ -90,3 +90,11 @@ def test_labels_round_trip_through_the_streamed_files(tmp_path: Path) -> None:
     build(tmp_path, data, name="d.jsonl")
     corpus = load_corpus(tmp_path)
     assert corpus.documents == ["a cat", "a stock", "no label"] and corpus.labels == ["pets", "3", None]
+
+
+def test_the_tokenizer_sample_is_spread_evenly_over_the_stored_documents(tmp_path: Path) -> None:
+    documents = [f"document {i}" for i in range(1000)]
+    build(tmp_path, "\n".join(documents).encode())
+    every = sample_stride(1000, 300)
+    assert every == 4 and list(stored_texts(tmp_path, every=every)) == documents[::4]
+    assert sample_stride(10, 300) == 1
