@@ -127,15 +127,14 @@ def _write_flat(tokenizer: Tokenizer, texts: Iterable[str], flat_path: Path, blo
 
 
 def _pad_rows(flat_path: Path, lengths: np.ndarray, out_path: Path, *, width: int, pad: int, block: int) -> None:
-    """Copy the flat ids into an (N, width) array, a block of rows at a time."""
-    out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.int32, shape=(len(lengths), width))
-    flat = np.memmap(flat_path, dtype=np.int32, mode="r") if lengths.sum() else np.zeros(0, dtype=np.int32)
-    ends = np.cumsum(lengths)
-    for start in range(0, len(lengths), block):
-        stop = min(start + block, len(lengths))
-        rows = np.full((stop - start, width), pad, dtype=np.int32)
-        filled = np.arange(width) < lengths[start:stop, None]  # (B, width): row-major, as the flat ids lie
-        rows[filled] = flat[ends[start] - lengths[start] : ends[stop - 1]]
-        out[start:stop] = rows
-    out.flush()
-    del out
+    """Copy the flat ids into an (N, width) ``.npy``, a block of rows at a time. Plain reads and writes rather
+    than memory maps: the pages of a mapped file count in the process's resident memory while it runs."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.int32)), "fortran_order": False}
+    with flat_path.open("rb") as flat, out_path.open("wb") as out:
+        np.lib.format.write_array_header_1_0(out, {**header, "shape": (len(lengths), width)})
+        for start in range(0, len(lengths), block):
+            sizes = lengths[start : start + block]
+            ids = np.frombuffer(flat.read(int(sizes.sum()) * 4), dtype=np.int32)
+            rows = np.full((len(sizes), width), pad, dtype=np.int32)
+            rows[np.arange(width) < sizes[:, None]] = ids  # (B, width) mask, row-major as the flat ids lie
+            out.write(rows.tobytes())
