@@ -17,12 +17,22 @@ printed apart, then not counted.
 
     python bench/ingest_throughput.py                      # 2000 photos of 640x480 to 32 px
     python bench/ingest_throughput.py --count 500 --size 64 --rounds 1
-    python -m bench.ingest_throughput --csv-gb 2           # instead: a 2 GB CSV table, peak RSS and MB/s
+
+Text, instead of images, with --text-gb: a corpus of that many GB is written to disk (words drawn from a
+Zipf-like vocabulary, lines of a few to a few hundred words and one in a thousand of about a megabyte), then
+ingested by ``app.datasets.text_ingest.ingest_text`` in a child process; the child's peak RSS (VmHWM, imports
+included) and MB/s are printed (target: 2 GB under 1.5 GB peak RSS).
+
+    python bench/ingest_throughput.py --text-gb 2
+    python bench/ingest_throughput.py --csv-gb 2           # a 2 GB CSV table instead: peak RSS and MB/s
 """
 
 import argparse
 import io
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -48,6 +58,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--csv-gb", type=float, default=0, help="instead: ingest a CSV of this many GB, report peak RSS and MB/s"
     )
+    parser.add_argument("--text-gb", type=float, default=0, help="bench text ingest on a corpus this size instead")
+    parser.add_argument("--ingest-text", nargs=2, metavar=("CORPUS", "OUT"), help=argparse.SUPPRESS)  # the child
     return parser.parse_args()
 
 
@@ -89,7 +101,6 @@ def selfsup_ingest(archive_path: Path, size: int, count: int, work_dir: Path) ->
     limits = IngestLimits(
         archive=ArchiveLimits(max_members=count + 10, max_total_bytes=2**40, max_member_bytes=2**26),
         max_image_pixels=40_000_000,
-        max_in_memory_bytes=2**30,
     )
     out_dir = Path(tempfile.mkdtemp(dir=work_dir))
     start = time.perf_counter()
@@ -150,7 +161,6 @@ def ingest_csv_child(path: Path, out_dir: Path, seconds: "object") -> None:
     limits = IngestLimits(
         archive=ArchiveLimits(max_members=10, max_total_bytes=2**40, max_member_bytes=2**40),
         max_image_pixels=40_000_000,
-        max_in_memory_bytes=2**30,
     )
     start = time.perf_counter()
     ingest_table(path, filename="table.csv", out_dir=out_dir, options=IngestOptions(image_size=32), limits=limits)
@@ -180,8 +190,84 @@ def csv_bench(gigabytes: float) -> None:
     print(f"child peak RSS {peak_mb:.0f} MB ({imported_mb:.0f} MB of it once the API's modules were imported)")
 
 
+TEXT_TARGET_RSS_GB = 1.5
+VOCABULARY = 50_000
+LONG_LINE_EVERY = 1000  # lines; each such line is about a megabyte
+
+
+def make_text_corpus(path: Path, size_bytes: int) -> int:
+    """Write about ``size_bytes`` of text: Zipf-distributed words of 2 to 12 letters, ``\\n``-separated lines of
+    lognormal length (median about 40 words), and now and then one of about 150k words. Returns the line count."""
+    rng = np.random.default_rng(0)
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+    words = [rng.choice(letters, rng.integers(2, 13)).tobytes() for _ in range(VOCABULARY)]
+    spaced, ended = (
+        np.array([w + b" " for w in words], dtype=object),
+        np.array([w + b"\n" for w in words], dtype=object),
+    )
+    weights = 1.0 / np.arange(1, VOCABULARY + 1) ** 1.1
+    weights /= weights.sum()
+    written, lines = 0, 0
+    with path.open("wb") as handle:
+        while written < size_bytes:
+            lengths = np.maximum(1, rng.lognormal(np.log(40), 1.0, 20_000).astype(np.int64))
+            lengths[rng.random(len(lengths)) < 1 / LONG_LINE_EVERY] = 150_000
+            picks = rng.choice(VOCABULARY, int(lengths.sum()), p=weights)
+            pieces = spaced[picks]
+            ends = np.cumsum(lengths) - 1
+            pieces[ends] = ended[picks[ends]]
+            written += handle.write(b"".join(pieces.tolist()))
+            lines += len(lengths)
+    return lines
+
+
+def ingest_text_child(corpus: Path, out_dir: Path) -> None:
+    """In the child: ingest ``corpus`` as a plain .txt upload and print what it took, as JSON."""
+    from app.datasets.ingest import IngestOptions
+    from app.datasets.text_ingest import ingest_text
+
+    limits = IngestLimits(
+        archive=ArchiveLimits(max_members=1, max_total_bytes=2**40, max_member_bytes=2**40),
+        max_image_pixels=1,
+    )
+    options = IngestOptions(image_size=32, vocab_size=8000, max_length=128)
+    start = time.perf_counter()
+    result = ingest_text(corpus, filename="corpus.txt", out_dir=out_dir, options=options, limits=limits)
+    seconds = time.perf_counter() - start
+    with open("/proc/self/status") as status:  # the peak of this process since exec, imports included
+        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({"seconds": seconds, "peak_kib": peak_kib, "items": result.num_items, "details": result.details}))
+
+
+def text_bench(gigabytes: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus.txt"
+        start = time.perf_counter()
+        lines = make_text_corpus(corpus, int(gigabytes * 1e9))
+        size = corpus.stat().st_size
+        print(f"text corpus: {size / 1e9:.2f} GB, {lines} lines, written in {time.perf_counter() - start:.0f} s")
+        child = [sys.executable, __file__, "--ingest-text", str(corpus), str(Path(tmp) / "dataset")]
+        done = subprocess.run(child, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"the ingest child failed:\n{done.stderr}")
+    report = json.loads(done.stdout.splitlines()[-1])
+    # Not getrusage(RUSAGE_CHILDREN): its ru_maxrss also counts the parent's pages the child shared between fork
+    # and exec, here the corpus writer's.
+    peak_gb = report["peak_kib"] * 1024 / 1e9
+    seconds = report["seconds"]
+    print(f"  ingested {report['items']} documents in {seconds:.0f} s: {size / 1e6 / seconds:.1f} MB/s")
+    print(f"  details: {json.dumps(report['details'])}")
+    print(f"  child's peak RSS {peak_gb:.2f} GB (target < {TEXT_TARGET_RSS_GB} GB)")
+
+
 def main() -> None:
     args = parse_args()
+    if args.ingest_text:
+        ingest_text_child(Path(args.ingest_text[0]), Path(args.ingest_text[1]))
+        return
+    if args.text_gb:
+        text_bench(args.text_gb)
+        return
     if args.csv_gb:
         csv_bench(args.csv_gb)
         return

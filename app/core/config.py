@@ -44,11 +44,6 @@ class Settings(BaseSettings):
     max_archive_members: int = Field(default=1_000_000, ge=1, description="Most files in one archive.")
     max_extracted_bytes: int = Field(default=20 * 1024**3, ge=1024, description="Largest unpacked archive.")
     max_member_bytes: int = Field(default=64 * 1024**2, ge=1024, description="Largest single file unpacked.")
-    max_in_memory_bytes: int = Field(
-        default=512 * 1024**2,
-        ge=1024,
-        description="Largest text upload, all files unpacked: ingest parses it in memory (tables stream).",
-    )
     max_dataset_bytes: int = Field(
         default=64 * 1024**3,
         ge=1024,
@@ -57,6 +52,13 @@ class Settings(BaseSettings):
     )
     max_table_columns: int = Field(
         default=4096, ge=1, le=1_000_000, description="Most columns in a table upload; wider ones get 422."
+    )
+    max_document_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=1024,
+        le=1024**3,
+        description="Longest line of a text upload (a .txt document, a JSON line, a CSV line): text is read a line "
+        "at a time, and a line is held whole while read.",
     )
     max_image_pixels: int = Field(default=40_000_000, ge=64, description="Largest decoded image, in pixels.")
     default_image_size: int = Field(default=64, ge=8, le=1024)

@@ -29,9 +29,9 @@ CSV_LIMIT_BYTES = 64 * 1024**2
 class IngestLimits:
     archive: ArchiveLimits
     max_image_pixels: int
-    max_in_memory_bytes: int  # text is parsed in memory: its files together, unpacked (tables stream)
     max_table_columns: int | None = None
     max_dataset_bytes: int = 64 * 1024**3  # decoded: images' pixel arrays, a table's parquet values and arrays
+    max_document_bytes: int = 64 * 1024**2  # text is streamed a line at a time: the longest line it may hold
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,18 @@ def labels_from_values(values: list[str | None], source: str) -> Labels | None:
     return _indexed(values, source)
 
 
+def labels_from_codes(codes: np.ndarray, names: list[str], source: str) -> Labels | None:
+    """(N,) codes indexing ``names`` (-1 where unlabeled) -> labels indexing the sorted names; None unless two
+    or more classes appear. The compact form a streamed upload collects its labels in."""
+    if len(names) < 2:
+        return None
+    order = np.argsort(np.array(names, dtype=object))  # code -> its rank among the sorted names
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names))
+    indices = np.where(codes == UNLABELED, UNLABELED, rank[np.maximum(codes, 0)])
+    return Labels(indices=indices.astype(np.int64), classes=sorted(names), source=source)
+
+
 def _indexed(labels: list[str | None] | list[str], source: str) -> Labels:
     classes = sorted({label for label in labels if label is not None})
     lookup = {name: i for i, name in enumerate(classes)}

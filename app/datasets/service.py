@@ -32,9 +32,9 @@ def ingest_limits(settings: Settings) -> IngestLimits:
             max_member_bytes=settings.max_member_bytes,
         ),
         max_image_pixels=settings.max_image_pixels,
-        max_in_memory_bytes=settings.max_in_memory_bytes,
         max_table_columns=settings.max_table_columns,
         max_dataset_bytes=settings.max_dataset_bytes,
+        max_document_bytes=settings.max_document_bytes,
     )
 
 

@@ -1,14 +1,14 @@
 """Text in canonical form: the corpus tokenized once at ingest into an (N, L) id array, and the
 :class:`~selfsup.data.base.TrainingData` that serves batches of it.
 
-On disk a text dataset is a folder written once by :func:`save_text_dataset`: ``tokens.npy`` (N, L) int32,
-``tokenizer.json``, and ``documents.json`` (the clean texts, labels and counts), kept so that a job that
-starts from a pretrained model can tokenize the texts again, once, with that model's tokenizer.
+On disk a text dataset is a folder written once, as a stream, by :func:`selfsup.text.build.build_text_dataset`:
+``tokens.npy`` (N, L) int32, ``tokenizer.json``, and the clean texts, labels and counts (see
+:mod:`selfsup.text.store`), kept so that a job that starts from a pretrained model can tokenize the texts again,
+once, with that model's tokenizer.
 """
 
 import hashlib
-import json
-import os
+import sys
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,22 @@ from tokenizers import Tokenizer
 
 from selfsup.data.base import TrainingData
 from selfsup.text.batch import TokenBatch, delete_tokens
+from selfsup.text.budget import PRETRAINED_MAX_LENGTH, chars_for
+from selfsup.text.build import TOKENIZER_FILE
 from selfsup.text.corpus import Corpus
 from selfsup.text.encoder import TextParams, TextTransformer, create_text_encoder
+from selfsup.text.store import (
+    TOKENS_FILE,
+    stored_documents,
+    stored_stats,
+    stored_texts,
+    write_documents,
+    write_token_ids,
+)
 from selfsup.text.tokenizer import frame, load_pretrained_tokenizer, special_tokens, tokenize, truncate_ids
 
 PROBE_DELETION = 0.1  # the probe view drops this fraction of content tokens
-PRETRAINED_MAX_LENGTH = 512  # re-tokenizing for a pretrained model: BERT's longest sequence
+DIGEST_ROWS = 65536
 
 
 class TextData(TrainingData):
@@ -90,25 +100,28 @@ class TextData(TrainingData):
     @cached_property
     def _digest(self) -> str:
         """Fingerprint of the ids, computed once: every checkpoint records it."""
-        return hashlib.sha256(np.ascontiguousarray(self.ids).tobytes()).hexdigest()
+        digest = hashlib.sha256()
+        for start in range(0, len(self), DIGEST_ROWS):  # in blocks: the ids may be a memory-mapped multi-GB file
+            digest.update(np.ascontiguousarray(self.ids[start : start + DIGEST_ROWS]).tobytes())
+        return digest.hexdigest()
 
     def serving_assets(self) -> dict[str, Any]:
         return {"tokenizer": self.tokenizer.to_str(), "max_length": self.width}
 
 
 def save_text_dataset(out_dir: Path, corpus: Corpus, tokenizer: Tokenizer, ids: np.ndarray) -> None:
-    """Write the canonical files of a text dataset into ``out_dir`` (created if needed)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    np.save(out_dir / "tokens.npy", ids.astype(np.int32, copy=False))
-    tokenizer.save(str(out_dir / "tokenizer.json"))
-    texts = {"documents": corpus.documents, "labels": corpus.labels, "stats": corpus.stats}
-    (out_dir / "documents.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    """Write the files of a text dataset held in memory into ``out_dir`` (created if needed)."""
+    labels = corpus.labels or [None] * len(corpus.documents)
+    write_documents(out_dir, zip(corpus.documents, labels, strict=True), stats=corpus.stats, max_chars=sys.maxsize)
+    np.save(out_dir / TOKENS_FILE, ids.astype(np.int32, copy=False))
+    tokenizer.save(str(out_dir / TOKENIZER_FILE))
 
 
 def load_corpus(dataset_dir: Path) -> Corpus:
-    """The clean texts (and labels) a dataset was made from."""
-    raw = json.loads((dataset_dir / "documents.json").read_text(encoding="utf-8"))
-    return Corpus(raw["documents"], raw["labels"], raw["stats"])
+    """The clean texts (and labels) a dataset was made from, all in memory (datasets of either format)."""
+    pairs = list(stored_documents(dataset_dir))
+    stats, labeled = stored_stats(dataset_dir)
+    return Corpus([text for text, _ in pairs], [label for _, label in pairs] if labeled else None, stats)
 
 
 def load_text_data(
@@ -121,23 +134,18 @@ def load_text_data(
     """The dataset as training data, memory-mapped; with ``pretrained_dir``, its texts tokenized by that model's
     tokenizer instead (once: the ids are cached in ``cache_dir`` under the tokenizer's hash)."""
     if pretrained_dir is None:
-        tokenizer = Tokenizer.from_file(str(dataset_dir / "tokenizer.json"))
-        return TextData(np.load(dataset_dir / "tokens.npy", mmap_mode="r"), tokenizer, max_length=max_length)
+        tokenizer = Tokenizer.from_file(str(dataset_dir / TOKENIZER_FILE))
+        return TextData(np.load(dataset_dir / TOKENS_FILE, mmap_mode="r"), tokenizer, max_length=max_length)
     tokenizer = load_pretrained_tokenizer(pretrained_dir)
     length = max_length or PRETRAINED_MAX_LENGTH
     key = hashlib.sha256(f"{length}\n{tokenizer.to_str()}".encode()).hexdigest()[:16]
     cached = cache_dir / f"tokens-{key}.npy" if cache_dir is not None else None
     if cached is not None and cached.is_file():
         return TextData(np.load(cached, mmap_mode="r"), tokenizer, pretrained_dir=pretrained_dir)
-    ids = tokenize(tokenizer, load_corpus(dataset_dir).documents, max_length=length)
-    if cached is not None:
-        _save_atomically(cached, ids)
-    return TextData(ids, tokenizer, pretrained_dir=pretrained_dir)
-
-
-def _save_atomically(path: Path, array: np.ndarray) -> None:
-    """A crash mid-write must not leave a truncated cache that a resumed job would trust."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
-    np.save(partial, array)
-    os.replace(partial, path)
+    texts = stored_texts(dataset_dir, max_chars=chars_for(length))
+    if cached is None:
+        return TextData(tokenize(tokenizer, list(texts), max_length=length), tokenizer, pretrained_dir=pretrained_dir)
+    # written under a temporary name: a crash mid-write must not leave a truncated cache a resumed job would trust
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    write_token_ids(tokenizer, texts, cached, max_length=length)
+    return TextData(np.load(cached, mmap_mode="r"), tokenizer, pretrained_dir=pretrained_dir)

@@ -5,8 +5,9 @@ lowercasing, whitespace-and-punctuation pre-tokenization, WordPiece sub-words, a
 ``[CLS] ... [SEP]``. The corpus is tokenized once, into a padded id array, by :func:`tokenize`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from selfsup.errors import SelfSupError
+from selfsup.text.budget import cap_words
+
+MAX_TRAINING_DOCUMENTS = 200_000  # the trainer counts words in memory: a sample this size finds a vocabulary
+MAX_TRAINING_CHARS = 64 * 1024  # of each training document
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)  # in this order, so [PAD] is 0 ... [MASK] is 4
@@ -50,14 +55,20 @@ class SpecialTokens:
         return cls(**{key: int(raw[key]) for key in ("pad", "cls", "sep", "mask")})
 
 
-def train_tokenizer(documents: Sequence[str], *, vocab_size: int) -> Tokenizer:
-    """A BERT-style WordPiece tokenizer with at most ``vocab_size`` entries, learned from ``documents``."""
+def train_tokenizer(
+    documents: Iterable[str], *, vocab_size: int, max_documents: int = MAX_TRAINING_DOCUMENTS
+) -> Tokenizer:
+    """A BERT-style WordPiece tokenizer with at most ``vocab_size`` entries, learned from the first
+    ``max_documents`` of ``documents`` (pass an even sample of a larger corpus), read as an iterator.
+
+    Each document is cut to ``MAX_TRAINING_CHARS`` and its words to ``MAX_WORD_CHARS`` first (see
+    :mod:`selfsup.text.budget`), so the trainer's work is bounded whatever the input."""
     tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
-    tokenizer.train_from_iterator(documents, trainer=trainer, length=len(documents))
+    tokenizer.train_from_iterator(training_texts(documents, max_documents), trainer=trainer)
     tokenizer.model = _ordered_wordpiece(tokenizer.get_vocab())
     cls_id, sep_id = tokenizer.token_to_id(CLS), tokenizer.token_to_id(SEP)
     tokenizer.post_processor = processors.TemplateProcessing(
@@ -66,6 +77,13 @@ def train_tokenizer(documents: Sequence[str], *, vocab_size: int) -> Tokenizer:
         special_tokens=[(CLS, cls_id), (SEP, sep_id)],
     )
     return tokenizer
+
+
+def training_texts(documents: Iterable[str], max_documents: int = MAX_TRAINING_DOCUMENTS) -> Iterator[str]:
+    """What the trainer is given of ``documents``: at most ``max_documents`` of them, each cut to
+    ``MAX_TRAINING_CHARS`` with its words cut to ``MAX_WORD_CHARS``."""
+    for document in islice(documents, max_documents):
+        yield cap_words(document[:MAX_TRAINING_CHARS])
 
 
 def _ordered_wordpiece(vocab: dict[str, int]) -> models.WordPiece:

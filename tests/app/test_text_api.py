@@ -186,12 +186,10 @@ def test_pretrained_names_only_installed_models(client: TestClient, name: str) -
     assert response.json()["detail"][0]["loc"] == ["body", "params", "pretrained"]
 
 
-def test_an_archive_of_text_past_the_in_memory_limit_is_413(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_archive_of_text_past_the_unpacked_limit_is_413(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import reset_service_caches
 
-    monkeypatch.setenv("SELFSUP_MAX_IN_MEMORY_BYTES", "4096")
+    monkeypatch.setenv("SELFSUP_MAX_EXTRACTED_BYTES", "4096")
     reset_service_caches()
     lines = "\n".join(f"document number {i}" for i in range(200)).encode()  # ~4 KB per file
     response = upload(client, zip_bytes([("a.txt", lines), ("b.txt", lines)]), "two.zip")

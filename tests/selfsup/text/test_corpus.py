@@ -56,6 +56,8 @@ def test_files_combine_in_order_and_duplicates_across_files_keep_the_first() -> 
         ("a.jsonl", b'{"body": "ok"}', "a.jsonl, line 1: no 'text' field"),
         ("a.jsonl", b'{"text": 5}', "a.jsonl, line 1: 'text' must be a string"),
         ("a.jsonl", b'{"text": "x", "label": [1]}', "a.jsonl, line 1: a label must be"),
+        ("a.jsonl", b'{"text": "ok \\ud800"}', "a.jsonl, line 1: 'text' holds a lone surrogate '\\ud800'"),
+        ("a.jsonl", b'{"text": "ok", "label": "\\udfff"}', "a.jsonl, line 1: 'label' holds a lone surrogate"),
         ("a.csv", b"body,label\nx,y\n", "a.csv, line 1: no 'text' column"),
         ("a.csv", b"text,label\nx,y\nz\n", "a.csv, line 3: 1 fields where the header has 2"),
         ("a.pdf", b"text", "a.pdf: unsupported file type '.pdf'"),

@@ -83,7 +83,7 @@ def test_a_local_pretrained_model_gives_the_encoder_and_the_tokenizer(tmp_path: 
 
     data = load_text_data(dataset_dir, max_length=40, pretrained_dir=model_dir, cache_dir=tmp_path / "cache")
     assert np.array_equal(data.ids, tokenize(tokenizer, documents, max_length=40))
-    (dataset_dir / "documents.json").unlink()  # the second load reads the cache: no texts needed
+    (dataset_dir / "documents.jsonl").unlink()  # the second load reads the cache: no texts needed
     again = load_text_data(dataset_dir, max_length=40, pretrained_dir=model_dir, cache_dir=tmp_path / "cache")
     assert np.array_equal(again.ids, data.ids)
 

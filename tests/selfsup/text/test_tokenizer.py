@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, models
 
+from selfsup.text.budget import MAX_WORD_CHARS
 from selfsup.text.tokenizer import (
     SpecialTokens,
     TokenizerError,
@@ -14,6 +15,7 @@ from selfsup.text.tokenizer import (
     special_tokens,
     tokenize,
     train_tokenizer,
+    training_texts,
     truncate_ids,
 )
 from tests.support.text import docstring_corpus, docstring_tokenizer
@@ -75,3 +77,19 @@ def test_training_twice_gives_the_same_ids() -> None:
     first, second = (train_tokenizer(documents, vocab_size=400) for _ in range(2))
     assert first.get_vocab() == second.get_vocab()
     assert [first.token_to_id(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")] == [0, 1, 2, 3, 4]
+
+
+def test_a_word_of_a_mebibyte_reaches_the_trainer_cut_to_the_word_cap() -> None:
+    """A 1 MiB "word" never finished training: the trainer counts merges over every character of a word."""
+    word = "ab" * 2**19  # 1 MiB, no whitespace
+    documents = ["plain words here", f"before {word} after", "x" * 2**20]
+    seen = [len(piece) for text in training_texts(documents) for piece in text.split()]
+    assert max(seen) == MAX_WORD_CHARS and "before" in next(iter(training_texts(documents[1:])))
+    vocab = train_tokenizer(documents, vocab_size=300).get_vocab()
+    assert max(len(token.removeprefix("##")) for token in vocab) <= MAX_WORD_CHARS
+
+
+def test_training_reads_at_most_the_asked_number_of_documents() -> None:
+    documents = iter(docstring_corpus()[0])
+    train_tokenizer(documents, vocab_size=200, max_documents=30)
+    assert next(documents) == docstring_corpus()[0][30]  # the rest is never read
