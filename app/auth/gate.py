@@ -4,8 +4,8 @@ FastAPI reads and parses a body (spooling a multipart upload to disk, parsing JS
 dependencies, so the key check every route declares (app.auth.deps) came only after a client without any key
 had made the server write gigabytes to temp disk. :class:`KeyGate` looks at the ``Authorization`` header
 first: a missing, malformed, unknown or revoked key is answered 401 without reading a byte of the body. A known
-key goes on to the route, whose own dependency still checks the scope (a second indexed lookup, the price of
-leaving the route's check as the one place scopes are decided).
+key goes on to the route with its principal in the request's state, where the route's own dependency finds it
+and checks the scope without looking the key up again.
 """
 
 from collections.abc import Callable, Mapping
@@ -16,11 +16,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth import secrets
-from app.auth.service import authenticate
+from app.auth.service import Principal, authenticate
 from app.core.db import session_factory
 from app.core.errors import ServiceError, Unauthorized
 
 Responder = Callable[[ServiceError], Response]
+GATE_PRINCIPAL = "principal"  # the request-state attribute holding the key's principal once the gate checked it
 Bypass = Callable[[Scope], bool]
 
 
@@ -50,10 +51,12 @@ class KeyGate:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        refusal = await _refusal(headers.get("authorization"))
-        if refusal is None:
+        checked = await _check(headers.get("authorization"))
+        if isinstance(checked, Principal):
+            scope.setdefault("state", {})[GATE_PRINCIPAL] = checked
             await self.app(scope, receive, send)
             return
+        refusal = checked
         if _has_body(headers):  # the unread body makes the connection unusable for another request
             refusal.headers = {**(refusal.headers or {}), "Connection": "close"}
         await self._response(refusal, scope["path"])(scope, receive, send)
@@ -65,20 +68,19 @@ class KeyGate:
         return JSONResponse({"detail": refusal.message}, status_code=refusal.status_code, headers=refusal.headers)
 
 
-async def _refusal(authorization: str | None) -> Unauthorized | None:
-    """What the route's key check would say about this header, or None for a known, unrevoked key."""
+async def _check(authorization: str | None) -> Principal | Unauthorized:
+    """The principal of a known, unrevoked key, or what the route's key check would say about this header."""
     scheme, _, secret = (authorization or "").partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:  # as HTTPBearer reads the header
         return Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    if not secrets.is_well_formed(secret) or not await run_in_threadpool(_is_known, secret):
-        return Unauthorized("invalid or revoked API key")
-    return None
+    principal = await run_in_threadpool(_authenticate, secret) if secrets.is_well_formed(secret) else None
+    return principal or Unauthorized("invalid or revoked API key")
 
 
-def _is_known(secret: str) -> bool:
+def _authenticate(secret: str) -> Principal | None:
     with session_factory()() as session:
-        return authenticate(session, secret=secret) is not None
+        return authenticate(session, secret=secret)
 
 
 def _has_body(headers: Headers) -> bool:

@@ -46,12 +46,14 @@ _require_read = requires("read")
 
 
 def reader(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """Check the key, then hand the database connection back: the request may wait long for its batch, and
     must not hold a pooled connection meanwhile (see ``app.embeddings.router.owned_model``)."""
     try:
-        return _require_read(session, credentials)
+        return _require_read(request, session, credentials)
     finally:
         session.close()
 

@@ -40,14 +40,17 @@ _require_read = requires("read")
 
 
 def owned_model(
-    model_id: str, session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    model_id: str,
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> RegisteredModel:
     """Check the key (as ``Reader`` does), find the caller's model, and hand the database connection back, all in
     one worker thread. A request that kept its connection while it waited for a thread, a batch or its client
     would let enough concurrent requests take every pooled connection while the threads that could give one
     back wait for it: the whole API stalled for the pool timeout (seen at 128 clients on SQLite's pool of 15).
     """
-    caller = _require_read(session, credentials)
+    caller = _require_read(request, session, credentials)
     try:
         return resolve_model(session, tenant=caller.tenant, name=model_id)  # an id or one of the tenant's aliases
     finally:

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.auth.bootstrap import ADMIN_KEY_FILE, BOOTSTRAP_NAME, ensure_admin_key
 from app.auth.orm import ApiKey
 from app.auth.service import DEFAULT_TENANT, create_key
+from app.core import db
 from app.core.config import Settings, get_settings
 from app.core.db import session_factory
 from app.main import create_app
@@ -159,3 +160,20 @@ def test_create_key_operator_from_the_command_line(anonymous: TestClient, servic
     assert anonymous.get("/v1/keys", headers=operator, params={"tenant": "team-a"}).json()["total"] == 1
     created = anonymous.post("/v1/keys", headers=operator, json={"name": "t", "tenant": "team-b", "scopes": ["admin"]})
     assert created.status_code == 201 and created.json()["tenant"] == "team-b"
+
+
+def test_a_keyed_request_looks_its_key_up_once(client: TestClient) -> None:
+    """The key gate's lookup (made before any body is read) is the one the route's scope check uses."""
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = db.get_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/v1/datasets").status_code == 200
+        assert client.post("/v1/jobs", json={"dataset_id": "ds_none", "method": "simclr"}).status_code == 422
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert sum("FROM api_keys" in statement for statement in statements) == 2, statements
