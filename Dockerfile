@@ -12,9 +12,10 @@ RUN useradd --create-home --uid 1000 selfsup && mkdir /data && chown selfsup /da
 WORKDIR /srv/selfsup
 
 # Dependencies first, so that code changes do not reinstall torch.
-COPY pyproject.toml README.md alembic.ini ./
+# constraints.txt pins the same versions CI tested.
+COPY pyproject.toml README.md alembic.ini constraints.txt ./
 RUN mkdir selfsup app worker migrations && touch selfsup/__init__.py app/__init__.py worker/__init__.py \
-    migrations/__init__.py && pip install . && pip uninstall -y selfsup
+    migrations/__init__.py && pip install -c constraints.txt . && pip uninstall -y selfsup
 
 COPY selfsup selfsup
 COPY app app
