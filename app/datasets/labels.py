@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from app.core.errors import Unprocessable
-from selfsup.eval.labeled import MIN_LABELED
+from selfsup.eval.limits import MIN_LABELED
 
 LABELS_FILE = "labels.csv"
 FILE_COLUMNS = ("file", "filename", "path", "image")
@@ -109,9 +109,9 @@ def labels_from_values(values: list[str | None], source: str) -> Labels | None:
 
 
 def labels_from_codes(codes: np.ndarray, names: list[str], source: str) -> Labels | None:
-    """(N,) codes indexing ``names`` (-1 where unlabeled) -> labels indexing the sorted names; None unless two
-    or more classes appear. The compact form a streamed upload collects its labels in."""
-    if len(names) < 2:
+    """(N,) codes indexing ``names`` (-1 where unlabeled) -> labels indexing the sorted names; None when no item
+    has one. The compact form a streamed upload collects its labels in."""
+    if not names:
         return None
     order = np.argsort(np.array(names, dtype=object))  # code -> its rank among the sorted names
     rank = np.empty(len(names), dtype=np.int64)

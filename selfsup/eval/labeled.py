@@ -6,12 +6,11 @@ import numpy as np
 import torch
 
 from selfsup.data.base import TrainingData
+from selfsup.eval.limits import MIN_LABELED
 from selfsup.eval.probes import evaluate_with_labels
 from selfsup.eval.representation import embedder
 from selfsup.methods.base import SSLMethod
 from selfsup.methods.registry import MethodSpec
-
-MIN_LABELED = 10
 
 
 def random_init_like(spec: MethodSpec, params: Any, data: TrainingData, seed: int) -> SSLMethod:
