@@ -92,6 +92,8 @@ def test_an_attempt_that_always_raises_fails_after_the_cap_without_a_redelivery_
     assert done["status"] == "failed" and done["attempts"] == 3
     assert "gave up after 3 attempts" in done["error"]
     time.sleep(3)  # a redelivery loop would show up as more deliveries and attempts
-    log_lines = len(re.findall(r"Task jobs\.train\[[^\]]+\] received", stack.workers[0].log()))
-    assert log_lines == 3, "one delivery per attempt"
+    # A doorbell is only a hint: extra ones (the reaper's re-rings, leftovers on the queue) find nothing to claim
+    # and end "skipped" without importing torch. Exactly the deliveries that claimed the job trained it.
+    outcomes = re.findall(r"Task jobs\.train\[[^\]]+\] succeeded in [0-9.]+s: '(\w+)'", stack.workers[0].log())
+    assert sorted(o for o in outcomes if o != "skipped") == ["failed", "requeued", "requeued"], outcomes
     assert stack.client.job(job["id"])["attempts"] == 3, "no more attempts after the cap"
