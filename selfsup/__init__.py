@@ -12,8 +12,9 @@ The names above are imported on first use, not with the package: a process that 
 (``selfsup.data.images``, as ingest's decoding processes do) must not pay for importing torch.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from selfsup.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from selfsup.encoder import Encoder
@@ -32,7 +33,4 @@ _EXPORTS = {
 __all__ = ["Encoder", "MethodSpec", "TrainResult", "Trainer", "get_method", "list_methods"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'selfsup' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import db_now
 from app.core.ids import new_id
 from app.datasets.orm import Dataset
 from app.jobs.orm import Job
@@ -70,7 +70,7 @@ def stored_bytes(session: Session, *, tenant: str) -> int:
 
 
 def uploads_in_progress(session: Session, *, tenant: str) -> int:
-    query = select(func.count()).select_from(Upload).where(Upload.tenant == tenant, Upload.expires_at > utcnow())
+    query = select(func.count()).select_from(Upload).where(Upload.tenant == tenant, Upload.expires_at > db_now(session))
     return int(session.scalar(query) or 0)
 
 
@@ -108,7 +108,7 @@ def begin_upload(session: Session, *, tenant: str, limits: TenantLimits) -> str:
     The commit also hands the session's connection back to the pool for the long part that follows.
     """
     lock_tenant(session, tenant=tenant)
-    now = utcnow()
+    now = db_now(session)  # slots are stamped by one API host and judged by others
     session.execute(delete(Upload).where(Upload.expires_at <= now))  # slots of API processes that died
     running = uploads_in_progress(session, tenant=tenant)
     if running >= limits.max_uploads:

@@ -7,8 +7,9 @@ with labels (kNN and linear probes); it imports scikit-learn, so import it as ``
 The names below are imported on first use: ``selfsup.eval.limits`` must be importable without torch.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from selfsup.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from selfsup.eval.metrics import alignment, collapse_warning, embedding_std, rankme, uniformity
@@ -21,15 +22,19 @@ if TYPE_CHECKING:
         evaluating,
     )
 
-_METRICS = ("alignment", "collapse_warning", "embedding_std", "rankme", "uniformity")
-_REPRESENTATION = (
-    "DEFAULT_PROBE_SIZE",
-    "NonFiniteEmbeddings",
-    "RepresentationProbe",
-    "embed_items",
-    "embedder",
-    "evaluating",
-)
+_EXPORTS = {
+    "alignment": "selfsup.eval.metrics",
+    "collapse_warning": "selfsup.eval.metrics",
+    "embedding_std": "selfsup.eval.metrics",
+    "rankme": "selfsup.eval.metrics",
+    "uniformity": "selfsup.eval.metrics",
+    "DEFAULT_PROBE_SIZE": "selfsup.eval.representation",
+    "NonFiniteEmbeddings": "selfsup.eval.representation",
+    "RepresentationProbe": "selfsup.eval.representation",
+    "embed_items": "selfsup.eval.representation",
+    "embedder": "selfsup.eval.representation",
+    "evaluating": "selfsup.eval.representation",
+}
 
 __all__ = [
     "DEFAULT_PROBE_SIZE",
@@ -46,9 +51,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _METRICS:
-        return getattr(import_module("selfsup.eval.metrics"), name)
-    if name in _REPRESENTATION:
-        return getattr(import_module("selfsup.eval.representation"), name)
-    raise AttributeError(f"module 'selfsup.eval' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -4,8 +4,9 @@ The names below are imported on first use, not with the package: text ingest (``
 ``selfsup.text.build``) must not pay for importing torch and transformers.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from selfsup.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from selfsup.text.batch import TokenBatch
@@ -50,7 +51,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'selfsup.text' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
