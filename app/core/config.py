@@ -3,10 +3,10 @@
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 FILESYSTEM_BROKER = "filesystem://"
 KEY_PATTERN = re.compile(r"^ssk_[A-Za-z0-9_-]{32,128}$")
@@ -120,14 +120,31 @@ class Settings(BaseSettings):
     failed_job_retention_seconds: float = Field(
         default=86400.0, ge=0, le=365 * 86400, description="How long a failed or canceled job's checkpoint is kept."
     )
+    storage_url: str = Field(
+        default="", description="Where blobs live: file:///abs/path or s3://bucket/prefix; empty: data_dir/blobs."
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, Ceph); else AWS.")
+    s3_region: str | None = Field(default=None, description="S3 region; else boto3's default chain decides.")
+    cache_dir: Path = Field(default=Path(), description="Local copies of stored datasets and models; empty: data_dir/cache.")
+    cache_bytes: int = Field(default=50 * 1024**3, ge=1024**2, description="What the local cache may hold.")
+    import_allowed_prefixes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated s3://bucket/prefix URLs datasets may be imported from; empty: none.",
+    )
     bootstrap_admin_key: str | None = Field(
         default=None,
         description="The operator's key (operator scope), created at first start for automation; else one is made.",
     )
 
+    @field_validator("import_allowed_prefixes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _check(self) -> Self:
         self.data_dir = self.data_dir.expanduser().resolve()
+        self._check_storage()
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'selfsup.db'}"
         if not self.database_url.startswith(("sqlite", "postgresql")):
@@ -141,6 +158,19 @@ class Settings(BaseSettings):
         if self.lease_seconds <= 2 * self.progress_interval_seconds:
             raise ValueError("SELFSUP_LEASE_SECONDS must exceed twice SELFSUP_PROGRESS_INTERVAL_SECONDS")
         return self
+
+    def _check_storage(self) -> None:
+        from app.core.storage import check_storage_url  # the backends' registry; it imports no settings
+        from app.core.storage.imports import ImportRefused, check_import_url
+
+        self.cache_dir = (self.data_dir / "cache" if self.cache_dir == Path() else self.cache_dir).expanduser().resolve()
+        self.storage_url = self.storage_url or f"file://{self.blob_dir}"
+        check_storage_url(self.storage_url)
+        for prefix in self.import_allowed_prefixes:
+            try:
+                check_import_url(prefix, [prefix])
+            except ImportRefused as exc:
+                raise ValueError(f"SELFSUP_IMPORT_ALLOWED_PREFIXES: {exc}") from None
 
     @property
     def blob_dir(self) -> Path:

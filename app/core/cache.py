@@ -1,0 +1,139 @@
+"""A host-local cache of stored prefixes (datasets, models), so the engine memory-maps local files.
+
+Entries are content-addressed: an entry's name is a digest of the prefix and its object listing (keys, sizes,
+ETags), so a changed prefix is a new entry and an entry never goes stale. An entry is downloaded into a
+temporary folder and renamed into place under a per-entry file lock, so processes on one host that want the
+same prefix at once download it once. Users hold a shared lock on the entry while they read it; eviction
+(least recently used first, once the cache holds more than its byte budget) takes that lock exclusively
+without waiting, so an entry in use is never evicted. A store whose prefixes already lie on this host
+(``Storage.local_dir``) is read in place and nothing is cached.
+"""
+
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO
+
+from app.core.config import Settings
+from app.core.storage import Storage, StoredObject, directory_bytes, open_storage
+from app.core.storage.base import relative_key
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _flock(path: Path, mode: int) -> Iterator[bool]:
+    """Hold ``flock(mode)`` on ``path``; yields False (holding nothing) when ``LOCK_NB`` finds it taken."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle: IO[bytes] = path.open("ab")
+    try:
+        try:
+            fcntl.flock(handle, mode)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        handle.close()  # closing releases the lock
+
+
+def entry_name(prefix: str, listing: list[StoredObject]) -> str:
+    digest = hashlib.sha256(prefix.encode())
+    for item in listing:
+        digest.update(f"\n{item.key}\t{item.size}\t{item.etag}".encode())
+    return digest.hexdigest()[:32]
+
+
+class BlobCache:
+    def __init__(self, storage: Storage, root: Path, *, max_bytes: int) -> None:
+        self.storage, self.root, self.max_bytes = storage, root, max_bytes
+        self.entries, self.locks, self.partial = root / "entries", root / "locks", root / "partial"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, storage: Storage | None = None) -> "BlobCache":
+        return cls(storage or open_storage(settings), settings.cache_dir, max_bytes=settings.cache_bytes)
+
+    @contextmanager
+    def local(self, prefix: str) -> Iterator[Path]:
+        """A local folder holding ``prefix``'s files, valid (and kept from eviction) inside the ``with``."""
+        in_place = self.storage.local_dir(prefix)
+        if in_place is not None:
+            if not in_place.is_dir():
+                raise FileNotFoundError(f"{prefix!r} is not in the store {self.storage.description}")
+            yield in_place
+            return
+        listing = self.storage.list(prefix)
+        if not listing:
+            raise FileNotFoundError(f"{prefix!r} is not in the {self.storage.description}")
+        name = entry_name(prefix, listing)
+        entry = self.entries / name
+        with ExitStack() as using:
+            with _flock(self.locks / f"{name}.fetch", fcntl.LOCK_EX):
+                downloaded = not entry.is_dir()
+                if downloaded:
+                    self._download(prefix, listing, entry)
+                os.utime(entry)  # the LRU order is the entries' modification times
+                # Taken before the fetch lock goes, so an evictor cannot slip in between.
+                using.enter_context(_flock(self.locks / f"{name}.use", fcntl.LOCK_SH))
+            if downloaded:
+                self.evict(keep=name)
+            yield entry
+
+    def _download(self, prefix: str, listing: list[StoredObject], entry: Path) -> None:
+        partial = self.partial / uuid.uuid4().hex
+        try:
+            for item in listing:
+                target = partial.joinpath(*relative_key(prefix, item.key).split("/"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.storage.fetch_file(item.key, target)
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            partial.rename(entry)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        log.info("cached %s (%d files) as %s", prefix, len(listing), entry.name)
+
+    def workdir(self, key: str) -> Path:
+        """A local working folder for ``key`` (a job's): in the store itself when it lies on this host, else
+        below the cache. Not an entry: never evicted, removed by :meth:`drop_workdir`."""
+        in_place = self.storage.local_dir(key)
+        return in_place if in_place is not None else self.root / "work" / key
+
+    def drop_workdir(self, key: str) -> None:
+        if self.storage.local_dir(key) is None:
+            shutil.rmtree(self.root / "work" / key, ignore_errors=True)
+
+    def evict(self, *, keep: str = "") -> list[str]:
+        """Remove least recently used entries not in use until the cache fits its budget; what was removed."""
+        with _flock(self.root / "evict.lock", fcntl.LOCK_EX):
+            entries = sorted(self.entries.iterdir(), key=lambda p: p.stat().st_mtime) if self.entries.is_dir() else []
+            sizes = {entry.name: directory_bytes(entry) for entry in entries}
+            total, removed = sum(sizes.values()), []
+            for entry in entries:
+                if total <= self.max_bytes:
+                    break
+                if entry.name != keep and self._remove_unused(entry):
+                    total -= sizes[entry.name]
+                    removed.append(entry.name)
+        if total > self.max_bytes:
+            log.warning("cache %s holds %d bytes in use, over its budget of %d", self.root, total, self.max_bytes)
+        return removed
+
+    def _remove_unused(self, entry: Path) -> bool:
+        name = entry.name
+        with _flock(self.locks / f"{name}.fetch", fcntl.LOCK_EX | fcntl.LOCK_NB) as free:
+            if not free:
+                return False
+            with _flock(self.locks / f"{name}.use", fcntl.LOCK_EX | fcntl.LOCK_NB) as unused:
+                if not unused:
+                    return False
+                doomed = self.partial / f"evicted-{name}-{uuid.uuid4().hex}"
+                doomed.parent.mkdir(parents=True, exist_ok=True)
+                entry.rename(doomed)  # gone from entries at once; the slow delete follows
+        shutil.rmtree(doomed, ignore_errors=True)
+        return True

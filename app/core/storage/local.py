@@ -1,0 +1,111 @@
+"""Blob storage on a local (or shared, mounted) filesystem: the embedded mode, read in place."""
+
+import os
+import shutil
+import uuid
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, cast
+from urllib.parse import SplitResult, unquote
+
+from app.core.storage.base import Storage, StoredObject, check_key
+from app.core.storage.registry import Backend, register_backend
+
+if TYPE_CHECKING:
+    from app.core.config import Settings
+
+STAGING = ".staging"  # below the root, so a publish is a rename on one filesystem
+
+
+class LocalStorage(Storage):
+    """Keys are relative POSIX paths such as ``datasets/ds_x/images.npy`` below one root directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.description = f"file://{root}"
+
+    def path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def put_file(self, local_path: Path, key: str) -> None:
+        target = self.path(key)
+        if target.exists() and target.samefile(local_path):
+            return  # the file is already where the store keeps it (a job's workdir in embedded mode)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        shutil.copyfile(local_path, partial)
+        os.replace(partial, target)
+
+    def fetch_file(self, key: str, local_path: Path) -> None:
+        source = self.path(key)
+        if local_path.exists() and local_path.samefile(source):
+            return
+        partial = local_path.with_name(f".{local_path.name}.{uuid.uuid4().hex}")
+        shutil.copyfile(source, partial)
+        os.replace(partial, local_path)
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        return cast(AbstractContextManager[BinaryIO], self.path(key).open("rb"))
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        found = []
+        for item in sorted(self.path(prefix).rglob("*")):
+            try:
+                stat = item.stat()
+            except FileNotFoundError:
+                continue  # removed while we looked
+            if item.is_file() and not item.name.startswith("."):
+                key = item.relative_to(self.root).as_posix()
+                found.append(StoredObject(key, stat.st_size, f"{stat.st_mtime_ns}-{stat.st_size}"))
+        return found
+
+    def delete(self, key: str) -> None:
+        target = self.path(key)
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def staging_dir(self) -> Path:
+        """A fresh private directory on the same filesystem, so finished work can be renamed into place."""
+        path = self.root / STAGING / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        return path
+
+    def publish(self, staged: Path, prefix: str) -> None:
+        """Atomically move a staged directory to ``prefix`` (which must not exist yet)."""
+        target = self.path(prefix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged.rename(target)
+
+    def size_bytes(self, prefix: str) -> int:
+        return directory_bytes(self.path(prefix))
+
+    def local_dir(self, prefix: str) -> Path:
+        return self.path(prefix)
+
+
+def directory_bytes(path: Path) -> int:
+    """What the files below ``path`` take; 0 when it does not exist. Files removed while counting are skipped."""
+    total = 0
+    for item in path.rglob("*"):
+        try:
+            total += item.stat().st_size if item.is_file() else 0
+        except FileNotFoundError:
+            continue
+    return total
+
+
+def _check(url: SplitResult) -> None:
+    if url.netloc not in ("", "localhost") or not url.path.startswith("/"):
+        raise ValueError(f"SELFSUP_STORAGE_URL must be file:///absolute/path, got {url.geturl()!r}")
+
+
+def _open(url: SplitResult, settings: "Settings") -> Storage:
+    return LocalStorage(Path(unquote(url.path)))
+
+
+register_backend("file", Backend(check=_check, open=_open))
