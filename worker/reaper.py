@@ -5,7 +5,7 @@ import threading
 
 from app.core.config import Settings
 from app.core.db import db_now, session_factory
-from app.core.storage import LocalStorage
+from app.core.storage import open_storage
 from app.jobs.lease import reap
 from app.jobs.service import dispatch
 from app.jobs.workdirs import purge_expired_workdirs
@@ -33,7 +33,7 @@ def purge_once(settings: Settings) -> list[str]:
     with session_factory()() as session:
         job_ids = purge_expired_workdirs(
             session,
-            storage=LocalStorage(settings.blob_dir),
+            storage=open_storage(settings),
             now=db_now(session),
             retention_seconds=settings.failed_job_retention_seconds,
         )

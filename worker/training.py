@@ -2,16 +2,18 @@
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from app.core.cache import BlobCache
 from app.core.config import Settings
 from app.core.db import db_now, session_factory
 from app.core.ids import new_id
-from app.core.storage import LocalStorage, directory_bytes
+from app.core.storage import Storage, open_storage
 from app.datasets.orm import Dataset
 from app.jobs.lease import Claim, claim_job, finish_claim, holds_claim, record_progress, release_for_retry
 from app.jobs.orm import Job
@@ -22,6 +24,7 @@ from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer, TrainResult
+from worker.checkpoints import StoredCheckpoint
 from worker.data import job_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
@@ -34,11 +37,13 @@ class JobSetupError(Exception):
 
 
 class JobHooks(TrainingHooks):
-    """Reports progress to the job row at most every few seconds and relays cancel and lease loss."""
+    """Reports progress to the job row at most every few seconds, relays cancel and lease loss, and uploads
+    each checkpoint the trainer writes to storage."""
 
-    def __init__(self, claim: Claim, heartbeat: Heartbeat, *, interval: float, workdir: Path) -> None:
+    def __init__(self, claim: Claim, heartbeat: Heartbeat, *, interval: float, checkpoint: StoredCheckpoint) -> None:
         self.claim, self.heartbeat, self.interval = claim, heartbeat, interval
-        self.workdir = workdir  # measured at each write: its checkpoint counts toward the tenant's stored bytes
+        self.checkpoint = checkpoint
+        self.stored_bytes = checkpoint.stored_bytes()  # counts toward the tenant's stored bytes
         self.embedding_dim = 0  # known once the trainer has built the model
         self._last_write = 0.0
 
@@ -61,6 +66,12 @@ class JobHooks(TrainingHooks):
                 raise LeaseLost(self.claim.job_id)
         return True
 
+    def on_checkpoint(self, path: Path, progress: Progress) -> None:
+        """Upload it, asking again first: the lease may have gone while the file was written."""
+        self.may_publish_checkpoint()
+        self.checkpoint.publish(path)
+        self.stored_bytes = self.checkpoint.stored_bytes()
+
     def write_final(self, progress: Progress, report: dict[str, Any]) -> None:
         self._write(progress, report, kind="final")
 
@@ -75,7 +86,7 @@ class JobHooks(TrainingHooks):
                 total_steps=progress.total_steps,
                 metrics=report,
                 kind=kind,
-                checkpoint_bytes=directory_bytes(self.workdir),
+                checkpoint_bytes=self.stored_bytes,
             )
         self._last_write = time.monotonic()
         if not status.held:
@@ -96,11 +107,12 @@ def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:
 def run_claim(claim: Claim, *, settings: Settings) -> str:
     """Train the claimed job to its end: succeeded, canceled, requeued for another attempt, or failed."""
     job_id = claim.job_id
-    storage = LocalStorage(settings.blob_dir)
+    storage = open_storage(settings)
+    blobs = BlobCache.from_settings(settings, storage)
     heartbeat = Heartbeat(claim, lease_seconds=settings.lease_seconds, cancel_poll_seconds=settings.cancel_poll_seconds)
     try:
-        with heartbeat:
-            run = _prepare(claim, storage, settings, heartbeat)
+        with heartbeat, ExitStack() as held:
+            run = _prepare(claim, blobs, settings, heartbeat, held)
             return _conclude(claim, run, run.trainer.fit(), storage)
     except LeaseLost:
         log.warning("job %s: lease lost; another worker owns it now", job_id)
@@ -111,6 +123,9 @@ def run_claim(claim: Claim, *, settings: Settings) -> str:
     except Exception as exc:  # I/O, a lost database, a crashed library: another attempt may succeed
         log.exception("job %s attempt %d failed", job_id, claim.attempt)
         return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings, retry=True)
+    finally:
+        # What matters is in storage now; a later attempt (on any host) fetches it again.
+        blobs.drop_workdir(workdir_key(job_id))
 
 
 @dataclass(frozen=True)
@@ -121,17 +136,21 @@ class PreparedRun:
     heldout: Any = None  # image-text pairs kept out of training, for retrieval recall
 
 
-def _prepare(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat: Heartbeat) -> PreparedRun:
+def _prepare(claim: Claim, blobs: BlobCache, settings: Settings, heartbeat: Heartbeat, held: ExitStack) -> PreparedRun:
+    """Build the trainer over a local copy of the dataset (held in the cache until the attempt ends) and a local
+    working folder holding the job's stored checkpoint, if it has one."""
     with session_factory()() as session:
         job = session.get_one(Job, claim.job_id)
         if job.dataset_id is None:
             raise JobSetupError("the job's dataset was deleted before it could train")
         dataset = session.get_one(Dataset, job.dataset_id)
         method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
-    dataset_dir, workdir = storage.path(data_key), storage.path(workdir_key(claim.job_id))
     params = get_method(method).validate(raw_params)  # ``pretrained`` stays a name: see worker.data
+    dataset_dir = held.enter_context(blobs.local(data_key))
+    workdir, checkpoint = blobs.workdir(workdir_key(claim.job_id)), StoredCheckpoint(blobs.storage, claim.job_id)
+    checkpoint.restore(workdir)
     data = job_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
-    hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds, workdir=workdir)
+    hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds, checkpoint=checkpoint)
     trainer = Trainer(
         method,
         params,
@@ -145,7 +164,7 @@ def _prepare(claim: Claim, storage: LocalStorage, settings: Settings, heartbeat:
     return PreparedRun(trainer, hooks, dataset_labels(dataset_dir), data.heldout)
 
 
-def _conclude(claim: Claim, run: PreparedRun, result: TrainResult, storage: LocalStorage) -> str:
+def _conclude(claim: Claim, run: PreparedRun, result: TrainResult, storage: Storage) -> str:
     if result.status == "canceled":
         with session_factory()() as session:
             finish_claim(session, claim=claim, status="canceled", step=result.progress.step)
@@ -156,7 +175,7 @@ def _conclude(claim: Claim, run: PreparedRun, result: TrainResult, storage: Loca
     return _register_model(claim, run.trainer, storage, report)
 
 
-def _register_model(claim: Claim, trainer: Trainer, storage: LocalStorage, evaluation: dict[str, Any]) -> str:
+def _register_model(claim: Claim, trainer: Trainer, storage: Storage, evaluation: dict[str, Any]) -> str:
     """Publish the encoder files, then mark the job succeeded and add the model in one transaction."""
     model_id = new_id("mdl")
     staged = storage.staging_dir()

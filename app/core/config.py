@@ -125,7 +125,9 @@ class Settings(BaseSettings):
     )
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, Ceph); else AWS.")
     s3_region: str | None = Field(default=None, description="S3 region; else boto3's default chain decides.")
-    cache_dir: Path = Field(default=Path(), description="Local copies of stored datasets and models; empty: data_dir/cache.")
+    cache_dir: Path = Field(
+        default=Path(), description="Local copies of stored datasets and models; empty: data_dir/cache."
+    )
     cache_bytes: int = Field(default=50 * 1024**3, ge=1024**2, description="What the local cache may hold.")
     import_allowed_prefixes: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -163,7 +165,8 @@ class Settings(BaseSettings):
         from app.core.storage import check_storage_url  # the backends' registry; it imports no settings
         from app.core.storage.imports import ImportRefused, check_import_url
 
-        self.cache_dir = (self.data_dir / "cache" if self.cache_dir == Path() else self.cache_dir).expanduser().resolve()
+        cache_dir = self.data_dir / "cache" if self.cache_dir == Path() else self.cache_dir
+        self.cache_dir = cache_dir.expanduser().resolve()
         self.storage_url = self.storage_url or f"file://{self.blob_dir}"
         check_storage_url(self.storage_url)
         for prefix in self.import_allowed_prefixes:

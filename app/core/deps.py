@@ -7,13 +7,13 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
 from app.core.db import get_session
-from app.core.storage import LocalStorage
+from app.core.storage import Storage, open_storage
 
 
-def get_storage() -> LocalStorage:
-    return LocalStorage(get_settings().blob_dir)
+def get_storage() -> Storage:
+    return open_storage(get_settings())
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StorageDep = Annotated[LocalStorage, Depends(get_storage)]
+StorageDep = Annotated[Storage, Depends(get_storage)]

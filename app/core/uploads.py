@@ -8,13 +8,13 @@ from pathlib import Path
 from fastapi import UploadFile
 
 from app.core.errors import PayloadTooLarge
-from app.core.storage import LocalStorage
+from app.core.storage import Storage
 
 CHUNK_BYTES = 1024 * 1024
 
 
 @contextmanager
-def staged_upload(upload: UploadFile, *, storage: LocalStorage, max_bytes: int) -> Iterator[Path]:
+def staged_upload(upload: UploadFile, *, storage: Storage, max_bytes: int) -> Iterator[Path]:
     """Yield a path holding the upload's bytes; the staged copy is removed afterwards whatever happens."""
     if upload.size is not None and upload.size > max_bytes:
         raise PayloadTooLarge(f"{upload.filename}: {upload.size} bytes, over the limit of {max_bytes}")

@@ -1,5 +1,6 @@
 """Dataset domain logic. Functions take keyword-only arguments and a session they do not own."""
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from app.core.config import Settings
 from app.core.errors import Conflict, Unprocessable
 from app.core.ids import new_id
 from app.core.queries import get_owned, paged
-from app.core.storage import LocalStorage
+from app.core.storage import Storage
 from app.datasets.archives import ArchiveLimits
 from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, ingest_image_archive
 from app.datasets.orm import Dataset
@@ -42,7 +43,7 @@ def create_dataset(
     session: Session,
     *,
     tenant: str,
-    storage: LocalStorage,
+    storage: Storage,
     settings: Settings,
     name: str,
     modality: str,
@@ -54,6 +55,7 @@ def create_dataset(
     if modality not in SUPPORTED_MODALITIES:
         raise Unprocessable(f"modality {modality!r} is not supported; supported: {', '.join(SUPPORTED_MODALITIES)}")
     dataset_id = new_id("ds")
+    key = f"datasets/{dataset_id}"
     staged = storage.staging_dir()
     try:
         result = _ingest(modality, upload, filename=filename, out_dir=staged, options=options, settings=settings)
@@ -61,11 +63,10 @@ def create_dataset(
         quotas.lock_tenant(session, tenant=tenant)
         limits = quotas.TenantLimits.from_settings(settings)
         quotas.check_stored_bytes(session, tenant=tenant, limits=limits, adding=result.size_bytes)
-        key = f"datasets/{dataset_id}"
-        storage.publish(staged, key)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+    _publish(storage, staged, key)
     dataset = Dataset(
         id=dataset_id,
         tenant=tenant,
@@ -84,6 +85,17 @@ def create_dataset(
         storage.delete(key)
         raise
     return dataset
+
+
+def _publish(storage: Storage, staged: Path, key: str) -> None:
+    """Publish the ingested files; a publish cut short (an object store that stopped answering) leaves none."""
+    try:
+        storage.publish(staged, key)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        with contextlib.suppress(Exception):  # the store may still be away: the error that matters is the first
+            storage.delete(key)
+        raise
 
 
 def _ingest(
@@ -114,7 +126,7 @@ def list_datasets(session: Session, *, tenant: str, limit: int, offset: int) -> 
     return paged(session, query, order_by=(Dataset.created_at.desc(), Dataset.id), limit=limit, offset=offset)
 
 
-def delete_dataset(session: Session, *, tenant: str, storage: LocalStorage, dataset_id: str) -> None:
+def delete_dataset(session: Session, *, tenant: str, storage: Storage, dataset_id: str) -> None:
     dataset = get_dataset(session, tenant=tenant, dataset_id=dataset_id)
     active = session.scalar(
         select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_JOB_STATES))

@@ -16,10 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.deps import bearer, requires
 from app.auth.service import Principal
-from app.core.deps import SessionDep, StorageDep
+from app.core.deps import SessionDep
 from app.core.errors import NotFound
 from app.core.json_guard import JsonGuard, JsonRefused
-from app.core.storage import LocalStorage
 from app.embeddings.images import images_from_base64
 from app.embeddings.openai_errors import OpenAIError, OpenAIRoute
 from app.embeddings.openai_schemas import Embedding, EmbeddingsRequest, EmbeddingsResponse, ErrorResponse, Usage
@@ -27,7 +26,6 @@ from app.embeddings.router import request_slot
 from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, prepare_inputs
 from app.models.aliases import resolve_model
 from app.models.orm import RegisteredModel
-from app.models.service import ENCODER_FILE
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], route_class=OpenAIRoute)
 
@@ -70,7 +68,6 @@ async def create_embeddings(
     caller: Annotated[Principal, Depends(reader)],
     request: Request,
     session: SessionDep,
-    storage: StorageDep,
 ) -> EmbeddingsResponse:
     """Embed ``input`` with the model named by id or alias, answering as OpenAI's embeddings API does."""
     model = await run_in_threadpool(_resolve, session, tenant=caller.tenant, name=body.model)
@@ -82,7 +79,7 @@ async def create_embeddings(
             param="dimensions",
         )
     cache: EncoderCache = request.app.state.encoder_cache
-    vectors, tokens = await _vectors(model, body.items(), cache=cache, storage=storage)
+    vectors, tokens = await _vectors(model, body.items(), cache=cache)
     data = [Embedding(embedding=_encoded(v, body.encoding_format), index=i) for i, v in enumerate(vectors)]
     return EmbeddingsResponse(data=data, model=model.id, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
 
@@ -102,7 +99,6 @@ async def _vectors(
     inputs: list[str] | list[list[int]],
     *,
     cache: EncoderCache,
-    storage: LocalStorage,
 ) -> tuple[np.ndarray, int]:
     """Inputs -> ((B, D) unit vectors, prompt tokens), through the model's batcher (503 when saturated)."""
     client_inputs = _client_inputs(model, inputs)
@@ -110,7 +106,7 @@ async def _vectors(
         prepare_inputs,
         cache,
         model_id=model.id,
-        path=storage.path(model.storage_key) / ENCODER_FILE,
+        key=model.storage_key,
         inputs=client_inputs,
     )
     return await embed_batched(prepared), prepared.tokens

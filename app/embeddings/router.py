@@ -8,14 +8,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.auth.deps import bearer, requires
-from app.core.deps import SessionDep, StorageDep
+from app.core.deps import SessionDep
 from app.core.errors import MAX_SHOWN_ERRORS, FieldErrors, Unprocessable
 from app.embeddings.images import images_from_base64
 from app.embeddings.schemas import MAX_INPUTS, EmbedRequest, EmbedResponse
 from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, prepare_inputs
 from app.models.aliases import resolve_model
 from app.models.orm import RegisteredModel
-from app.models.service import ENCODER_FILE
 
 router = APIRouter(prefix="/v1/models", tags=["embeddings"])
 
@@ -76,7 +75,6 @@ async def request_slot(request: Request) -> AsyncIterator[None]:
 async def embed(
     model: Annotated[RegisteredModel, Depends(owned_model)],
     request: Request,
-    storage: StorageDep,
 ) -> EmbedResponse:
     """Embed what the model takes: images as JSON (base64 or data URLs in ``inputs``) or multipart ``files``;
     ``texts`` or ``token_ids`` for text models; ``rows`` (objects keyed by column) for table models; images or
@@ -92,7 +90,7 @@ async def embed(
         prepare_inputs,
         cache,
         model_id=model.id,
-        path=storage.path(model.storage_key) / ENCODER_FILE,
+        key=model.storage_key,
         inputs=inputs,
     )
     vectors = await embed_batched(prepared)

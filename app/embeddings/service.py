@@ -6,17 +6,18 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from app.core.cache import BlobCache
 from app.core.config import Settings
 from app.core.errors import FieldErrors
 from app.embeddings.admission import RequestGate
 from app.embeddings.batching import BatchLimits, EmbeddingBatcher
 from app.embeddings.images import ImageBudget, canonical_images
+from app.models.service import ENCODER_FILE
 from selfsup.encoder import Encoder
 from selfsup.tabular.rows import InvalidRowError
 
@@ -37,9 +38,17 @@ class EncoderCache:
     """
 
     def __init__(
-        self, capacity: int, *, limits: BatchLimits, threads: int, max_requests: int, images: ImageBudget
+        self,
+        capacity: int,
+        *,
+        blobs: BlobCache,
+        limits: BatchLimits,
+        threads: int,
+        max_requests: int,
+        images: ImageBudget,
     ) -> None:
         self.capacity = capacity
+        self.blobs = blobs  # where encoders are read from: a local copy of the model's stored folder
         self.images = images
         self.limits = limits
         self.threads = threads
@@ -57,13 +66,15 @@ class EncoderCache:
         )
         return cls(
             settings.encoder_cache_size,
+            blobs=BlobCache.from_settings(settings),
             limits=limits,
             threads=settings.embed_threads,
             max_requests=settings.embed_max_requests,
             images=ImageBudget.from_settings(settings),
         )
 
-    def get(self, model_id: str, path: Path) -> ServedModel:
+    def get(self, model_id: str, key: str) -> ServedModel:
+        """The model stored below ``key``, loaded on first use."""
         with self._lock:
             if model_id in self._entries:
                 self._entries.move_to_end(model_id)
@@ -73,7 +84,8 @@ class EncoderCache:
             with self._lock:
                 if model_id in self._entries:
                     return self._entries[model_id]
-            encoder = Encoder.load(path)
+            with self.blobs.local(key) as folder:
+                encoder = Encoder.load(folder / ENCODER_FILE)
             served = ServedModel(encoder, self._batchers(encoder, model_id))
             with self._lock:
                 self._entries[model_id] = served
@@ -163,11 +175,11 @@ class PreparedInputs:
     field: str  # where in the body the inputs came from, for error locations
 
 
-def prepare_inputs(cache: EncoderCache, *, model_id: str, path: Path, inputs: ClientInputs) -> PreparedInputs:
+def prepare_inputs(cache: EncoderCache, *, model_id: str, key: str, inputs: ClientInputs) -> PreparedInputs:
     """In the request's own thread: load the model (once), check it takes this kind of input, refuse at once if
     its queue is full (so a saturated server wastes no preparation), then prepare the inputs exactly as
     training data was prepared. Bad inputs are 422s naming the item (and, for rows, the column)."""
-    served = cache.get(model_id, path)
+    served = cache.get(model_id, key)
     kind = inputs.encoder_kind
     if kind not in served.batchers:
         takes = " and ".join(f"{k}s" for k in served.encoder.input_kinds)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.core.storage import LocalStorage
+from app.core.storage import Storage
 from app.jobs.orm import Job
 
 PURGE_BATCH = 100  # directories per reaper round, so one round stays short after a long outage
@@ -21,7 +21,7 @@ def workdir_key(job_id: str) -> str:
     return f"jobs/{job_id}"
 
 
-def remove_workdirs(session: Session, *, storage: LocalStorage, job_ids: list[str], now: datetime) -> None:
+def remove_workdirs(session: Session, *, storage: Storage, job_ids: list[str], now: datetime) -> None:
     """Delete the directories, then record that they are gone and no longer count toward stored bytes."""
     for job_id in job_ids:
         storage.delete(workdir_key(job_id))
@@ -30,9 +30,7 @@ def remove_workdirs(session: Session, *, storage: LocalStorage, job_ids: list[st
         session.commit()
 
 
-def purge_expired_workdirs(
-    session: Session, *, storage: LocalStorage, now: datetime, retention_seconds: float
-) -> list[str]:
+def purge_expired_workdirs(session: Session, *, storage: Storage, now: datetime, retention_seconds: float) -> list[str]:
     """Remove failed and canceled jobs' directories older than the retention, and any succeeded job's that a
     worker did not get to (it died between registering the model and removing the directory)."""
     cutoff = now - timedelta(seconds=retention_seconds)

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from app.core.db import session_factory, session_scope, utcnow
+from app.core.storage import LocalStorage
 from app.datasets.orm import Dataset
 from app.jobs.lease import Claim, claim_job, reap
 from app.jobs.orm import Job
 from selfsup.methods import get_method
 from selfsup.train.loop import Trainer
+from worker.checkpoints import StoredCheckpoint
 from worker.heartbeat import Heartbeat, LeaseLost
 from worker.training import JobHooks
 
@@ -37,7 +39,8 @@ def claims(service_env: dict[str, str]) -> tuple[Claim, Claim]:
 
 
 def trainer_for(claim: Claim, workdir: Path) -> Trainer:
-    hooks = JobHooks(claim, Heartbeat(claim, lease_seconds=30), interval=60, workdir=workdir)
+    checkpoint = StoredCheckpoint(LocalStorage(workdir.parent), claim.job_id)
+    hooks = JobHooks(claim, Heartbeat(claim, lease_seconds=30), interval=60, checkpoint=checkpoint)
     images = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
     params = get_method("simclr").validate(PARAMS)
     return Trainer("simclr", params, images, workdir=workdir, device="cpu", hooks=hooks, probe_size=0)

@@ -5,14 +5,11 @@ import shutil
 import uuid
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import BinaryIO, cast
 from urllib.parse import SplitResult, unquote
 
 from app.core.storage.base import Storage, StoredObject, check_key
-from app.core.storage.registry import Backend, register_backend
-
-if TYPE_CHECKING:
-    from app.core.config import Settings
+from app.core.storage.registry import Backend, StorageOptions, register_backend
 
 STAGING = ".staging"  # below the root, so a publish is a rename on one filesystem
 
@@ -104,7 +101,7 @@ def _check(url: SplitResult) -> None:
         raise ValueError(f"SELFSUP_STORAGE_URL must be file:///absolute/path, got {url.geturl()!r}")
 
 
-def _open(url: SplitResult, settings: "Settings") -> Storage:
+def _open(url: SplitResult, options: StorageOptions) -> Storage:
     return LocalStorage(Path(unquote(url.path)))
 
 

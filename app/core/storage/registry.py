@@ -2,6 +2,8 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
@@ -12,9 +14,24 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class StorageOptions:
+    """What opening a store depends on (hashable, so each process opens one client per store)."""
+
+    url: str
+    s3_endpoint_url: str | None
+    s3_region: str | None
+    staging_root: Path  # where a remote store stages work locally
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "StorageOptions":
+        staging = settings.cache_dir / "staging"
+        return cls(settings.storage_url, settings.s3_endpoint_url, settings.s3_region, staging)
+
+
+@dataclass(frozen=True)
 class Backend:
     check: Callable[[SplitResult], None]  # raises ValueError naming what is wrong with the URL
-    open: Callable[[SplitResult, "Settings"], Storage]
+    open: Callable[[SplitResult, StorageOptions], Storage]
 
 
 _BACKENDS: dict[str, Backend] = {}
@@ -39,5 +56,10 @@ def check_storage_url(url: str) -> None:
 
 
 def open_storage(settings: "Settings") -> Storage:
-    backend, parts = _backend(settings.storage_url)
-    return backend.open(parts, settings)
+    return _open(StorageOptions.from_settings(settings))
+
+
+@lru_cache(maxsize=16)
+def _open(options: StorageOptions) -> Storage:
+    backend, parts = _backend(options.url)
+    return backend.open(parts, options)

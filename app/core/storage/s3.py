@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast
 from urllib.parse import SplitResult
 
 import boto3
@@ -20,10 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.core.storage.base import Storage, StorageError, StoredObject, check_key, staged_files
-from app.core.storage.registry import Backend, register_backend
-
-if TYPE_CHECKING:
-    from app.core.config import Settings
+from app.core.storage.registry import Backend, StorageOptions, register_backend
 
 BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
@@ -144,10 +141,10 @@ def _check(url: SplitResult) -> None:
         raise ValueError(f"SELFSUP_STORAGE_URL {exc}") from None
 
 
-def _open(url: SplitResult, settings: "Settings") -> Storage:
+def _open(url: SplitResult, options: StorageOptions) -> Storage:
     bucket, prefix = parse_s3_url(url)
-    client = s3_client(endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
-    return S3Storage(client, bucket=bucket, prefix=prefix, staging_root=settings.cache_dir / "staging")
+    client = s3_client(endpoint_url=options.s3_endpoint_url, region=options.s3_region)
+    return S3Storage(client, bucket=bucket, prefix=prefix, staging_root=options.staging_root)
 
 
 register_backend("s3", Backend(check=_check, open=_open))
