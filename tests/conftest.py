@@ -13,6 +13,7 @@ from app.core import config, db, queue
 from app.core.migrate import upgrade_to_head
 from app.core.tables import metadata
 from tests.support.databases import REDIS_URL, temporary_postgres_database
+from tests.support.s3 import AWS_ENV, ChildProcess, moto_server, new_bucket
 
 # The tests train on tiny tensors, where a second intra-op thread costs more in synchronization than it saves,
 # and the end-to-end tests' worker processes want the other core.
@@ -83,3 +84,27 @@ def client(anonymous: TestClient) -> TestClient:
     """A client holding an admin key of tenant 'acme'."""
     anonymous.headers["Authorization"] = f"Bearer {new_key()}"
     return anonymous
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChildProcess]:
+    """moto's S3 server, one process for the whole run (tests take buckets of their own)."""
+    server = moto_server(tmp_path_factory.mktemp("moto"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch, s3_server: ChildProcess, service_env: dict[str, str]) -> dict[str, str]:
+    """``service_env`` with blobs in a fresh bucket of the S3 server; applied here too."""
+    env = {
+        **AWS_ENV,
+        "SELFSUP_STORAGE_URL": f"s3://{new_bucket(s3_server.url)}/selfsup",
+        "SELFSUP_S3_ENDPOINT_URL": s3_server.url,
+        "SELFSUP_S3_REGION": "us-east-1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_service_caches()
+    return {**service_env, **env}
