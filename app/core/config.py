@@ -163,7 +163,7 @@ class Settings(BaseSettings):
 
     def _check_storage(self) -> None:
         from app.core.storage import check_storage_url  # the backends' registry; it imports no settings
-        from app.core.storage.imports import ImportRefused, check_import_url
+        from app.core.storage.imports import ImportRefused, parse_s3_prefix
 
         cache_dir = self.data_dir / "cache" if self.cache_dir == Path() else self.cache_dir
         self.cache_dir = cache_dir.expanduser().resolve()
@@ -171,7 +171,7 @@ class Settings(BaseSettings):
         check_storage_url(self.storage_url)
         for prefix in self.import_allowed_prefixes:
             try:
-                check_import_url(prefix, [prefix])
+                parse_s3_prefix(prefix)
             except ImportRefused as exc:
                 raise ValueError(f"SELFSUP_IMPORT_ALLOWED_PREFIXES: {exc}") from None
 

@@ -14,6 +14,16 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.database_url == f"sqlite:///{tmp_path / 'selfsup.db'}"
     assert settings.uses_filesystem_broker and (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.storage_url == f"file://{tmp_path / 'blobs'}" and settings.cache_dir == tmp_path / "cache"
+    assert settings.import_allowed_prefixes == [], "imports from object storage are off by default"
+
+
+def test_storage_settings_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SELFSUP_STORAGE_URL", "s3://selfsup/blobs")
+    monkeypatch.setenv("SELFSUP_IMPORT_ALLOWED_PREFIXES", "s3://shared-data/images, s3://lab")
+    settings = Settings(data_dir=tmp_path)
+    assert settings.storage_url == "s3://selfsup/blobs"
+    assert settings.import_allowed_prefixes == ["s3://shared-data/images", "s3://lab"]
 
 
 @pytest.mark.parametrize(
@@ -29,6 +39,12 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
         ("upload_stale_seconds", 1, "upload_stale_seconds"),
         ("failed_job_retention_seconds", -1, "failed_job_retention_seconds"),
         ("max_dataset_bytes", 100, "max_dataset_bytes"),
+        ("storage_url", "s3://", "SELFSUP_STORAGE_URL 's3://': an s3:// URL needs a bucket"),
+        ("storage_url", "s3:///prefix", "needs a bucket"),
+        ("storage_url", "gs://bucket/x", "SELFSUP_STORAGE_URL 'gs://bucket/x': scheme not supported"),
+        ("storage_url", "file://relative/path", "file:///absolute/path"),
+        ("storage_url", "s3://bucket/a/../b", "SELFSUP_STORAGE_URL"),
+        ("import_allowed_prefixes", "s3://", "SELFSUP_IMPORT_ALLOWED_PREFIXES"),
     ],
 )
 def test_unusable_values_are_refused(tmp_path: Path, field: str, value: object, named: str) -> None:

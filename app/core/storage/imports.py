@@ -33,11 +33,11 @@ def check_import_url(url: str, allowed: Sequence[str]) -> tuple[str, str]:
     """(bucket, prefix) of ``url`` when it lies at or below one of the ``allowed`` prefixes."""
     if not allowed:
         raise ImportRefused("imports from object storage are disabled (SELFSUP_IMPORT_ALLOWED_PREFIXES is empty)")
-    bucket, prefix = _parse(url)
+    bucket, prefix = parse_s3_prefix(url)
     if not prefix:
         raise ImportRefused(f"{url!r}: name a prefix below the bucket, not the whole bucket")
     for entry in allowed:
-        allowed_bucket, allowed_prefix = _parse(entry)
+        allowed_bucket, allowed_prefix = parse_s3_prefix(entry)
         # A path-segment match: s3://b/data allows s3://b/data/x, never s3://b/data-evil.
         inside = not allowed_prefix or prefix == allowed_prefix or prefix.startswith(allowed_prefix + "/")
         if bucket == allowed_bucket and inside:
@@ -45,7 +45,8 @@ def check_import_url(url: str, allowed: Sequence[str]) -> tuple[str, str]:
     raise ImportRefused(f"{url!r} is not below a prefix this service may import from")
 
 
-def _parse(url: str) -> tuple[str, str]:
+def parse_s3_prefix(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> (bucket, prefix), or ImportRefused naming what is wrong."""
     try:
         return parse_s3_url(urlsplit(url))
     except ValueError as exc:  # UnsafeKey too: '..', backslashes
