@@ -6,12 +6,15 @@ import numpy as np
 import pytest
 
 from app.core.db import session_factory, session_scope, utcnow
-from app.core.storage import LocalStorage
+from app.core.storage import LocalStorage, Storage
+from app.core.storage.s3 import S3Storage
 from app.datasets.orm import Dataset
 from app.jobs.lease import Claim, claim_job, reap
 from app.jobs.orm import Job
 from selfsup.methods import get_method
 from selfsup.train.loop import Trainer
+from tests.support import s3
+from tests.support.s3 import ChildProcess
 from worker.checkpoints import StoredCheckpoint
 from worker.heartbeat import Heartbeat, LeaseLost
 from worker.training import JobHooks
@@ -38,21 +41,41 @@ def claims(service_env: dict[str, str]) -> tuple[Claim, Claim]:
     return first, second
 
 
-def trainer_for(claim: Claim, workdir: Path) -> Trainer:
-    checkpoint = StoredCheckpoint(LocalStorage(workdir.parent), claim.job_id)
-    hooks = JobHooks(claim, Heartbeat(claim, lease_seconds=30), interval=60, checkpoint=checkpoint)
+@pytest.fixture(params=["file", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Storage, Path]:
+    """The job's store and its local working folder: in the store itself (embedded) or apart from it (S3)."""
+    if request.param == "file":
+        return LocalStorage(tmp_path), tmp_path / "jobs" / "job_1"
+    server: ChildProcess = request.getfixturevalue("s3_server")
+    bucket = s3.new_bucket(server.url)
+    return S3Storage(s3.client(server.url), bucket=bucket, prefix="", staging_root=tmp_path), tmp_path / "work"
+
+
+def trainer_for(claim: Claim, storage: Storage, workdir: Path) -> Trainer:
+    hooks = JobHooks(
+        claim, Heartbeat(claim, lease_seconds=30), interval=60, checkpoint=StoredCheckpoint(storage, "job_1")
+    )
     images = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
     params = get_method("simclr").validate(PARAMS)
     return Trainer("simclr", params, images, workdir=workdir, device="cpu", hooks=hooks, probe_size=0)
 
 
-def test_only_the_attempt_holding_the_lease_publishes_a_checkpoint(claims: tuple[Claim, Claim], tmp_path: Path) -> None:
-    zombie, heir = claims
-    published = trainer_for(heir, tmp_path).save_checkpoint()
+def stored(storage: Storage, tmp_path: Path) -> bytes:
+    storage.fetch_file("jobs/job_1/checkpoint.pt", tmp_path / "fetched.pt")
+    return (tmp_path / "fetched.pt").read_bytes()
+
+
+def test_only_the_attempt_holding_the_lease_publishes_a_checkpoint(
+    claims: tuple[Claim, Claim], store: tuple[Storage, Path], tmp_path: Path
+) -> None:
+    (storage, workdir), (zombie, heir) = store, claims
+    published = trainer_for(heir, storage, workdir).save_checkpoint()
     before = published.read_bytes()
-    stale = trainer_for(zombie, tmp_path)
+    assert stored(storage, tmp_path) == before, "the heir's checkpoint is in storage, for any host to resume"
+    stale = trainer_for(zombie, storage, workdir)
     stale.train_step(np.arange(4))  # the zombie moved on: its checkpoint would differ from the heir's
     with pytest.raises(LeaseLost):
         stale.save_checkpoint()
     assert published.read_bytes() == before, "the zombie's write did not replace the heir's checkpoint"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"], "no temporary file is left behind"
+    assert stored(storage, tmp_path) == before, "nor the stored one"
+    assert sorted(p.name for p in workdir.iterdir()) == ["checkpoint.pt"], "no temporary file is left behind"
