@@ -31,8 +31,9 @@ class Stack:
         wait_until_healthy(str(self.client.http.base_url), self.api)
         return self.api
 
-    def start_worker(self) -> ServiceProcess:
-        worker = ServiceProcess("worker", self.env, self.log_dir)
+    def start_worker(self, **overrides: str) -> ServiceProcess:
+        """A worker with the stack's settings, ``overrides`` on top (a data dir of its own: another host)."""
+        worker = ServiceProcess("worker", {**self.env, **overrides}, self.log_dir)
         self.workers.append(worker)
         self.client.servers.append(worker)
         wait_for_worker(worker)
@@ -57,16 +58,18 @@ StackFactory = Callable[..., Stack]
 
 @pytest.fixture
 def make_stack(service_env: dict[str, str], tmp_path: Path) -> Iterator[StackFactory]:
-    """Start an API and one worker on PostgreSQL and Redis, with ``overrides`` on top of the test settings."""
+    """Start an API and ``workers`` workers on PostgreSQL and Redis, with ``overrides`` on top of the test
+    settings."""
     stacks: list[Stack] = []
 
-    def start(**overrides: str) -> Stack:
+    def start(*, workers: int = 1, **overrides: str) -> Stack:
         port = free_port()
         env = {**service_env, **FAST_LEASES, "SELFSUP_PORT": str(port), "SELFSUP_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
         stack = Stack({**env, **overrides}, SelfSupClient(f"http://127.0.0.1:{port}", ADMIN_KEY), tmp_path)
         stacks.append(stack)
         stack.start_api()
-        stack.start_worker()
+        for _ in range(workers):
+            stack.start_worker()
         return stack
 
     yield start
