@@ -109,10 +109,11 @@ def run_claim(claim: Claim, *, settings: Settings) -> str:
     job_id = claim.job_id
     storage = open_storage(settings)
     blobs = BlobCache.from_settings(settings, storage)
+    workdir = blobs.workdir(workdir_key(job_id), owner=f"attempt-{claim.attempt}")
     heartbeat = Heartbeat(claim, lease_seconds=settings.lease_seconds, cancel_poll_seconds=settings.cancel_poll_seconds)
     try:
         with heartbeat, ExitStack() as held:
-            run = _prepare(claim, blobs, settings, heartbeat, held)
+            run = _prepare(claim, blobs, workdir, settings, heartbeat, held)
             return _conclude(claim, run, run.trainer.fit(), storage)
     except LeaseLost:
         log.warning("job %s: lease lost; another worker owns it now", job_id)
@@ -125,7 +126,7 @@ def run_claim(claim: Claim, *, settings: Settings) -> str:
         return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings, retry=True)
     finally:
         # What matters is in storage now; a later attempt (on any host) fetches it again.
-        blobs.drop_workdir(workdir_key(job_id))
+        blobs.drop_workdir(workdir)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,9 @@ class PreparedRun:
     heldout: Any = None  # image-text pairs kept out of training, for retrieval recall
 
 
-def _prepare(claim: Claim, blobs: BlobCache, settings: Settings, heartbeat: Heartbeat, held: ExitStack) -> PreparedRun:
+def _prepare(
+    claim: Claim, blobs: BlobCache, workdir: Path, settings: Settings, heartbeat: Heartbeat, held: ExitStack
+) -> PreparedRun:
     """Build the trainer over a local copy of the dataset (held in the cache until the attempt ends) and a local
     working folder holding the job's stored checkpoint, if it has one."""
     with session_factory()() as session:
@@ -147,7 +150,7 @@ def _prepare(claim: Claim, blobs: BlobCache, settings: Settings, heartbeat: Hear
         method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
     params = get_method(method).validate(raw_params)  # ``pretrained`` stays a name: see worker.data
     dataset_dir = held.enter_context(blobs.local(data_key))
-    workdir, checkpoint = blobs.workdir(workdir_key(claim.job_id)), StoredCheckpoint(blobs.storage, claim.job_id)
+    checkpoint = StoredCheckpoint(blobs.storage, claim.job_id)
     checkpoint.restore(workdir)
     data = job_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
     hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds, checkpoint=checkpoint)

@@ -9,6 +9,7 @@ without waiting, so an entry in use is never evicted. A store whose prefixes alr
 (``Storage.local_dir``) is read in place and nothing is cached.
 """
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -98,15 +99,19 @@ class BlobCache:
             shutil.rmtree(partial, ignore_errors=True)
         log.info("cached %s (%d files) as %s", prefix, len(listing), entry.name)
 
-    def workdir(self, key: str) -> Path:
-        """A local working folder for ``key`` (a job's): in the store itself when it lies on this host, else
-        below the cache. Not an entry: never evicted, removed by :meth:`drop_workdir`."""
+    def workdir(self, key: str, *, owner: str) -> Path:
+        """A local working folder for ``key`` (a job's): the stored folder itself when it lies on this host,
+        else one below the cache private to ``owner`` (an attempt: a stalled attempt on this host must not
+        share its successor's folder). Not an entry: never evicted; :meth:`drop_workdir` removes it."""
         in_place = self.storage.local_dir(key)
-        return in_place if in_place is not None else self.root / "work" / key
+        return in_place if in_place is not None else self.root / "work" / key / owner
 
-    def drop_workdir(self, key: str) -> None:
-        if self.storage.local_dir(key) is None:
-            shutil.rmtree(self.root / "work" / key, ignore_errors=True)
+    def drop_workdir(self, path: Path) -> None:
+        """Remove a working folder below the cache; one in the store itself stays (it is the stored copy)."""
+        if self.root / "work" in path.parents:
+            shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the key's folder, once no other owner has one in it
+                path.parent.rmdir()
 
     def evict(self, *, keep: str = "") -> list[str]:
         """Remove least recently used entries not in use until the cache fits its budget; what was removed."""

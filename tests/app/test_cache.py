@@ -129,3 +129,25 @@ def test_a_store_on_this_host_is_read_in_place(tmp_path: Path) -> None:
     with cache.local("datasets/ds") as folder:
         assert folder == tmp_path / "blobs" / "datasets" / "ds"
     assert not (tmp_path / "cache").exists(), "nothing is copied"
+
+
+def test_working_folders_are_private_to_each_attempt_unless_the_store_is_on_this_host(
+    store: S3Storage, tmp_path: Path
+) -> None:
+    cache = BlobCache(store, tmp_path / "cache", max_bytes=10**6)
+    first, second = (cache.workdir("jobs/j1", owner=f"attempt-{n}") for n in (1, 2))
+    assert first != second
+    for folder in (first, second):
+        (folder / "checkpoint.pt").parent.mkdir(parents=True)
+        (folder / "checkpoint.pt").write_bytes(b"ckpt")
+    cache.drop_workdir(first)
+    assert not first.exists() and (second / "checkpoint.pt").read_bytes() == b"ckpt", "a stalled attempt's end"
+    cache.drop_workdir(second)
+    assert not (tmp_path / "cache" / "work" / "jobs" / "j1").exists()
+
+    local = BlobCache(LocalStorage(tmp_path / "blobs"), tmp_path / "cache", max_bytes=10**6)
+    in_place = local.workdir("jobs/j1", owner="attempt-1")
+    assert in_place == tmp_path / "blobs" / "jobs" / "j1"
+    in_place.mkdir(parents=True)
+    local.drop_workdir(in_place)
+    assert in_place.exists(), "the stored folder itself is not the cache's to drop"
