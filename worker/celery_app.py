@@ -10,6 +10,7 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from app.core.config import get_settings
 from app.core.db import get_engine
 from app.core.queue import get_celery
+from app.core.storage import forget_open_stores
 from worker.reaper import Reaper
 
 celery = get_celery()
@@ -19,8 +20,9 @@ _reaper = Reaper(get_settings())
 
 @worker_process_init.connect
 def _fresh_connections(**_: Any) -> None:
-    # A forked pool process must not share the parent's pooled database sockets.
+    # A forked pool process must not share the parent's pooled database sockets, nor its object-store client's.
     get_engine().dispose(close=False)
+    forget_open_stores()
 
 
 @worker_ready.connect

@@ -7,7 +7,7 @@ methods, never a backend by name.
 from app.core.storage import local, s3
 from app.core.storage.base import Storage, StorageError, StoredObject, UnsafeKey, check_key
 from app.core.storage.local import LocalStorage, directory_bytes
-from app.core.storage.registry import check_storage_url, open_storage
+from app.core.storage.registry import check_storage_url, forget_open_stores, open_storage
 
 __all__ = [
     "LocalStorage",
@@ -18,6 +18,7 @@ __all__ = [
     "check_key",
     "check_storage_url",
     "directory_bytes",
+    "forget_open_stores",
     "local",
     "open_storage",
     "s3",

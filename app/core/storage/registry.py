@@ -59,6 +59,11 @@ def open_storage(settings: "Settings") -> Storage:
     return _open(StorageOptions.from_settings(settings))
 
 
+def forget_open_stores() -> None:
+    """A forked process opens its own: a boto3 client's pooled connections must not be shared with the parent."""
+    _open.cache_clear()
+
+
 @lru_cache(maxsize=16)
 def _open(options: StorageOptions) -> Storage:
     backend, parts = _backend(options.url)
