@@ -87,7 +87,7 @@ class BlobCache:
             yield entry
 
     def _download(self, prefix: str, listing: list[StoredObject], entry: Path) -> None:
-        partial = self.partial / uuid.uuid4().hex
+        partial = self.partial / f"{entry.name}.{uuid.uuid4().hex}"  # named for its entry: see _sweep
         try:
             for item in listing:
                 target = partial.joinpath(*relative_key(prefix, item.key).split("/"))
@@ -116,6 +116,7 @@ class BlobCache:
     def evict(self, *, keep: str = "") -> list[str]:
         """Remove least recently used entries not in use until the cache fits its budget; what was removed."""
         with _flock(self.root / "evict.lock", fcntl.LOCK_EX):
+            self._sweep()
             entries = sorted(self.entries.iterdir(), key=lambda p: p.stat().st_mtime) if self.entries.is_dir() else []
             sizes = {entry.name: directory_bytes(entry) for entry in entries}
             total, removed = sum(sizes.values()), []
@@ -129,6 +130,15 @@ class BlobCache:
             log.warning("cache %s holds %d bytes in use, over its budget of %d", self.root, total, self.max_bytes)
         return removed
 
+    def _sweep(self) -> None:
+        """Remove what killed processes left half-done: a partial download is only written under its entry's
+        fetch lock, so one whose lock is free has no writer left (an evicted entry's folder is garbage anyway)."""
+        for leftover in list(self.partial.iterdir()) if self.partial.is_dir() else []:
+            name = leftover.name.split(".", 1)[0]
+            with _flock(self.locks / f"{name}.fetch", fcntl.LOCK_EX | fcntl.LOCK_NB) as free:
+                if free:
+                    shutil.rmtree(leftover, ignore_errors=True)
+
     def _remove_unused(self, entry: Path) -> bool:
         name = entry.name
         with _flock(self.locks / f"{name}.fetch", fcntl.LOCK_EX | fcntl.LOCK_NB) as free:
@@ -137,7 +147,7 @@ class BlobCache:
             with _flock(self.locks / f"{name}.use", fcntl.LOCK_EX | fcntl.LOCK_NB) as unused:
                 if not unused:
                     return False
-                doomed = self.partial / f"evicted-{name}-{uuid.uuid4().hex}"
+                doomed = self.partial / f"{name}.evicted.{uuid.uuid4().hex}"
                 doomed.parent.mkdir(parents=True, exist_ok=True)
                 entry.rename(doomed)  # gone from entries at once; the slow delete follows
         shutil.rmtree(doomed, ignore_errors=True)

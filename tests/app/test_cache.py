@@ -1,5 +1,6 @@
 """The host cache of stored prefixes, over a real S3 server: content addressing, LRU by bytes, locking."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -151,3 +152,21 @@ def test_working_folders_are_private_to_each_attempt_unless_the_store_is_on_this
     in_place.mkdir(parents=True)
     local.drop_workdir(in_place)
     assert in_place.exists(), "the stored folder itself is not the cache's to drop"
+
+
+def test_a_download_a_killed_process_left_half_done_is_swept(store: S3Storage, tmp_path: Path) -> None:
+    put(store, tmp_path, "datasets/a/images.npy", b"x" * 10)
+    cache = BlobCache(store, tmp_path / "cache", max_bytes=10**6)
+    orphan, live = cache.partial / "deadbeef.0", cache.partial / "cafef00d.0"
+    for folder in (orphan, live):
+        folder.mkdir(parents=True)
+        (folder / "images.npy").write_bytes(b"half")
+    cache.locks.mkdir(parents=True)
+    fetching = (cache.locks / "cafef00d.fetch").open("ab")  # as a process still downloading holds it
+    fcntl.flock(fetching, fcntl.LOCK_EX)
+    try:
+        with cache.local("datasets/a"):  # a new entry: the cache tidies up after it
+            pass
+        assert not orphan.exists() and (live / "images.npy").exists(), "only the one with no writer left goes"
+    finally:
+        fetching.close()
