@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
+from app.core.storage import StorageError
+
 log = logging.getLogger(__name__)
 
 
@@ -77,6 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(DataError, _data_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StorageError, _storage_error)  # type: ignore[arg-type]
 
 
 async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
@@ -137,6 +140,13 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
         error = {"loc": ["body"], "msg": f"cannot be parsed: {reason}", "type": "value_error"}
         return JSONResponse(status_code=422, content={"detail": [json_safe(error)]})
     return await http_exception_handler(request, exc)
+
+
+async def _storage_error(request: Request, exc: StorageError) -> JSONResponse:
+    """The object store is away: the client may retry; where the store is stays in the log, not the answer."""
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    detail = "blob storage is not answering; try again shortly"
+    return JSONResponse(status_code=503, content={"detail": detail}, headers={"Retry-After": "10"})
 
 
 async def _data_error(request: Request, exc: DataError) -> JSONResponse:
