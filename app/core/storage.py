@@ -30,8 +30,24 @@ class LocalStorage:
         staged.rename(target)
         return target
 
+    def put_file(self, local_path: Path, key: str) -> None:
+        """Store a local file's bytes at ``key`` (replacing what was there); the local file is left as it was."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        shutil.copyfile(local_path, partial)
+        partial.rename(target)  # readers see the old bytes or the new, never half
+
+    def fetch_file(self, key: str, local_path: Path) -> None:
+        shutil.copyfile(self.path(key), local_path)
+
     def delete(self, key: str) -> None:
-        shutil.rmtree(self.path(key), ignore_errors=True)
+        """Remove a key or a whole prefix; a missing one is not an error."""
+        target = self.path(key)
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
 
     def size_bytes(self, key: str) -> int:
         return directory_bytes(self.path(key))
