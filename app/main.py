@@ -22,6 +22,7 @@ from app.embeddings.service import EncoderCache
 from app.jobs.router import router as jobs_router
 from app.methods.router import router as methods_router
 from app.models.router import router as models_router
+from app.uploads.router import router as uploads_router
 
 
 def create_app() -> FastAPI:
@@ -37,6 +38,7 @@ def create_app() -> FastAPI:
         health_router,
         keys_router,
         datasets_router,
+        uploads_router,
         methods_router,
         jobs_router,
         models_router,
@@ -55,7 +57,7 @@ def create_app() -> FastAPI:
         BodyLimits,
         default_limit=min(settings.max_api_json_bytes, settings.max_json_bytes),
         route_limits={upload: settings.max_upload_bytes},
-        path_limits=[(EMBEDDING_PATH, settings.max_json_bytes)],
+        path_limits=[(EMBEDDING_PATH, settings.max_json_bytes), (UPLOAD_PART_PATH, settings.max_upload_part_bytes)],
         responders=responders,
         read_timeout=settings.body_read_timeout_seconds,
     )
@@ -64,6 +66,7 @@ def create_app() -> FastAPI:
 
 # The routes whose bodies carry inputs to embed (base64 images): the only JSON bodies allowed to be large.
 EMBEDDING_PATH = re.compile(r"^/v1/(embeddings|models/[^/]+/embed)$")
+UPLOAD_PART_PATH = re.compile(r"^/v1/uploads/[^/]+/parts/[0-9]+$")
 
 
 def _saturated_embedding(gate: RequestGate) -> Callable[[Scope], bool]:

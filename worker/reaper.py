@@ -9,6 +9,7 @@ from app.core.storage import open_storage
 from app.jobs.lease import reap
 from app.jobs.service import dispatch
 from app.jobs.workdirs import purge_expired_workdirs
+from app.uploads.service import expire_uploads, uploads_prefix
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,20 @@ def purge_once(settings: Settings) -> list[str]:
         )
     if job_ids:
         log.info("reaper removed the working directories of %s", ", ".join(job_ids))
+    expire_unfinished_uploads(settings)
     return job_ids
+
+
+def expire_unfinished_uploads(settings: Settings) -> list[str]:
+    """Forget resumable uploads that stopped receiving parts, and delete what they had received."""
+    storage = open_storage(settings)
+    with session_factory()() as session:
+        upload_ids = expire_uploads(session)
+    for upload_id in upload_ids:
+        storage.delete(uploads_prefix(upload_id))
+    if upload_ids:
+        log.info("reaper forgot the unfinished uploads %s", ", ".join(upload_ids))
+    return upload_ids
 
 
 class Reaper:

@@ -22,7 +22,21 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
-    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024, description="Largest upload accepted.")
+    max_upload_bytes: int = Field(
+        default=16 * 1024**3, ge=1024, description="Largest upload accepted, in one request or as resumable parts."
+    )
+    max_upload_part_bytes: int = Field(
+        default=256 * 1024**2, ge=1024, description="Largest part of a resumable upload (PUT /v1/uploads/{id}/parts/N)."
+    )
+    tenant_max_open_uploads: int = Field(
+        default=16, ge=1, le=10_000, description="Resumable uploads one tenant may have unfinished at once."
+    )
+    resumable_upload_expiry_seconds: float = Field(
+        default=86400.0,
+        ge=60,
+        le=30 * 86400,
+        description="An unfinished resumable upload is forgotten (its parts deleted) after this long without a part.",
+    )
     max_json_bytes: int = Field(
         default=64 * 1024**2, ge=1024, description="Largest embedding request body (JSON, or images to embed)."
     )
@@ -108,7 +122,9 @@ class Settings(BaseSettings):
         default=20, ge=1, le=100_000, description="Queued plus running jobs one tenant may have at once."
     )
     tenant_max_stored_bytes: int = Field(
-        default=500 * 1024**3, ge=1024, description="Bytes one tenant may keep: datasets, models and checkpoints."
+        default=500 * 1024**3,
+        ge=1024,
+        description="Bytes one tenant may keep: datasets, models, checkpoints and unfinished uploads.",
     )
     tenant_max_uploads: int = Field(default=4, ge=1, le=1000, description="Uploads one tenant may have in progress.")
     upload_stale_seconds: float = Field(

@@ -6,7 +6,18 @@ from app.datasets.orm import Dataset
 from app.jobs.orm import Job, JobMetric
 from app.models.orm import RegisteredModel
 from app.quotas.orm import Upload
+from app.uploads.orm import ResumableUpload, UploadPart
 
 metadata = Base.metadata
 
-__all__ = ["ApiKey", "Dataset", "Job", "JobMetric", "RegisteredModel", "Upload", "metadata"]
+__all__ = [
+    "ApiKey",
+    "Dataset",
+    "Job",
+    "JobMetric",
+    "RegisteredModel",
+    "ResumableUpload",
+    "Upload",
+    "UploadPart",
+    "metadata",
+]

@@ -20,6 +20,7 @@ from app.jobs.orm import Job
 from app.models.orm import RegisteredModel
 from app.quotas.errors import QuotaExceeded
 from app.quotas.orm import Upload
+from app.uploads.orm import ResumableUpload
 
 ACTIVE_JOB_STATES = ("queued", "running")
 # Training jobs take minutes; asking again sooner than this only adds load. Uploads end within seconds.
@@ -61,11 +62,15 @@ def active_jobs(session: Session, *, tenant: str) -> int:
 
 
 def stored_bytes(session: Session, *, tenant: str) -> int:
-    """Datasets, models and job working directories (checkpoints), in one query."""
+    """Datasets, models, job working directories (checkpoints) and unfinished resumable uploads, in one query."""
     datasets = select(func.coalesce(func.sum(Dataset.size_bytes), 0)).where(Dataset.tenant == tenant)
     models = select(func.coalesce(func.sum(RegisteredModel.size_bytes), 0)).where(RegisteredModel.tenant == tenant)
     jobs = select(func.coalesce(func.sum(Job.checkpoint_bytes), 0)).where(Job.tenant == tenant)
-    total = session.scalar(select(datasets.scalar_subquery() + models.scalar_subquery() + jobs.scalar_subquery()))
+    uploads = select(func.coalesce(func.sum(ResumableUpload.received_bytes), 0)).where(
+        ResumableUpload.tenant == tenant, ResumableUpload.status.in_(("open", "completed"))
+    )
+    datasets_models = datasets.scalar_subquery() + models.scalar_subquery()
+    total = session.scalar(select(datasets_models + jobs.scalar_subquery() + uploads.scalar_subquery()))
     return int(total or 0)
 
 
@@ -98,7 +103,7 @@ def check_stored_bytes(session: Session, *, tenant: str, limits: TenantLimits, a
         what = f"this adds {adding} bytes to the {used}" if adding else f"{used} bytes are"
         raise QuotaExceeded(
             f"storage limit reached: {what} stored, and the limit is {limit} bytes per tenant "
-            "(datasets, models and checkpoints); delete datasets to make room"
+            "(datasets, models, checkpoints and unfinished uploads); delete datasets or uploads to make room"
         )
 
 

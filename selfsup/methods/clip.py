@@ -9,7 +9,7 @@ temperature (initialized at 1 / 0.07 and clipped at 100, as in the paper's secti
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
@@ -21,13 +21,11 @@ from selfsup.backbones import Backbone, BackboneSpec, create_backbone
 from selfsup.encoders import encoder_from_spec, register_encoder_kind
 from selfsup.methods.base import SSLMethod
 from selfsup.methods.registry import register_method
+from selfsup.pairs.batch import PairBatch
 from selfsup.params import BackboneName
 from selfsup.text.batch import TokenBatch
 from selfsup.text.encoder import PresetName, TextEncoderSpec, TextParams, TextTransformer, create_text_encoder
 from selfsup.text.tokenizer import SpecialTokens
-
-if TYPE_CHECKING:
-    from selfsup.pairs.data import PairBatch
 
 MAX_LOGIT_SCALE = 100.0  # the paper clips the learned scale here "to prevent scaling the logits by more than 100"
 
@@ -87,7 +85,7 @@ class ImageTextEncoder(nn.Module):
         """(B, L) token ids -> (B, E)."""
         return self.text_projection(self.text_encoder(text))
 
-    def forward(self, batch: "PairBatch") -> torch.Tensor:
+    def forward(self, batch: PairBatch) -> torch.Tensor:
         """The image embeddings (B, E): an image-text dataset's items are its images."""
         return self.encode_image(batch.images)
 
@@ -151,7 +149,7 @@ class CLIP(SSLMethod):
         """The inverse temperature in [1, 100] (a 0-d tensor carrying the gradient)."""
         return self.log_logit_scale.clamp(0.0, math.log(MAX_LOGIT_SCALE)).exp()
 
-    def make_views(self, batch: "PairBatch") -> list[Any]:
+    def make_views(self, batch: PairBatch) -> list[Any]:
         # no flip: a caption may say "left" or "right"
         crops = random_resized_crop(batch.images, self.image_size, scale=(self.params.min_scale, 1.0), flip_prob=0.0)
         return [crops, batch.text]  # (B, 3, S, S), (B, L)
@@ -167,6 +165,6 @@ class CLIP(SSLMethod):
         with torch.no_grad():
             self.log_logit_scale.clamp_(0.0, math.log(MAX_LOGIT_SCALE))
 
-    def embed(self, batch: "PairBatch") -> torch.Tensor:
+    def embed(self, batch: PairBatch) -> torch.Tensor:
         """(B, E) image embeddings, what the label-free probe and labeled evaluation of the images see."""
         return self.backbone.encode_image(batch.images)

@@ -10,7 +10,6 @@ at least one caption.
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from selfsup.augment import random_resized_crop, to_float_images
 from selfsup.data.base import TrainingData
 from selfsup.data.images import load_image_array
 from selfsup.methods.clip import CLIPParams, ImageTextEncoder, create_image_text_encoder
+from selfsup.pairs.batch import PairBatch
 from selfsup.text.batch import TokenBatch, delete_tokens
 from selfsup.text.tokenizer import frame, load_pretrained_tokenizer, special_tokens, tokenize, truncate_ids
 
@@ -31,20 +31,6 @@ CAPTION_MAX_LENGTH = 77  # CLIP's context length; captions are short
 PROBE_MIN_SCALE = 0.6  # the probe view: a light crop ...
 PROBE_DELETION = 0.1  # ... and this fraction of caption tokens deleted
 MIN_HELDOUT = 5
-
-
-@dataclass(frozen=True)
-class PairBatch:
-    """Images and one caption for each: (B, 3, S, S) floats in [0, 1] and a (B, L) :class:`TokenBatch`."""
-
-    images: torch.Tensor
-    text: TokenBatch
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def to(self, device: torch.device | str) -> "PairBatch":
-        return PairBatch(self.images.to(device), self.text.to(device))
 
 
 class ImageTextData(TrainingData):

@@ -10,7 +10,6 @@ import select
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,39 +17,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.e2e.conftest import ADMIN_KEY
-from tests.support.processes import ServiceProcess, free_port, wait_for, wait_until_healthy
+from tests.support.api_process import Api
+from tests.support.processes import wait_for
 
 CHUNK = 64 * 1024
 UNKNOWN_KEY = "ssk_" + "u" * 40
-
-
-@dataclass
-class Api:
-    port: int
-    process: ServiceProcess
-    env: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@pytest.fixture
-def start_api(service_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Api]]:
-    """Only the API process (no worker: nothing here trains), with ``overrides`` on the test settings."""
-    processes: list[ServiceProcess] = []
-
-    def start(**overrides: str) -> Api:
-        port = free_port()
-        env = {**service_env, "SELFSUP_PORT": str(port), "SELFSUP_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY, **overrides}
-        process = ServiceProcess("api", env, tmp_path)
-        processes.append(process)
-        wait_until_healthy(f"http://127.0.0.1:{port}", process)
-        return Api(port, process, env)
-
-    yield start
-    for process in processes:
-        process.kill()
 
 
 def _readable(sock: socket.socket) -> bool:
