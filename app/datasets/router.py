@@ -4,10 +4,13 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile, status
 
 from app.auth.deps import Reader, Writer
 from app.core.deps import SessionDep, SettingsDep, StorageDep
+from app.core.ids import new_id
 from app.core.pagination import Page, PageParams, page_params
 from app.core.uploads import staged_upload
 from app.datasets import service
 from app.datasets.ingest import IngestOptions
+from app.datasets.ingest_jobs import IngestSource, progress_of, upload_key
+from app.datasets.modalities import check_modality
 from app.datasets.schemas import DatasetOut, parse_column_types
 from app.quotas import service as quotas
 from app.quotas.service import TenantLimits
@@ -22,7 +25,7 @@ UPLOAD_HELP = (
 )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetOut)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=DatasetOut)
 def upload_dataset(
     caller: Writer,
     session: SessionDep,
@@ -53,7 +56,10 @@ def upload_dataset(
         ),
     ] = None,
 ) -> DatasetOut:
+    """Store the upload and answer at once with the dataset ``processing``; a worker ingests it. Poll
+    ``GET /v1/datasets/{id}`` until ``ready`` (or ``failed``, with the reason in ``error``)."""
     filename = file.filename or "upload"
+    check_modality(modality)
     options = IngestOptions(
         image_size=image_size or settings.default_image_size,
         vocab_size=vocab_size,
@@ -66,18 +72,21 @@ def upload_dataset(
     # Commits the slot, which also returns the session's connection to the pool for the long part below.
     upload_id = quotas.begin_upload(session, tenant=caller.tenant, limits=TenantLimits.from_settings(settings))
     try:
+        dataset_id = new_id("ds")
+        key = upload_key(dataset_id)
         with staged_upload(file, storage=storage, max_bytes=settings.max_upload_bytes) as path:
-            dataset = service.create_dataset(
-                session,
-                tenant=caller.tenant,
-                storage=storage,
-                settings=settings,
-                name=name,
-                modality=modality,
-                upload=path,
-                filename=filename,
-                options=options,
-            )
+            storage.put_file(path, key)
+            source = IngestSource(keys=[key], filename=filename, size_bytes=path.stat().st_size)
+        dataset = service.create_dataset(
+            session,
+            dataset_id=dataset_id,
+            tenant=caller.tenant,
+            storage=storage,
+            name=name,
+            modality=modality,
+            source=source,
+            options=options,
+        )
     finally:
         quotas.end_upload(session, upload_id=upload_id)
     return DatasetOut.from_row(dataset)
@@ -95,7 +104,8 @@ def list_datasets(
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
 def get_dataset(caller: Reader, session: SessionDep, dataset_id: str) -> DatasetOut:
-    return DatasetOut.from_row(service.get_dataset(session, tenant=caller.tenant, dataset_id=dataset_id))
+    dataset = service.get_dataset(session, tenant=caller.tenant, dataset_id=dataset_id)
+    return DatasetOut.from_row(dataset, progress=progress_of(session, dataset_id=dataset.id))
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
