@@ -1,8 +1,9 @@
-"""Uploading through the API in-process, then ingesting with the worker's own code, as an ingest worker would."""
+"""Uploading through the API (a TestClient, or a real server), then ingesting with the worker's own code, as an
+ingest worker would."""
 
 from typing import Any
 
-from fastapi.testclient import TestClient
+import httpx
 
 from app.core.config import get_settings
 from worker.ingest import run_pending_ingests
@@ -14,7 +15,7 @@ def ingest_pending() -> list[str]:
 
 
 def upload(
-    client: TestClient,
+    client: httpx.Client,
     files: Any,
     data: dict[str, str] | None = None,
     *,
@@ -30,13 +31,13 @@ def upload(
     return dict(shown.json())
 
 
-def upload_ready(client: TestClient, files: Any, data: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+def upload_ready(client: httpx.Client, files: Any, data: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
     dataset = upload(client, files, data, **kwargs)
     assert dataset["status"] == "ready", dataset["error"]
     return dataset
 
 
-def upload_failed(client: TestClient, files: Any, data: dict[str, str] | None = None, **kwargs: Any) -> str:
+def upload_failed(client: httpx.Client, files: Any, data: dict[str, str] | None = None, **kwargs: Any) -> str:
     """The error of an upload whose ingest failed (the dataset's ``error``)."""
     dataset = upload(client, files, data, **kwargs)
     assert dataset["status"] == "failed", dataset
