@@ -117,6 +117,7 @@ def write_images(
                     data = read_member(member, limits.archive.max_member_bytes)
                     decoder.submit(slot[id(member)], data, EXTENSION_FORMATS[member.suffix])
                     progress({"items_done": decoder.stored, "items_total": len(images)})
+        progress({"items_done": decoder.stored, "items_total": len(images)})  # the last ones land on leaving
     except ItemDecodeError as exc:
         raise Unprocessable(f"{images[exc.index].name}: {exc}") from None
     (out_dir / MANIFEST_FILE).write_text(json.dumps([m.name for m in images]))
