@@ -45,6 +45,16 @@ def decoding_pool() -> ProcessPoolExecutor:
         return _pool
 
 
+def close_decoding_pool() -> None:
+    """Stop the process's decoding processes, if it started them: for hosts that end a process without running
+    its exit handlers (a Celery pool process leaves with ``os._exit``)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(cancel_futures=True)
+            _pool = None
+
+
 class ParallelDecoder:
     """Fills a new canonical array at ``path`` with ``count`` images of side ``size``, item by item.
 
