@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -17,10 +18,12 @@ from app.datasets.ingest_jobs import dataset_key, staging_prefix, upload_key
 from app.jobs.lease import claim_job, reap
 from app.jobs.orm import Job
 from app.jobs.scheduling import claim_next
+from tests.support.databases import REDIS_URL
 from tests.support.images import digit_pngs, digits_zip, zip_bytes
 from tests.support.ingest import ingest_pending, upload_failed, upload_ready
 from worker.heartbeat import Heartbeat, LeaseLost
 from worker.ingest import ProgressReporter, settle_abandoned
+from worker.reaper import reap_once
 
 FORM = {"name": "d", "image_size": "16"}
 
@@ -195,3 +198,19 @@ def test_progress_writes_are_fenced_by_the_claim(client: TestClient) -> None:
     with pytest.raises(LeaseLost):
         reporter({"items_done": 2})
     assert ingest_job(accepted["id"]).metrics == {"items_done": 1, "items_total": 8}, "the stale write matched nothing"
+
+
+def test_the_upload_and_the_reaper_ring_the_ingest_queue_not_the_training_one(
+    client: TestClient, queue_name: str
+) -> None:
+    broker = redis.Redis.from_url(REDIS_URL)
+    ingest_queue = f"{queue_name}-ingest"
+    broker.delete(queue_name, ingest_queue)
+    accepted = post(client, digits_zip(8))
+    assert (broker.llen(ingest_queue), broker.llen(queue_name)) == (1, 0)
+
+    with session_scope() as session:  # the doorbell went unanswered for long enough to ring again
+        session.get_one(Job, ingest_job(accepted["id"]).id).dispatched_at = utcnow() - timedelta(hours=1)
+    assert reap_once(get_settings()) == [ingest_job(accepted["id"]).id]
+    assert (broker.llen(ingest_queue), broker.llen(queue_name)) == (2, 0)
+    broker.delete(queue_name, ingest_queue)
