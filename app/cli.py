@@ -14,6 +14,11 @@ from pydantic import ValidationError
 from app.core.config import Settings, get_settings
 
 SHUTDOWN_GRACE_SECONDS = 15.0
+# ``selfsup worker --queues``: each name stands for the setting that names that queue.
+WORKER_QUEUES = {"training": "queue", "ingest": "ingest_queue"}
+# An ingest-only worker keeps its pool process (and its warm decoding pool) for this many tasks; one that trains
+# takes a fresh process per job, which returns all GPU memory to the driver.
+INGEST_TASKS_PER_CHILD = 100
 PRIVATE_UMASK = 0o077  # files 0600, folders 0700: datasets, models, the database and keys are the owner's
 
 
@@ -46,19 +51,29 @@ def api(settings: Settings) -> None:
     )
 
 
-def worker(settings: Settings) -> None:
+def worker(settings: Settings, queues: Sequence[str] = tuple(WORKER_QUEUES)) -> None:
     from worker.celery_app import celery
 
-    celery.worker_main(
-        [
-            "worker",
-            f"--queues={settings.queue}",
-            "--concurrency=1",
-            "--prefetch-multiplier=1",
-            "--loglevel=INFO",
-            f"--hostname=selfsup-{os.getpid()}@{socket.gethostname()}",
-        ]
-    )
+    names = ",".join(getattr(settings, WORKER_QUEUES[queue]) for queue in queues)
+    argv = [
+        "worker",
+        f"--queues={names}",
+        "--concurrency=1",
+        "--prefetch-multiplier=1",
+        "--loglevel=INFO",
+        f"--hostname=selfsup-{os.getpid()}@{socket.gethostname()}",
+    ]
+    if "training" not in queues:
+        argv.append(f"--max-tasks-per-child={INGEST_TASKS_PER_CHILD}")
+    celery.worker_main(argv)
+
+
+def parse_queues(raw: str) -> list[str]:
+    queues = [name.strip() for name in raw.split(",") if name.strip()]
+    unknown = [name for name in queues if name not in WORKER_QUEUES]
+    if unknown or not queues:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(WORKER_QUEUES)} (comma-separated)")
+    return queues
 
 
 def announce_admin_key(settings: Settings) -> None:
@@ -85,10 +100,11 @@ def create_key(settings: Settings, tenant: str, scopes: list[str], name: str) ->
 
 
 def up(settings: Settings) -> int:
-    """Migrate, then run one API and one worker process until Ctrl-C, and stop both cleanly."""
+    """Migrate, then run one API and two worker processes until Ctrl-C, and stop them cleanly. Ingest has a
+    worker of its own, so that an upload is never ingested behind a long training job."""
     migrate(settings)
     announce_admin_key(settings)
-    children = [_spawn("worker"), _spawn("api")]
+    children = [_spawn("worker", "--queues=training"), _spawn("worker", "--queues=ingest"), _spawn("api")]
     url = f"http://{settings.host}:{settings.port}"
     print(f"selfsup is up at {url} (data in {settings.data_dir}); Ctrl-C stops it", flush=True)
     stopping = False
@@ -105,9 +121,9 @@ def up(settings: Settings) -> int:
     return 0 if stopping else 1
 
 
-def _spawn(command: str) -> subprocess.Popen[bytes]:
+def _spawn(command: str, *options: str) -> subprocess.Popen[bytes]:
     # A session of its own lets us stop a worker together with its pool processes.
-    return subprocess.Popen([sys.executable, "-m", "app.cli", command], start_new_session=True)
+    return subprocess.Popen([sys.executable, "-m", "app.cli", command, *options], start_new_session=True)
 
 
 def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
@@ -146,6 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--operator", action="store_true", help="create-key: an operator key, managing every tenant's keys"
     )
     parser.add_argument("--name", default="created from the command line", help="create-key: a label")
+    parser.add_argument(
+        "--queues",
+        type=parse_queues,
+        default=list(WORKER_QUEUES),
+        help="worker: which work it takes, comma-separated: training (GPU hosts), ingest (CPU hosts); default both",
+    )
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
@@ -159,7 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         scopes = ["operator"] if args.operator else args.scopes.split(",")
         create_key(settings, args.tenant, scopes, args.name)
         return 0
-    {"api": api, "worker": worker, "migrate": migrate}[args.command](settings)
+    if args.command == "worker":
+        worker(settings, args.queues)
+        return 0
+    {"api": api, "migrate": migrate}[args.command](settings)
     return 0
 
 

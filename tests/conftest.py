@@ -51,6 +51,7 @@ def service_env(
         "SELFSUP_DATABASE_URL": postgres_url,
         "SELFSUP_BROKER_URL": REDIS_URL,
         "SELFSUP_QUEUE": queue_name,
+        "SELFSUP_INGEST_QUEUE": f"{queue_name}-ingest",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -26,7 +26,17 @@ def reap_once(settings: Settings) -> list[str]:
     if job_ids:
         log.info("reaper re-dispatched %s", ", ".join(job_ids))
     purge_once(settings)
+    settle_ingests_once(settings)
     return job_ids
+
+
+def settle_ingests_once(settings: Settings) -> list[str]:
+    from worker.ingest import settle_abandoned  # the ingest code loads only where a reaper first needs it
+
+    dataset_ids = settle_abandoned(settings)
+    if dataset_ids:
+        log.info("reaper failed the datasets of abandoned ingests: %s", ", ".join(dataset_ids))
+    return dataset_ids
 
 
 def purge_once(settings: Settings) -> list[str]:

@@ -5,7 +5,7 @@ import socket
 
 from app.core.config import get_settings
 from app.core.db import session_factory
-from app.core.queue import TRAIN_TASK, get_celery
+from app.core.queue import INGEST_TASK, TRAIN_TASK, get_celery
 from app.jobs.scheduling import claim_next
 
 celery = get_celery()
@@ -19,11 +19,29 @@ def train(job_id: str) -> str:
     canceled while queued) costs the worker a database round trip, not a second of imports.
     """
     settings = get_settings()
-    worker_name = f"{socket.gethostname()}:{os.getpid()}"
     with session_factory()() as session:
-        claim = claim_next(session, worker=worker_name, lease_seconds=settings.lease_seconds, hint=job_id)
+        claim = claim_next(session, worker=_worker_name(), lease_seconds=settings.lease_seconds, hint=job_id)
     if claim is None:
         return "skipped"
     from worker.training import run_claim  # torch is imported in the pool process only, never in the parent
 
     return run_claim(claim, settings=settings)
+
+
+@celery.task(name=INGEST_TASK)
+def ingest(job_id: str) -> str:
+    """Claim the fairest queued ingest job (``job_id`` is only a hint) and ingest its upload."""
+    settings = get_settings()
+    with session_factory()() as session:
+        claim = claim_next(
+            session, worker=_worker_name(), lease_seconds=settings.lease_seconds, hint=job_id, kind="ingest"
+        )
+    if claim is None:
+        return "skipped"
+    from worker.ingest import run_ingest_claim  # the decoders and tokenizers load in the pool process only
+
+    return run_ingest_claim(claim, settings=settings)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

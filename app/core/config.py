@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     broker_url: str = Field(default=FILESYSTEM_BROKER, description="Celery broker; filesystem:// needs no server.")
     queue: str = Field(default="training", pattern=r"^[A-Za-z0-9_.-]{1,100}$", description="Training queue name.")
+    ingest_queue: str = Field(
+        default="ingest", pattern=r"^[A-Za-z0-9_.-]{1,100}$", description="Queue of dataset ingest jobs."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -12,6 +12,9 @@ from kombu import Connection
 from app.core.config import Settings, get_settings
 
 TRAIN_TASK = "jobs.train"
+INGEST_TASK = "datasets.ingest"
+# Each job kind's doorbell: the task that claims that kind, and the setting naming its queue.
+DOORBELLS = {"train": (TRAIN_TASK, "queue"), "ingest": (INGEST_TASK, "ingest_queue")}
 
 
 def broker_options(settings: Settings) -> dict[str, object]:
@@ -38,7 +41,7 @@ def make_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_acks_late=False,  # ack on receipt: a long job is never redelivered; the reaper handles loss
         task_default_queue=settings.queue,
-        task_routes={TRAIN_TASK: {"queue": settings.queue}},
+        task_routes={task: {"queue": getattr(settings, queue)} for task, queue in DOORBELLS.values()},
         worker_prefetch_multiplier=1,
         worker_concurrency=1,
         worker_max_tasks_per_child=1,  # a fresh process per job returns all GPU memory to the driver
@@ -54,9 +57,15 @@ def get_celery() -> Celery:
     return make_celery(get_settings())
 
 
+def ring_doorbell(kind: str, job_id: str) -> None:
+    """Tell some worker of ``kind``'s queue that job ``job_id`` may be waiting. Safe to repeat: claiming is
+    conditional."""
+    task, queue = DOORBELLS[kind]
+    get_celery().send_task(task, args=[job_id], queue=getattr(get_settings(), queue))
+
+
 def ring_training_doorbell(job_id: str) -> None:
-    """Tell some worker that job ``job_id`` may be waiting. Safe to repeat: claiming is conditional."""
-    get_celery().send_task(TRAIN_TASK, args=[job_id], queue=get_settings().queue)
+    ring_doorbell("train", job_id)
 
 
 def broker_is_reachable(timeout: float = 2.0) -> bool:

@@ -6,6 +6,7 @@ Each modality's ingest (images here, :mod:`app.datasets.text_ingest`, :mod:`app.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,6 +24,14 @@ IMAGES_FILE = "images.npy"
 MANIFEST_FILE = "files.json"
 LABELS_ARRAY = "labels.npy"
 CSV_LIMIT_BYTES = 64 * 1024**2
+
+# Called as ingest moves with the counters it knows so far (``items_done``, ``items_total``, ``bytes_done``,
+# ``bytes_total``); it may be called for every item, so the receiver decides how often to pass them on.
+OnProgress = Callable[[dict[str, int]], None]
+
+
+def no_progress(_counters: dict[str, int]) -> None:
+    """For callers that do not watch an ingest (a benchmark, a test of the ingest alone)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,13 @@ def finish_ingest(out_dir: Path, num_items: int, details: dict[str, Any], labels
 
 
 def ingest_image_archive(
-    upload: Path, *, filename: str, out_dir: Path, image_size: int, limits: IngestLimits
+    upload: Path,
+    *,
+    filename: str,
+    out_dir: Path,
+    image_size: int,
+    limits: IngestLimits,
+    progress: OnProgress = no_progress,
 ) -> Ingested:
     """Decode every image in ``upload`` into ``out_dir/images.npy`` (N, S, S, 3), plus a file manifest and,
     when the archive carries them, labels (``labels.npy``)."""
@@ -73,15 +88,21 @@ def ingest_image_archive(
         images = image_members([m for m in members if m is not labels_member], filename)
         names = [m.name for m in images]
         labels = _read_labels(labels_member, names)
-        write_images(members, images, out_dir, image_size=image_size, limits=limits)
+        write_images(members, images, out_dir, image_size=image_size, limits=limits, progress=progress)
     return finish_ingest(out_dir, len(images), {"image_size": image_size}, labels)
 
 
 def write_images(
-    members: list[Member], images: list[Member], out_dir: Path, *, image_size: int, limits: IngestLimits
+    members: list[Member],
+    images: list[Member],
+    out_dir: Path,
+    *,
+    image_size: int,
+    limits: IngestLimits,
+    progress: OnProgress = no_progress,
 ) -> None:
     """Decode ``images`` (some of the archive's ``members``) into ``out_dir/images.npy`` in their given order, on
-    every core, and list their names in ``files.json``."""
+    every core, and list their names in ``files.json``; ``progress`` hears of each image stored."""
     # Items are stored in the given order but read in archive order: in a compressed tar, reading
     # backwards means decompressing again from the start.
     check_image_budget(len(images), image_size, limits.max_dataset_bytes)
@@ -95,6 +116,8 @@ def write_images(
                 if id(member) in slot:
                     data = read_member(member, limits.archive.max_member_bytes)
                     decoder.submit(slot[id(member)], data, EXTENSION_FORMATS[member.suffix])
+                    progress({"items_done": decoder.stored, "items_total": len(images)})
+        progress({"items_done": decoder.stored, "items_total": len(images)})  # the last ones land on leaving
     except ItemDecodeError as exc:
         raise Unprocessable(f"{images[exc.index].name}: {exc}") from None
     (out_dir / MANIFEST_FILE).write_text(json.dumps([m.name for m in images]))

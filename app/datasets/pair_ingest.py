@@ -10,7 +10,16 @@ from pathlib import Path, PurePosixPath
 
 from app.core.errors import Unprocessable
 from app.datasets.archives import Member, open_archive, read_member
-from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, finish_ingest, image_members, write_images
+from app.datasets.ingest import (
+    Ingested,
+    IngestLimits,
+    IngestOptions,
+    OnProgress,
+    finish_ingest,
+    image_members,
+    no_progress,
+    write_images,
+)
 from selfsup.pairs.captions import InvalidCaptionsError, captioned_images, pair_captions, read_captions
 from selfsup.pairs.data import save_pair_dataset
 from selfsup.text.tokenizer import train_tokenizer
@@ -19,7 +28,13 @@ CAPTION_FILES = ("captions.jsonl", "captions.csv")
 
 
 def ingest_pairs(
-    upload: Path, *, filename: str, out_dir: Path, options: IngestOptions, limits: IngestLimits
+    upload: Path,
+    *,
+    filename: str,
+    out_dir: Path,
+    options: IngestOptions,
+    limits: IngestLimits,
+    progress: OnProgress = no_progress,
 ) -> Ingested:
     with open_archive(upload, filename, limits.archive) as members:
         captions_member = _captions_member(members, filename)
@@ -32,7 +47,8 @@ def ingest_pairs(
         except InvalidCaptionsError as exc:
             raise Unprocessable(f"{filename}: {exc}") from None
         kept, caption_image = captioned_images(paired.image_index, len(images))
-        write_images(members, [images[i] for i in kept], out_dir, image_size=options.image_size, limits=limits)
+        kept_images = [images[i] for i in kept]
+        write_images(members, kept_images, out_dir, image_size=options.image_size, limits=limits, progress=progress)
     tokenizer = train_tokenizer(paired.texts, vocab_size=options.vocab_size)
     save_pair_dataset(out_dir, paired.texts, caption_image, tokenizer, max_length=options.max_length)
     details = {

@@ -4,11 +4,21 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile, status
 
 from app.auth.deps import Reader, Writer
 from app.core.deps import SessionDep, SettingsDep, StorageDep
+from app.core.ids import new_id
 from app.core.pagination import Page, PageParams, page_params
-from app.core.uploads import staged_upload
 from app.datasets import service
 from app.datasets.ingest import IngestOptions
+from app.datasets.ingest_jobs import progress_of, upload_key
+from app.datasets.modalities import check_modality
+from app.datasets.orm import Dataset
 from app.datasets.schemas import DatasetOut, parse_column_types
+from app.datasets.sources import (
+    NewDataset,
+    check_one_source,
+    plan_import,
+    store_request_file,
+    take_resumable_upload,
+)
 from app.quotas import service as quotas
 from app.quotas.service import TenantLimits
 
@@ -22,14 +32,25 @@ UPLOAD_HELP = (
 )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetOut)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=DatasetOut)
 def upload_dataset(
     caller: Writer,
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
-    file: Annotated[UploadFile, File(description=UPLOAD_HELP)],
     name: Annotated[str, Form(min_length=1, max_length=200)],
+    file: Annotated[UploadFile | None, File(description=UPLOAD_HELP)] = None,
+    upload_id: Annotated[
+        str | None, Form(max_length=40, description="Instead of file: a completed resumable upload (/v1/uploads).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        Form(
+            max_length=1024,
+            description="Instead of file: s3://bucket/prefix, read by the ingest worker; only prefixes the operator "
+            "allows (SELFSUP_IMPORT_ALLOWED_PREFIXES). Its objects are ingested as one archive's members.",
+        ),
+    ] = None,
     modality: Annotated[str, Form(description="image, text, tabular or image_text.")] = "image",
     image_size: Annotated[
         int | None, Form(ge=8, le=1024, description="image, image_text: stored side length in pixels.")
@@ -53,7 +74,11 @@ def upload_dataset(
         ),
     ] = None,
 ) -> DatasetOut:
-    filename = file.filename or "upload"
+    """Store the upload (or take a completed resumable upload, or plan an import) and answer at once with the
+    dataset ``processing``; a worker ingests it. Poll ``GET /v1/datasets/{id}`` until ``ready`` (or ``failed``,
+    with the reason in ``error``)."""
+    check_modality(modality)
+    check_one_source(file=file, upload_id=upload_id, source=source)
     options = IngestOptions(
         image_size=image_size or settings.default_image_size,
         vocab_size=vocab_size,
@@ -63,24 +88,31 @@ def upload_dataset(
         label_column=label_column,
         column_types=parse_column_types(column_types),
     )
-    # Commits the slot, which also returns the session's connection to the pool for the long part below.
-    upload_id = quotas.begin_upload(session, tenant=caller.tenant, limits=TenantLimits.from_settings(settings))
-    try:
-        with staged_upload(file, storage=storage, max_bytes=settings.max_upload_bytes) as path:
-            dataset = service.create_dataset(
-                session,
-                tenant=caller.tenant,
-                storage=storage,
-                settings=settings,
-                name=name,
-                modality=modality,
-                upload=path,
-                filename=filename,
-                options=options,
-            )
-    finally:
-        quotas.end_upload(session, upload_id=upload_id)
+    new = NewDataset(id=new_id("ds"), tenant=caller.tenant, name=name, modality=modality, options=options)
+    if file is not None:
+        dataset = _from_request_file(session, settings, storage, file, new)
+    elif upload_id is not None:
+        ingest_source = take_resumable_upload(session, tenant=caller.tenant, upload_id=upload_id, dataset_id=new.id)
+        dataset = new.record(session, ingest_source)
+    else:
+        dataset = new.record(session, plan_import(settings, tenant=caller.tenant, url=str(source)))
     return DatasetOut.from_row(dataset)
+
+
+def _from_request_file(
+    session: SessionDep, settings: SettingsDep, storage: StorageDep, file: UploadFile, new: "NewDataset"
+) -> Dataset:
+    # Commits the slot, which also returns the session's connection to the pool for the long part below.
+    slot = quotas.begin_upload(session, tenant=new.tenant, limits=TenantLimits.from_settings(settings))
+    try:
+        ingest_source = store_request_file(file, storage=storage, settings=settings, dataset_id=new.id)
+        try:
+            return new.record(session, ingest_source)
+        except BaseException:
+            storage.delete(upload_key(new.id))
+            raise
+    finally:
+        quotas.end_upload(session, upload_id=slot)
 
 
 @router.get("", response_model=Page[DatasetOut])
@@ -95,7 +127,8 @@ def list_datasets(
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
 def get_dataset(caller: Reader, session: SessionDep, dataset_id: str) -> DatasetOut:
-    return DatasetOut.from_row(service.get_dataset(session, tenant=caller.tenant, dataset_id=dataset_id))
+    dataset = service.get_dataset(session, tenant=caller.tenant, dataset_id=dataset_id)
+    return DatasetOut.from_row(dataset, progress=progress_of(session, dataset_id=dataset.id))
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -1,6 +1,6 @@
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -27,11 +27,25 @@ class DatasetLabels(BaseModel):
         return stored
 
 
+class IngestProgress(BaseModel):
+    """How far ingest has got; each modality reports what it can know (images: items; text: bytes read, of the
+    file's size when it is a plain file; tables: bytes at the start and the end)."""
+
+    items_done: int | None = None
+    items_total: int | None = None
+    bytes_done: int | None = None
+    bytes_total: int | None = None
+
+
 class DatasetOut(BaseModel):
     id: str
     name: str
     modality: str
-    status: str
+    status: Literal["processing", "ready", "failed"] = Field(
+        description="processing until a worker has ingested the upload; then ready, or failed with the reason"
+    )
+    error: str | None = Field(default=None, description="Why ingest failed: the file and the problem.")
+    progress: IngestProgress | None = Field(default=None, description="Only on GET /v1/datasets/{id}.")
     num_items: int
     size_bytes: int
     created_at: datetime
@@ -45,7 +59,7 @@ class DatasetOut(BaseModel):
     )
 
     @classmethod
-    def from_row(cls, row: Dataset, *, summary: bool = False) -> "DatasetOut":
+    def from_row(cls, row: Dataset, *, summary: bool = False, progress: dict[str, Any] | None = None) -> "DatasetOut":
         """``summary`` (for lists) leaves a table's schema out: it grows with the columns, and a page of wide
         tables would otherwise be tens of megabytes."""
         details = {k: v for k, v in row.details.items() if k not in ("labels", "image_size", "source_filename")}
@@ -55,7 +69,9 @@ class DatasetOut(BaseModel):
             id=row.id,
             name=row.name,
             modality=row.modality,
-            status=row.status,
+            status=row.status,  # type: ignore[arg-type]
+            error=row.error,
+            progress=None if progress is None else IngestProgress.model_validate(progress),
             num_items=row.num_items,
             size_bytes=row.size_bytes,
             created_at=row.created_at,

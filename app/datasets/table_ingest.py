@@ -11,7 +11,7 @@ from typing import Any
 
 from app.core.errors import PayloadTooLarge, Unprocessable
 from app.datasets.archives import staged_data_file
-from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, finish_ingest
+from app.datasets.ingest import Ingested, IngestLimits, IngestOptions, OnProgress, finish_ingest, no_progress
 from app.datasets.labels import labels_from_values
 from selfsup.tabular.batches import TableSource
 from selfsup.tabular.reading import InvalidTableError
@@ -21,9 +21,18 @@ TABLE_SUFFIXES = frozenset({".csv", ".parquet"})
 
 
 def ingest_table(
-    upload: Path, *, filename: str, out_dir: Path, options: IngestOptions, limits: IngestLimits
+    upload: Path,
+    *,
+    filename: str,
+    out_dir: Path,
+    options: IngestOptions,
+    limits: IngestLimits,
+    progress: OnProgress = no_progress,
 ) -> Ingested:
+    """``progress`` hears of the file's bytes at the start and at the end only: arrow reads the file itself."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    total = upload.stat().st_size
+    progress({"bytes_done": 0, "bytes_total": total})
     name, path = staged_data_file(upload, filename, limits.archive, TABLE_SUFFIXES, staging=out_dir)
     source = TableSource(path, name, max_decoded_bytes=limits.max_dataset_bytes, max_columns=limits.max_table_columns)
     overrides: dict[str, Any] = dict(options.column_types)
@@ -38,5 +47,6 @@ def ingest_table(
     finally:
         if path != upload:
             path.unlink(missing_ok=True)  # the extracted member: the dataset keeps only its encoded form
+    progress({"bytes_done": total, "items_done": table.schema.num_rows, "items_total": table.schema.num_rows})
     labels = labels_from_values(table.labels, options.label_column or "") if table.labels else None
     return finish_ingest(out_dir, table.schema.num_rows, {"schema": table.schema.to_dict()}, labels)

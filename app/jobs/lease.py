@@ -36,13 +36,14 @@ def _fenced(claim: Claim) -> Any:
     return and_(Job.id == claim.job_id, Job.status == "running", Job.attempts == claim.attempt)
 
 
-def claim_job(session: Session, *, job_id: str, worker: str, lease_seconds: float) -> Claim | None:
-    """queued -> running in one conditional UPDATE; None if another delivery or worker got there first."""
+def claim_job(session: Session, *, job_id: str, worker: str, lease_seconds: float, kind: str = "train") -> Claim | None:
+    """queued -> running in one conditional UPDATE; None if another delivery or worker got there first, or if
+    the job is not of ``kind`` (a worker runs only the kinds it has the code and the hardware for)."""
     now = db_now(session)
     claimed = affected_rows(
         session,
         update(Job)
-        .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
+        .where(Job.id == job_id, Job.kind == kind, Job.status == "queued", Job.cancel_requested.is_(False))
         .values(
             status="running",
             attempts=Job.attempts + 1,
@@ -71,6 +72,14 @@ def cancel_requested(session: Session, *, job_id: str) -> bool:
     requested = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
     session.rollback()  # end the read's transaction: a poller must not hold one open between polls
     return requested
+
+
+def report_counters(session: Session, *, claim: Claim, metrics: dict[str, Any]) -> bool:
+    """Replace the job's latest ``metrics`` (counters without a history: an ingest's items and bytes), fenced
+    like every write; False when the claim is no longer held."""
+    written = affected_rows(session, update(Job).where(_fenced(claim)).values(metrics=metrics))
+    session.commit()
+    return bool(written)
 
 
 def holds_claim(session: Session, *, claim: Claim) -> bool:

@@ -17,18 +17,26 @@ log = logging.getLogger(__name__)
 CLAIM_TRIES = 5  # each lost race means another worker took a job: the queue moved, so this ends quickly
 
 
-def next_fair_job(session: Session) -> str | None:
-    """The claimable job to run next: from the tenant with the fewest running jobs, ties going to the tenant
-    served least recently (never served first), then that tenant's oldest queued job."""
+def next_fair_job(session: Session, *, kind: str = "train") -> str | None:
+    """The claimable job of ``kind`` to run next: from the tenant with the fewest running jobs of that kind, ties
+    going to the tenant served least recently (never served first), then that tenant's oldest queued job."""
     running = (
-        select(Job.tenant, func.count().label("running")).where(Job.status == "running").group_by(Job.tenant).subquery()
+        select(Job.tenant, func.count().label("running"))
+        .where(Job.status == "running", Job.kind == kind)
+        .group_by(Job.tenant)
+        .subquery()
     )
-    served = select(Job.tenant, func.max(Job.started_at).label("last_start")).group_by(Job.tenant).subquery()
+    served = (
+        select(Job.tenant, func.max(Job.started_at).label("last_start"))
+        .where(Job.kind == kind)
+        .group_by(Job.tenant)
+        .subquery()
+    )
     query = (
         select(Job.id)
         .outerjoin(running, running.c.tenant == Job.tenant)
         .outerjoin(served, served.c.tenant == Job.tenant)
-        .where(Job.status == "queued", Job.cancel_requested.is_(False))
+        .where(Job.status == "queued", Job.kind == kind, Job.cancel_requested.is_(False))
         .order_by(
             func.coalesce(running.c.running, 0),
             served.c.last_start.asc().nulls_first(),
@@ -42,14 +50,16 @@ def next_fair_job(session: Session) -> str | None:
     return job_id
 
 
-def claim_next(session: Session, *, worker: str, lease_seconds: float, hint: str | None = None) -> Claim | None:
-    """Claim the fairest queued job, choosing again when another worker wins the race for it; None when
-    nothing is left. ``hint`` (the doorbell's job id) is only logged: the database decides."""
+def claim_next(
+    session: Session, *, worker: str, lease_seconds: float, hint: str | None = None, kind: str = "train"
+) -> Claim | None:
+    """Claim the fairest queued job of ``kind``, choosing again when another worker wins the race for it; None
+    when nothing is left. ``hint`` (the doorbell's job id) is only logged: the database decides."""
     for _ in range(CLAIM_TRIES):
-        job_id = next_fair_job(session)
+        job_id = next_fair_job(session, kind=kind)
         if job_id is None:
             return None
-        claim = claim_job(session, job_id=job_id, worker=worker, lease_seconds=lease_seconds)
+        claim = claim_job(session, job_id=job_id, worker=worker, lease_seconds=lease_seconds, kind=kind)
         if claim is not None:
             if job_id != hint:
                 log.info("doorbell for %s: job %s is next in fair order", hint, job_id)

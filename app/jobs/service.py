@@ -9,10 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.core.db import affected_rows, db_now
-from app.core.errors import Conflict, FieldErrors
+from app.core.errors import Conflict, FieldErrors, NotFound
 from app.core.ids import new_id
 from app.core.queries import get_owned, paged
-from app.core.queue import ring_training_doorbell
+from app.core.queue import ring_doorbell
 from app.datasets.orm import Dataset
 from app.jobs.orm import Job, JobMetric
 from selfsup.errors import ParamError, UnknownNameError
@@ -40,6 +40,7 @@ def create_job(
     dataset = session.get(Dataset, dataset_id)
     if dataset is None or dataset.tenant != tenant:
         raise FieldErrors([(("body", "dataset_id"), f"dataset {dataset_id!r} not found")])
+    _check_ready(dataset)
     resolved = _resolve_params(method, dataset, params)
     _check_pretrained(resolved, pretrained_dir)
     batch = min(resolved.batch_size, dataset.num_items)
@@ -59,6 +60,15 @@ def create_job(
     session.commit()
     dispatch(session, job_id=job.id)
     return job
+
+
+def _check_ready(dataset: Dataset) -> None:
+    if dataset.status == "processing":
+        raise Conflict(
+            f"dataset {dataset.id!r} is still being ingested; poll GET /v1/datasets/{dataset.id} until ready"
+        )
+    if dataset.status != "ready":
+        raise Conflict(f"dataset {dataset.id!r} cannot be trained on: its ingest failed: {dataset.error}")
 
 
 def _resolve_params(method: str, dataset: Dataset, params: dict[str, Any] | None) -> Any:
@@ -92,9 +102,12 @@ def _check_pretrained(params: Any, pretrained_dir: Path | None) -> None:
 
 
 def dispatch(session: Session, *, job_id: str) -> bool:
-    """Ring the doorbell and note when. A broker outage is not fatal: the reaper rings again later."""
+    """Ring the doorbell of the job's kind and note when. A broker outage is not fatal: the reaper rings again
+    later."""
+    kind = session.scalar(select(Job.kind).where(Job.id == job_id)) or "train"
+    session.commit()  # ends the read: no transaction stays open while the broker is called
     try:
-        ring_training_doorbell(job_id)
+        ring_doorbell(kind, job_id)
     except Exception as exc:  # broker down: the job stays queued and is re-dispatched by the reaper
         log.warning("could not dispatch job %s: %s", job_id, exc)
         return False
@@ -106,11 +119,15 @@ def dispatch(session: Session, *, job_id: str) -> bool:
 
 
 def get_job(session: Session, *, tenant: str, job_id: str) -> Job:
-    return get_owned(session, Job, job_id, tenant=tenant, kind="job")
+    """A training job. Other kinds (ingest) are the service's own bookkeeping, shown through what they make."""
+    job = get_owned(session, Job, job_id, tenant=tenant, kind="job")
+    if job.kind != "train":
+        raise NotFound(f"job {job_id!r} not found")
+    return job
 
 
 def list_jobs(session: Session, *, tenant: str, status: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
-    query = select(Job).where(Job.tenant == tenant)
+    query = select(Job).where(Job.tenant == tenant, Job.kind == "train")
     if status is not None:
         query = query.where(Job.status == status)
     return paged(session, query, order_by=(Job.created_at.desc(), Job.id), limit=limit, offset=offset)

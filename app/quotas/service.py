@@ -57,7 +57,12 @@ def _lock_key(tenant: str) -> int:
 
 
 def active_jobs(session: Session, *, tenant: str) -> int:
-    query = select(func.count()).select_from(Job).where(Job.tenant == tenant, Job.status.in_(ACTIVE_JOB_STATES))
+    """Training jobs only: ingests are bounded by the uploads that start them."""
+    query = (
+        select(func.count())
+        .select_from(Job)
+        .where(Job.tenant == tenant, Job.kind == "train", Job.status.in_(ACTIVE_JOB_STATES))
+    )
     return int(session.scalar(query) or 0)
 
 

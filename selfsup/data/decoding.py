@@ -45,6 +45,16 @@ def decoding_pool() -> ProcessPoolExecutor:
         return _pool
 
 
+def close_decoding_pool() -> None:
+    """Stop the process's decoding processes, if it started them: for hosts that end a process without running
+    its exit handlers (a Celery pool process leaves with ``os._exit``)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(cancel_futures=True)
+            _pool = None
+
+
 class ParallelDecoder:
     """Fills a new canonical array at ``path`` with ``count`` images of side ``size``, item by item.
 
@@ -63,6 +73,7 @@ class ParallelDecoder:
         self.pool = decoding_pool() if parallel else None
         self.capacity = available_cores() * IN_FLIGHT_PER_WORKER
         self.pending: deque[tuple[int, Future[np.ndarray]]] = deque()
+        self.stored = 0  # items written into the array so far: the caller's progress
 
     def __enter__(self) -> "ParallelDecoder":
         return self
@@ -70,6 +81,7 @@ class ParallelDecoder:
     def submit(self, index: int, data: bytes, expected_format: str | None = None) -> None:
         if self.pool is None:
             self.array[index] = _decoded(index, lambda: self._decode(data, expected_format))
+            self.stored += 1
             return
         future = self.pool.submit(
             decode_image, data, self.size, max_pixels=self.max_pixels, expected_format=expected_format
@@ -96,6 +108,7 @@ class ParallelDecoder:
     def _store_oldest(self) -> None:
         index, future = self.pending.popleft()
         self.array[index] = _decoded(index, future.result)
+        self.stored += 1
 
 
 def _decoded(index: int, decode: Callable[[], np.ndarray]) -> np.ndarray:

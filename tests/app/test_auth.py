@@ -20,6 +20,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import session_factory
 from app.main import create_app
 from tests.conftest import new_key
+from tests.support import ingest
 from tests.support.images import digit_pngs, digits_zip
 from worker.training import run_job
 
@@ -55,7 +56,7 @@ def test_scopes_nest_read_write_admin(anonymous: TestClient) -> None:
     assert anonymous.get("/v1/datasets", headers=read).status_code == 200
     denied = anonymous.post("/v1/datasets", headers=read, **upload)
     assert denied.status_code == 403 and "'write' scope" in denied.json()["detail"]
-    assert anonymous.post("/v1/datasets", headers=write, **upload).status_code == 201
+    assert ingest.upload(anonymous, headers=write, **upload)["status"] == "ready"
     assert anonymous.get("/v1/datasets", headers=write).json()["total"] == 1, "write includes read"
     assert anonymous.get("/v1/keys", headers=write).status_code == 403
     assert anonymous.post("/v1/keys", headers=write, json={"name": "x"}).status_code == 403
@@ -92,7 +93,7 @@ def test_unknown_fields_of_a_new_key_are_422(client: TestClient) -> None:
 
 def trained_model(client: TestClient) -> dict[str, Any]:
     files = {"file": ("d.zip", digits_zip(64))}
-    dataset = client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"}).json()
+    dataset = ingest.upload_ready(client, files, {"name": "d", "image_size": "16"})
     params = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 32}
     job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": params}).json()
     assert run_job(job["id"], settings=get_settings(), worker_name="test") == "succeeded"

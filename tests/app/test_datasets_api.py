@@ -2,19 +2,30 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import get_settings
+from tests.support import ingest
 from tests.support.images import digit_pngs, digits_zip, tar_bytes, zip_bytes
 from worker.training import run_job
 
 
-def upload(client: TestClient, data: bytes, *, filename: str = "digits.zip", **form: str) -> object:
-    fields = {"name": "digits", "image_size": "24", **form}
-    return client.post("/v1/datasets", files={"file": (filename, data)}, data=fields)
+def fields(form: dict[str, str]) -> dict[str, str]:
+    return {"name": "digits", "image_size": "24", **form}
+
+
+def post(client: TestClient, data: bytes, *, filename: str = "digits.zip", **form: str) -> Any:
+    """The upload's own answer, for what the API refuses at once."""
+    return client.post("/v1/datasets", files={"file": (filename, data)}, data=fields(form))
+
+
+def upload(client: TestClient, data: bytes, *, filename: str = "digits.zip", **form: str) -> dict[str, Any]:
+    """Uploaded and ingested: the dataset as GET shows it, ready or failed."""
+    return ingest.upload(client, {"file": (filename, data)}, fields(form))
 
 
 def stored_datasets(data_dir: Path) -> list[Path]:
@@ -28,9 +39,7 @@ def leftover_staging(data_dir: Path) -> list[Path]:
 
 
 def test_upload_zip_decodes_every_image_once(client: TestClient, service_env: dict[str, str]) -> None:
-    response = upload(client, digits_zip(60))
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = upload(client, digits_zip(60))
     assert body["name"] == "digits" and body["modality"] == "image" and body["status"] == "ready"
     assert body["num_items"] == 60 and body["image_size"] == 24 and body["size_bytes"] > 60 * 24 * 24 * 3
     assert body["id"].startswith("ds_") and body["created_at"]
@@ -41,15 +50,13 @@ def test_upload_zip_decodes_every_image_once(client: TestClient, service_env: di
 
 def test_upload_tar_gz_with_nested_folders(client: TestClient) -> None:
     files = [(f"a/b/c/{name}", data) for name, data in digit_pngs(10)]
-    response = upload(client, tar_bytes(files), filename="nested.tar.gz")
-    assert response.status_code == 201, response.text
-    assert response.json()["num_items"] == 10
+    dataset = upload(client, tar_bytes(files), filename="nested.tar.gz")
+    assert dataset["status"] == "ready" and dataset["num_items"] == 10
 
 
 def test_default_image_size_comes_from_settings(client: TestClient) -> None:
-    response = client.post("/v1/datasets", files={"file": ("d.zip", digits_zip(4))}, data={"name": "d"})
-    assert response.status_code == 201
-    assert response.json()["image_size"] == 64
+    dataset = ingest.upload_ready(client, {"file": ("d.zip", digits_zip(4))}, {"name": "d"})
+    assert dataset["image_size"] == 64
 
 
 @pytest.mark.parametrize(
@@ -76,27 +83,27 @@ def test_bad_uploads_are_refused_naming_the_file(
     expected: str,
 ) -> None:
     good = upload(client, digits_zip(5))
-    assert good.status_code == 201
+    assert good["status"] == "ready"
     payload = b"just some text" if files is None else zip_bytes(digit_pngs(3) + files if files else [])
-    response = upload(client, payload, filename=filename)
-    assert response.status_code == 422, response.text
-    assert expected in response.json()["detail"]
+    failed = upload(client, payload, filename=filename)
+    assert failed["status"] == "failed" and failed["num_items"] == 0, failed
+    assert expected in failed["error"]
     data_dir = Path(service_env["SELFSUP_DATA_DIR"])
     assert len(stored_datasets(data_dir)) == 1, "the earlier dataset must be untouched and nothing new stored"
     assert leftover_staging(data_dir) == []
-    assert client.get("/v1/datasets").json()["total"] == 1
+    assert not (data_dir / "blobs" / "uploads").exists() or not list((data_dir / "blobs" / "uploads").iterdir())
+    assert client.get("/v1/datasets").json()["total"] == 2, "the failed dataset stays, to show why"
 
 
 def test_truncated_image_is_refused(client: TestClient) -> None:
     name, data = digit_pngs(1)[0]
-    response = upload(client, zip_bytes([(name, data[: len(data) // 2])]))
-    assert response.status_code == 422
-    assert name in response.json()["detail"]
+    failed = upload(client, zip_bytes([(name, data[: len(data) // 2])]))
+    assert failed["status"] == "failed" and name in failed["error"]
 
 
 @pytest.mark.parametrize("form", [{"image_size": "4"}, {"image_size": "abc"}, {"name": ""}, {"modality": "video"}])
 def test_bad_form_fields_are_422(client: TestClient, form: dict[str, str]) -> None:
-    assert upload(client, digits_zip(3), **form).status_code == 422
+    assert post(client, digits_zip(3), **form).status_code == 422
 
 
 def test_missing_file_is_422(client: TestClient) -> None:
@@ -106,7 +113,7 @@ def test_missing_file_is_422(client: TestClient) -> None:
 
 
 def test_list_paginates_newest_first(client: TestClient) -> None:
-    ids = [upload(client, digits_zip(3), name=f"set{i}").json()["id"] for i in range(3)]
+    ids = [upload(client, digits_zip(3), name=f"set{i}")["id"] for i in range(3)]
     first = client.get("/v1/datasets", params={"limit": 2}).json()
     assert first["total"] == 3 and first["limit"] == 2 and first["offset"] == 0
     assert [d["id"] for d in first["items"]] == ids[::-1][:2]
@@ -118,7 +125,7 @@ def test_list_paginates_newest_first(client: TestClient) -> None:
 
 
 def test_get_and_delete(client: TestClient, service_env: dict[str, str]) -> None:
-    dataset = upload(client, digits_zip(3)).json()
+    dataset = upload(client, digits_zip(3))
     assert client.get(f"/v1/datasets/{dataset['id']}").json() == dataset
     assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
     assert client.get(f"/v1/datasets/{dataset['id']}").status_code == 404
@@ -127,7 +134,7 @@ def test_get_and_delete(client: TestClient, service_env: dict[str, str]) -> None
 
 
 def test_delete_is_refused_while_a_job_uses_the_dataset(client: TestClient) -> None:
-    dataset = upload(client, digits_zip(8)).json()
+    dataset = upload(client, digits_zip(8))
     job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr"}).json()
     response = client.delete(f"/v1/datasets/{dataset['id']}")
     assert response.status_code == 409 and "cancel" in response.json()["detail"]
@@ -137,7 +144,7 @@ def test_delete_is_refused_while_a_job_uses_the_dataset(client: TestClient) -> N
 
 
 def test_class_folders_become_labels(client: TestClient, service_env: dict[str, str]) -> None:
-    body = upload(client, digits_zip(60)).json()
+    body = upload(client, digits_zip(60))
     assert body["labels"]["source"] == "folders" and body["labels"]["num_labeled"] == 60
     assert body["labels"]["classes"] == [str(d) for d in range(10)]
     [folder] = stored_datasets(Path(service_env["SELFSUP_DATA_DIR"]))
@@ -148,7 +155,7 @@ def test_class_folders_become_labels(client: TestClient, service_env: dict[str, 
 
 def test_a_single_folder_is_not_a_label(client: TestClient) -> None:
     files = [(f"photos/{name.replace('/', '_')}", data) for name, data in digit_pngs(6)]
-    assert upload(client, zip_bytes(files)).json()["labels"] is None
+    assert upload(client, zip_bytes(files))["labels"] is None
 
 
 def test_labels_csv_maps_file_names_to_labels(client: TestClient, service_env: dict[str, str]) -> None:
@@ -156,7 +163,7 @@ def test_labels_csv_maps_file_names_to_labels(client: TestClient, service_env: d
     csv_text = "file,label\n" + "".join(
         f"{name},{'odd' if i % 2 else 'even'}\n" for i, (name, _) in enumerate(flat[:10])
     )
-    body = upload(client, zip_bytes([*flat, ("labels.csv", csv_text.encode())])).json()
+    body = upload(client, zip_bytes([*flat, ("labels.csv", csv_text.encode())]))
     assert body["num_items"] == 12, "labels.csv is not an image"
     assert body["labels"] == {
         "source": "labels.csv",
@@ -178,7 +185,7 @@ def test_labels_that_cannot_score_an_encoder_say_so_and_are_not_kept(
 ) -> None:
     flat = [(name.split("/")[1], data) for name, data in digit_pngs(12)]
     rows = [f"{name},{classes[i % len(classes)]}\n" for i, (name, _) in enumerate(flat[:labeled])]
-    body = upload(client, zip_bytes([*flat, ("labels.csv", ("file,label\n" + "".join(rows)).encode())])).json()
+    body = upload(client, zip_bytes([*flat, ("labels.csv", ("file,label\n" + "".join(rows)).encode())]))
     assert body["labels"]["usable_for_evaluation"] is False and note in body["labels"]["note"], body["labels"]
     [folder] = stored_datasets(Path(service_env["SELFSUP_DATA_DIR"]))
     assert not (folder / "labels.npy").exists(), "the worker finds no labels to probe with"
@@ -187,7 +194,7 @@ def test_labels_that_cannot_score_an_encoder_say_so_and_are_not_kept(
 def test_a_job_on_single_class_labels_runs_no_probes(client: TestClient) -> None:
     flat = [(name.split("/")[1], data) for name, data in digit_pngs(24)]
     rows = "".join(f"{name},digit\n" for name, _ in flat)
-    dataset = upload(client, zip_bytes([*flat, ("labels.csv", f"file,label\n{rows}".encode())])).json()
+    dataset = upload(client, zip_bytes([*flat, ("labels.csv", f"file,label\n{rows}".encode())]))
     params = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 8}
     job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": params}).json()
     assert run_job(job["id"], settings=get_settings(), worker_name="test") == "succeeded"
@@ -206,5 +213,5 @@ def test_a_job_on_single_class_labels_runs_no_probes(client: TestClient) -> None
 )
 def test_bad_labels_csv_is_refused(client: TestClient, csv_text: str, expected: str) -> None:
     flat = [(name.split("/")[1], data) for name, data in digit_pngs(2)]
-    response = upload(client, zip_bytes([*flat, ("labels.csv", csv_text.encode())]))
-    assert response.status_code == 422 and expected in response.json()["detail"]
+    failed = upload(client, zip_bytes([*flat, ("labels.csv", csv_text.encode())]))
+    assert failed["status"] == "failed" and expected in failed["error"]

@@ -17,6 +17,7 @@ from app.embeddings.batching import BatchLimits, EmbeddingBatcher, Saturated
 from bench.serve_load import run_load
 from selfsup.backbones import create_backbone
 from selfsup.encoder import Encoder
+from tests.support import ingest
 from tests.support.images import digits_zip
 from tests.support.processes import ServiceProcess, free_port, wait_for, wait_until_healthy
 from worker.training import run_job
@@ -198,11 +199,9 @@ def saturable_api(service_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
 def trained_model(url: str) -> str:
     """Upload digits and submit a tiny SimCLR job over HTTP; train it here, as a worker would."""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60) as http:
-        upload = http.post(
-            "/v1/datasets", files={"file": ("d.zip", digits_zip(64))}, data={"name": "d", "image_size": "16"}
-        )
+        dataset = ingest.upload_ready(http, {"file": ("d.zip", digits_zip(64))}, {"name": "d", "image_size": "16"})
         params = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 32}
-        spec = {"dataset_id": upload.json()["id"], "method": "simclr", "params": params}
+        spec = {"dataset_id": dataset["id"], "method": "simclr", "params": params}
         job = http.post("/v1/jobs", json=spec).json()
         assert run_job(job["id"], settings=get_settings(), worker_name="test") == "succeeded"
         return str(http.get(f"/v1/jobs/{job['id']}").json()["model_id"])

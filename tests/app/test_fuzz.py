@@ -17,6 +17,7 @@ from schemathesis.schemas import BaseSchema
 
 from app.core.config import get_settings
 from tests.conftest import new_key
+from tests.support import ingest
 from tests.support.images import digits_zip
 from worker.training import run_job
 
@@ -40,7 +41,7 @@ def real_ids(asgi_app: Any, admin_header: dict[str, str]) -> dict[str, str]:
     """A dataset, a finished job and its model (a tiny one, trained here), for requests to aim at."""
     with TestClient(asgi_app, headers=admin_header) as client:
         files = {"file": ("digits.zip", digits_zip(32))}
-        dataset = client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"}).json()
+        dataset = ingest.upload_ready(client, files, {"name": "d", "image_size": "16"})
         params = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 16}
         job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": params}).json()
         assert run_job(job["id"], settings=get_settings(), worker_name="fuzz") == "succeeded"

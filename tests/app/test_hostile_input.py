@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.conftest import new_key, reset_service_caches
+from tests.support import ingest
 from tests.support.images import digit_pngs, digits_zip, png_bytes, tar_bytes, zip_bytes
 from tests.support.processes import ServiceProcess, free_port, wait_until_healthy
 
@@ -52,7 +53,7 @@ def limited(limited_env: dict[str, str]) -> Iterator[TestClient]:
 
     with TestClient(create_app()) as client:
         client.headers["Authorization"] = f"Bearer {new_key()}"
-        assert upload(client, digits_zip(4)).status_code == 201
+        ingest.upload_ready(client, {"file": ("digits.zip", digits_zip(4))}, {"name": "d", "image_size": "8"})
         yield client
 
 
@@ -70,16 +71,29 @@ def detail_text(response: httpx.Response) -> str:
     return detail if isinstance(detail, str) else " | ".join(f"{e['loc']}: {e['msg']}" for e in detail)
 
 
+FAILED = 0  # the upload is accepted (202), and its ingest fails the dataset
+
+
 def assert_refused(client: TestClient, data_dir: Path, response: httpx.Response, status: int, *needles: str) -> None:
-    """The status, a message naming each needle, and storage exactly as the one earlier upload left it."""
-    assert response.status_code == status, response.text
-    text = detail_text(response)
+    """The status (or, for ``FAILED``, a dataset whose ingest failed), a message naming each needle, and storage
+    exactly as the one earlier upload left it."""
+    if status == FAILED:
+        assert response.status_code == 202, response.text
+        ingest.ingest_pending()
+        dataset = client.get(f"/v1/datasets/{response.json()['id']}").json()
+        assert dataset["status"] == "failed", dataset
+        text = dataset["error"]
+    else:
+        assert response.status_code == status, response.text
+        text = detail_text(response)
     for needle in needles:
         assert needle in text, f"{needle!r} not in {text!r}"
     staging = data_dir / "blobs" / ".staging"
     assert not staging.exists() or list(staging.iterdir()) == [], "a half-written upload was left behind"
     assert len(list((data_dir / "blobs" / "datasets").iterdir())) == 1, "the earlier dataset must stay, alone"
-    assert client.get("/v1/datasets").json()["total"] == 1
+    uploads = data_dir / "blobs" / "uploads"
+    assert not uploads.exists() or list(uploads.iterdir()) == [], "an upload outlived its ingest"
+    assert [d["status"] for d in client.get("/v1/datasets").json()["items"]].count("ready") == 1
 
 
 # --- request bodies over the limit ------------------------------------------------------------------------
@@ -167,8 +181,8 @@ def test_client_that_disconnects_mid_upload_leaves_nothing_behind(
     try:
         base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {admin}"}
         wait_until_healthy(base, api, timeout=120)
-        files = {"file": ("digits.zip", digits_zip(4))}
-        assert httpx.post(f"{base}/v1/datasets", headers=auth, files=files, data={"name": "d"}).status_code == 201
+        with httpx.Client(base_url=base, headers=auth, timeout=60) as http:
+            ingest.upload_ready(http, {"file": ("digits.zip", digits_zip(4))}, {"name": "d"})
         part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.zip"\r\n\r\n' + ZEROS[:100_000]
         head = (
             f"POST /v1/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {admin}\r\n"
@@ -202,15 +216,15 @@ def zip_declaring(name: str, data: bytes, declared_size: int) -> bytes:
 @pytest.mark.parametrize(
     ("payload", "filename", "status", "needles"),
     [
-        (zip_bytes([("bomb.png", ZEROS)]), "bomb.zip", 413, ["bomb.zip", "unpacks to more than 200000 bytes"]),
-        (tar_bytes([("bomb.png", ZEROS)]), "bomb.tar.gz", 413, ["bomb.tar.gz", "unpacks to more than 200000"]),
-        (zip_bytes([("big.png", ZEROS[:30000])]), "big.zip", 413, ["big.png", "over the limit of 20000"]),
-        (tar_bytes([("big.png", ZEROS[:30000])]), "big.tar.gz", 413, ["big.png", "over the limit of 20000"]),
-        (zip_declaring("huge.png", b"x", 0xFFFFFFF0), "huge.zip", 413, ["huge.zip", "unpacks to more than"]),
-        (zip_bytes([(f"{i}.png", b"x") for i in range(41)]), "many.zip", 413, ["many.zip", "more than 40 entries"]),
-        (tar_bytes([(f"{i}.png", b"x") for i in range(41)]), "many.tgz", 413, ["many.tgz", "more than 40 entries"]),
+        (zip_bytes([("bomb.png", ZEROS)]), "bomb.zip", FAILED, ["bomb.zip", "unpacks to more than 200000 bytes"]),
+        (tar_bytes([("bomb.png", ZEROS)]), "bomb.tar.gz", FAILED, ["bomb.tar.gz", "unpacks to more than 200000"]),
+        (zip_bytes([("big.png", ZEROS[:30000])]), "big.zip", FAILED, ["big.png", "over the limit of 20000"]),
+        (tar_bytes([("big.png", ZEROS[:30000])]), "big.tar.gz", FAILED, ["big.png", "over the limit of 20000"]),
+        (zip_declaring("huge.png", b"x", 0xFFFFFFF0), "huge.zip", FAILED, ["huge.zip", "unpacks to more than"]),
+        (zip_bytes([(f"{i}.png", b"x") for i in range(41)]), "many.zip", FAILED, ["many.zip", "more than 40 entries"]),
+        (tar_bytes([(f"{i}.png", b"x") for i in range(41)]), "many.tgz", FAILED, ["many.tgz", "more than 40 entries"]),
         # The header says 100 bytes; the data inflates to 300 KB. Only 100 are read, and they fail the checksum.
-        (zip_declaring("liar.png", ZEROS, 100), "liar.zip", 422, ["liar.png", "cannot be read", "CRC"]),
+        (zip_declaring("liar.png", ZEROS, 100), "liar.zip", FAILED, ["liar.png", "cannot be read", "CRC"]),
     ],
     ids=["zip-total", "tgz-total", "zip-member", "tgz-member", "zip-declared", "zip-count", "tgz-count", "zip-liar"],
 )
@@ -241,7 +255,7 @@ def png_claiming(width: int, height: int) -> bytes:
 )
 def test_image_decompression_bombs_are_refused(limited: TestClient, data_dir: Path, image: bytes, needle: str) -> None:
     payload = zip_bytes([*digit_pngs(2), ("bomb.png", image)])
-    assert_refused(limited, data_dir, upload(limited, payload), 422, "bomb.png", needle)
+    assert_refused(limited, data_dir, upload(limited, payload), FAILED, "bomb.png", needle)
 
 
 def tar_with(info: tarfile.TarInfo, data: bytes = b"") -> bytes:
@@ -293,7 +307,7 @@ def tar_file(name: str) -> bytes:
 def test_escaping_paths_and_links_are_refused(
     limited: TestClient, data_dir: Path, payload: bytes, filename: str, needles: list[str]
 ) -> None:
-    assert_refused(limited, data_dir, upload(limited, payload, filename), 422, filename, *needles)
+    assert_refused(limited, data_dir, upload(limited, payload, filename), FAILED, filename, *needles)
 
 
 @pytest.mark.parametrize(
@@ -309,7 +323,7 @@ def test_truncated_archives_are_refused_naming_the_file(
     limited: TestClient, data_dir: Path, archive: bytes, filename: str, needle: str
 ) -> None:
     response = upload(limited, archive[: len(archive) // 2], filename)
-    assert_refused(limited, data_dir, response, 422, filename, needle)
+    assert_refused(limited, data_dir, response, FAILED, filename, needle)
 
 
 def jpeg_bytes() -> bytes:
@@ -329,7 +343,7 @@ def test_content_that_does_not_match_its_extension_is_refused(
     limited: TestClient, data_dir: Path, name: str, data: bytes, needle: str
 ) -> None:
     response = upload(limited, zip_bytes([*digit_pngs(2), (f"x/{name}", data)]))
-    assert_refused(limited, data_dir, response, 422, f"x/{name}: {needle}")
+    assert_refused(limited, data_dir, response, FAILED, f"x/{name}: {needle}")
 
 
 # --- JSON bodies ------------------------------------------------------------------------------------------

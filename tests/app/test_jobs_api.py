@@ -8,16 +8,14 @@ from fastapi.testclient import TestClient
 
 from app.core.db import session_scope
 from app.datasets.orm import Dataset
+from tests.support import ingest
 from tests.support.databases import REDIS_URL
 from tests.support.images import digits_zip
 
 
 @pytest.fixture
 def dataset(client: TestClient) -> dict[str, Any]:
-    response = client.post(
-        "/v1/datasets", files={"file": ("d.zip", digits_zip(40))}, data={"name": "d", "image_size": "16"}
-    )
-    return response.json()
+    return ingest.upload_ready(client, {"file": ("d.zip", digits_zip(40))}, {"name": "d", "image_size": "16"})
 
 
 def submit(client: TestClient, dataset_id: str, **body: Any) -> Any:

@@ -8,6 +8,7 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support import ingest
 from tests.support.images import digit_pngs, zip_bytes
 from tests.support.jobs import run_through_worker
 from tests.support.pairs import captions_csv, captions_jsonl, digit_pairs
@@ -22,17 +23,17 @@ def archive(count: int = COUNT, captions: bytes | None = None, name: str = "capt
     return zip_bytes(files)
 
 
-def upload(client: TestClient, data: bytes) -> object:
+def upload(client: TestClient, data: bytes) -> dict:
+    """Uploaded and ingested: the dataset as GET shows it, ready or failed."""
     fields = {"name": "pairs", "modality": "image_text", "image_size": "16", "vocab_size": "200"}
-    return client.post("/v1/datasets", files={"file": ("pairs.zip", data)}, data=fields)
+    return ingest.upload(client, {"file": ("pairs.zip", data)}, fields)
 
 
 def test_images_and_captions_are_paired_at_upload(client: TestClient) -> None:
     pairs = digit_pairs(40)
     captions = [c for c in pairs.captions if not c[0].endswith("digit_0003.png")]  # one image left uncaptioned
-    response = upload(client, archive(40, captions_csv(captions), "captions.csv"))
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = upload(client, archive(40, captions_csv(captions), "captions.csv"))
+    assert body["status"] == "ready", body["error"]
     assert body["modality"] == "image_text" and body["num_items"] == 39 and body["image_size"] == 16
     assert body["details"]["captions"] == len(captions) and body["details"]["images_without_captions"] == 1
 
@@ -47,15 +48,14 @@ def test_images_and_captions_are_paired_at_upload(client: TestClient) -> None:
     ],
 )
 def test_malformed_pairs_are_refused_and_nothing_is_stored(client: TestClient, data: bytes, expected: str) -> None:
-    response = upload(client, data)
-    assert response.status_code == 422, response.text
-    assert expected in response.json()["detail"], response.json()
-    assert client.get("/v1/datasets").json()["total"] == 0
+    failed = upload(client, data)
+    assert failed["status"] == "failed" and expected in failed["error"], failed
+    assert [d["status"] for d in client.get("/v1/datasets").json()["items"]] == ["failed"]
 
 
 @pytest.fixture
 def clip_model(client: TestClient) -> str:
-    dataset = upload(client, archive()).json()
+    dataset = upload(client, archive())
     finished = run_through_worker(client, dataset["id"], "clip", TINY_CLIP)
     for key in ("image_to_text_recall@1", "image_to_text_recall@5", "text_to_image_recall@1", "text_to_image_recall@5"):
         assert 0 <= finished["metrics"][key] <= 1, finished["metrics"]

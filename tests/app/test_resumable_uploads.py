@@ -36,7 +36,7 @@ def test_the_migration_adds_and_removes_the_upload_tables(fresh_database: str) -
     engine = create_engine(fresh_database)
     try:
         assert {"resumable_uploads", "upload_parts"} <= set(inspect(engine).get_table_names())
-        command.downgrade(alembic_config(fresh_database), "0004")
+        command.downgrade(alembic_config(fresh_database), "0005")
         assert "upload_parts" not in inspect(engine).get_table_names()
         upgrade_to_head(fresh_database)
     finally:

@@ -124,3 +124,29 @@ def test_a_big_file_travels_in_multipart_transfers(s3_server: ChildProcess, tmp_
     assert item.size == len(data) and item.etag.endswith("-3"), "an S3 multipart ETag counts its parts"
     store.fetch_file("datasets/big/images.npy", tmp_path / "back.bin")
     assert (tmp_path / "back.bin").read_bytes() == data
+
+
+def test_a_stored_object_outlives_its_file_and_deleting_it_leaves_no_empty_folder(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "blobs")
+    source = local_file(tmp_path, "upload.zip", b"the upload")
+    storage.put_file(source, "uploads/ds_1/upload")
+    source.unlink()  # a put may hard-link: the stored object must not depend on the file it came from
+    storage.fetch_file("uploads/ds_1/upload", tmp_path / "fetched")
+    assert (tmp_path / "fetched").read_bytes() == b"the upload"
+    storage.delete("uploads/ds_1/upload")
+    assert not (tmp_path / "blobs" / "uploads" / "ds_1").exists(), "the object's own folder went with it"
+    assert (tmp_path / "blobs" / "uploads").is_dir(), "a top-level folder stays: others may be writing into it"
+
+
+def test_named_staging_directories_are_found_and_removed_by_prefix(store: Storage) -> None:
+    first = store.staging_dir("ingest-job_1-1")
+    (first / "half.npy").write_bytes(b"x")
+    again = store.staging_dir("ingest-job_1-1")
+    assert again == first and list(again.iterdir()) == [], "a leftover of the same name starts empty"
+    store.staging_dir("ingest-job_1-2")
+    other = store.staging_dir("ingest-job_2-1")
+    anonymous = store.staging_dir()
+    store.clear_staging("ingest-job_1-")
+    assert sorted(p.name for p in store.staging_root.iterdir()) == sorted([other.name, anonymous.name])
+    with pytest.raises(ValueError):
+        store.clear_staging("../")

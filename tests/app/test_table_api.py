@@ -8,13 +8,18 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support import ingest
 from tests.support.jobs import run_through_worker
 from tests.support.tables import classification_columns, csv_bytes, diabetes_columns, parquet_bytes
 
 
-def upload(client: TestClient, data: bytes, filename: str, **form: str) -> object:
-    fields = {"name": "table", "modality": "tabular", **form}
-    return client.post("/v1/datasets", files={"file": (filename, data)}, data=fields)
+def upload(client: TestClient, data: bytes, filename: str, **form: str) -> dict:
+    """Uploaded and ingested: the dataset as GET shows it, ready or failed."""
+    return ingest.upload(client, {"file": (filename, data)}, {"name": "table", "modality": "tabular", **form})
+
+
+def ready_datasets(client: TestClient) -> int:
+    return sum(d["status"] == "ready" for d in client.get("/v1/datasets").json()["items"])
 
 
 def column_kinds(body: dict) -> dict[str, str]:
@@ -22,9 +27,8 @@ def column_kinds(body: dict) -> dict[str, str]:
 
 
 def test_csv_types_are_inferred_and_missing_cells_counted(client: TestClient) -> None:
-    response = upload(client, csv_bytes(diabetes_columns()), "diabetes.csv", label_column="progression")
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = upload(client, csv_bytes(diabetes_columns()), "diabetes.csv", label_column="progression")
+    assert body["status"] == "ready", body["error"]
     assert body["modality"] == "tabular" and body["num_items"] == 442
     kinds = column_kinds(body)
     assert kinds["sex"] == "categorical" and kinds["high_bp"] == "boolean" and kinds["bmi"] == "numeric"
@@ -37,11 +41,11 @@ def test_csv_types_are_inferred_and_missing_cells_counted(client: TestClient) ->
 def test_parquet_and_type_overrides(client: TestClient) -> None:
     columns = classification_columns("wine")
     overrides = json.dumps({"magnesium": "categorical", "proline": "ignore"})
-    response = upload(client, parquet_bytes(columns), "wine.parquet", label_column="label", column_types=overrides)
-    assert response.status_code == 201, response.text
-    kinds = column_kinds(response.json())
+    body = upload(client, parquet_bytes(columns), "wine.parquet", label_column="label", column_types=overrides)
+    assert body["status"] == "ready", body["error"]
+    kinds = column_kinds(body)
     assert kinds["magnesium"] == "categorical" and kinds["proline"] == "ignore" and kinds["alcohol"] == "numeric"
-    assert sorted(response.json()["labels"]["classes"]) == ["class_0", "class_1", "class_2"]
+    assert sorted(body["labels"]["classes"]) == ["class_0", "class_1", "class_2"]
 
 
 @pytest.mark.parametrize(
@@ -58,21 +62,21 @@ def test_parquet_and_type_overrides(client: TestClient) -> None:
 def test_malformed_tables_are_refused_and_nothing_is_stored(
     client: TestClient, data: bytes, filename: str, form: dict[str, str], expected: str
 ) -> None:
-    response = upload(client, data, filename, **form)
-    assert response.status_code == 422, response.text
-    assert expected in json.dumps(response.json()), response.json()
-    assert client.get("/v1/datasets").json()["total"] == 0
+    failed = upload(client, data, filename, **form)
+    assert failed["status"] == "failed" and expected in failed["error"], failed
+    assert ready_datasets(client) == 0
 
 
 def test_column_types_must_be_a_json_object(client: TestClient) -> None:
-    response = upload(client, b"a\n1\n2\n", "t.csv", column_types="[1")
-    assert response.status_code == 422 and "column_types" in response.text
+    files = {"file": ("t.csv", b"a\n1\n2\n")}
+    response = client.post("/v1/datasets", files=files, data={"name": "t", "modality": "tabular", "column_types": "[1"})
+    assert response.status_code == 422 and "column_types" in response.text, "a bad form field is refused at once"
 
 
 @pytest.fixture
 def table_model(client: TestClient) -> str:
     # No label column: diabetes' progression has 214 values, no classes to probe; it stays a numeric feature.
-    dataset = upload(client, csv_bytes(diabetes_columns()), "diabetes.csv").json()
+    dataset = upload(client, csv_bytes(diabetes_columns()), "diabetes.csv")
     params = {"epochs": 2, "batch_size": 64}
     return str(run_through_worker(client, dataset["id"], "scarf", params)["model_id"])
 
@@ -117,10 +121,8 @@ def test_a_parquet_that_unpacks_past_the_limit_is_refused_while_it_is_read(
     pq.write_table(pa.table({"x": pa.array(["a" * 1000] * 5000)}), buffer, compression="zstd")  # ~5 MB of text
     packed = buffer.getvalue().to_pybytes()
     assert len(packed) < 100_000
-    response = upload(client, packed, "bomb.parquet")
-    assert response.status_code == 422 and "unpacks to more than the limit of 1048576 bytes" in response.text, (
-        response.text
-    )
+    failed = upload(client, packed, "bomb.parquet")
+    assert failed["status"] == "failed" and "unpacks to more than the limit of 1048576 bytes" in failed["error"], failed
 
 
 def test_an_absurd_number_embeds_to_finite_vectors(client: TestClient, table_model: str) -> None:
@@ -165,17 +167,17 @@ def test_a_table_wider_than_the_column_limit_is_refused_and_nothing_is_stored(
     reset_service_caches()
     wide = {f"c{i}": [float(i), float(i + 1)] for i in range(51)}
     for data, filename in ((csv_bytes(wide), "wide.csv"), (parquet_bytes(wide), "wide.parquet")):
-        response = upload(client, data, filename)
-        assert response.status_code == 422, response.text
-        assert "51 columns is over the limit of 50 columns" in response.text
-    assert client.get("/v1/datasets").json()["total"] == 0
+        failed = upload(client, data, filename)
+        assert failed["status"] == "failed", failed
+        assert "51 columns is over the limit of 50 columns" in failed["error"]
+    assert ready_datasets(client) == 0
     narrow = {name: values for name, values in list(wide.items())[:50]}
-    assert upload(client, csv_bytes(narrow), "narrow.csv").status_code == 201
+    assert upload(client, csv_bytes(narrow), "narrow.csv")["status"] == "ready"
 
 
 def test_lists_leave_the_schema_out_and_the_dataset_keeps_it(client: TestClient) -> None:
     wide = {f"c{i}": [float(i), float(i + 1), float(i + 2)] for i in range(300)}
-    created = upload(client, csv_bytes(wide), "wide.csv").json()
+    created = upload(client, csv_bytes(wide), "wide.csv")
     listed = client.get("/v1/datasets")
     [item] = listed.json()["items"]
     assert "schema" not in item["details"] and item["details"]["num_columns"] == 300
@@ -190,8 +192,8 @@ def test_a_table_inside_an_archive_is_extracted_streamed_and_not_kept(client: Te
     data = csv_bytes(diabetes_columns())
     direct = upload(client, data, "diabetes.csv", label_column="progression")
     zipped = upload(client, zip_bytes([("export/diabetes.csv", data)]), "export.zip", label_column="progression")
-    assert direct.status_code == 201 and zipped.status_code == 201, zipped.text
-    assert zipped.json()["details"] == direct.json()["details"] and zipped.json()["num_items"] == 442
-    assert zipped.json()["size_bytes"] == direct.json()["size_bytes"]  # the extracted CSV was not stored
+    assert direct["status"] == "ready" and zipped["status"] == "ready", zipped
+    assert zipped["details"] == direct["details"] and zipped["num_items"] == 442
+    assert zipped["size_bytes"] == direct["size_bytes"]  # the extracted CSV was not stored
     two = upload(client, tar_bytes([("a.csv", data), ("b.csv", data)]), "two.tar.gz")
-    assert two.status_code == 422 and "the archive must hold one .csv or .parquet file, not 2" in two.text
+    assert two["status"] == "failed" and "the archive must hold one .csv or .parquet file, not 2" in two["error"]

@@ -12,6 +12,7 @@ from transformers import BertConfig, BertModel
 
 from app.core.config import get_settings
 from selfsup.text.tokenizer import train_tokenizer
+from tests.support import ingest
 from tests.support.images import digit_pngs, zip_bytes
 from tests.support.jobs import run_through_worker
 from tests.support.text import docstring_corpus
@@ -19,9 +20,14 @@ from tests.support.text import docstring_corpus
 TINY = {"preset": "tiny", "epochs": 1, "batch_size": 32, "max_length": 32, "lr": 1e-3}
 
 
-def upload(client: TestClient, data: bytes, filename: str, **form: str) -> object:
+def upload(client: TestClient, data: bytes, filename: str, **form: str) -> dict:
+    """Uploaded and ingested: the dataset as GET shows it, ready or failed."""
     fields = {"name": "corpus", "modality": "text", "vocab_size": "400", **form}
-    return client.post("/v1/datasets", files={"file": (filename, data)}, data=fields)
+    return ingest.upload(client, {"file": (filename, data)}, fields)
+
+
+def ready_datasets(client: TestClient) -> int:
+    return sum(d["status"] == "ready" for d in client.get("/v1/datasets").json()["items"])
 
 
 def corpus(count: int) -> tuple[list[str], list[str]]:
@@ -38,8 +44,8 @@ def test_txt_counts_empty_and_duplicate_lines(client: TestClient) -> None:
     documents, _ = corpus(20)
     lines = [*documents, "", "   ", documents[0], documents[1]]
     response = upload(client, "\n".join(lines).encode(), "notes.txt")
-    assert response.status_code == 201, response.text
-    body = response.json()
+    assert response["status"] == "ready", response["error"]
+    body = response
     assert body["modality"] == "text" and body["num_items"] == 20 and body["labels"] is None
     assert body["details"]["documents"] == {"read": 24, "empty": 2, "duplicates": 2, "kept": 20}
     assert 0 < body["details"]["vocab_size"] <= 400 and body["details"]["max_length"] <= 128
@@ -47,18 +53,18 @@ def test_txt_counts_empty_and_duplicate_lines(client: TestClient) -> None:
 
 def test_jsonl_labels_and_csv_columns(client: TestClient) -> None:
     documents, labels = corpus(30)
-    body = upload(client, jsonl(documents, labels), "docs.jsonl").json()
+    body = upload(client, jsonl(documents, labels), "docs.jsonl")
     assert body["num_items"] == 30 and body["labels"]["num_labeled"] == 30
     assert set(body["labels"]["classes"]) == set(labels)
     rows = "\n".join(f'"{d.replace(chr(34), chr(39))}",{y}' for d, y in zip(documents, labels, strict=True))
     response = upload(client, f"body,topic\n{rows}".encode(), "docs.csv", text_field="body", label_field="topic")
-    assert response.status_code == 201, response.text
-    assert response.json()["labels"]["num_labeled"] == 30
+    assert response["status"] == "ready", response["error"]
+    assert response["labels"]["num_labeled"] == 30
 
 
 def test_a_single_label_is_reported_unusable_for_evaluation(client: TestClient) -> None:
     documents, _ = corpus(30)
-    body = upload(client, jsonl(documents, ["same"] * len(documents)), "docs.jsonl").json()
+    body = upload(client, jsonl(documents, ["same"] * len(documents)), "docs.jsonl")
     assert body["labels"]["classes"] == ["same"] and body["labels"]["usable_for_evaluation"] is False, body
     assert "only one class" in body["labels"]["note"]
 
@@ -69,8 +75,8 @@ def test_a_zip_of_text_files_is_one_corpus(client: TestClient) -> None:
         [("a.txt", "\n".join(documents[:20]).encode()), ("b.jsonl", jsonl(documents[20:], labels[20:]))]
     )
     response = upload(client, archive, "corpus.zip")
-    assert response.status_code == 201, response.text
-    assert response.json()["num_items"] == 40
+    assert response["status"] == "ready", response["error"]
+    assert response["num_items"] == 40
 
 
 @pytest.mark.parametrize(
@@ -88,16 +94,15 @@ def test_a_zip_of_text_files_is_one_corpus(client: TestClient) -> None:
 def test_malformed_text_is_refused_and_nothing_is_stored(
     client: TestClient, data: bytes, filename: str, expected: str
 ) -> None:
-    response = upload(client, data, filename)
-    assert response.status_code == 422, response.text
-    assert expected in response.json()["detail"], response.json()
-    assert client.get("/v1/datasets").json()["total"] == 0
+    failed = upload(client, data, filename)
+    assert failed["status"] == "failed" and expected in failed["error"], failed
+    assert ready_datasets(client) == 0
 
 
 @pytest.fixture
 def text_model(client: TestClient) -> str:
     documents, labels = corpus(240)
-    dataset = upload(client, jsonl(documents, labels), "docs.jsonl").json()
+    dataset = upload(client, jsonl(documents, labels), "docs.jsonl")
     finished = run_through_worker(client, dataset["id"], "simcse", TINY)
     evaluation = finished["metrics"]
     assert {"knn_top1", "knn_top1_random_init", "rankme"} <= evaluation.keys(), evaluation
@@ -131,7 +136,7 @@ def test_text_models_refuse_images_and_bad_token_ids(client: TestClient, text_mo
 
 def test_image_methods_refuse_text_datasets(client: TestClient) -> None:
     documents, _ = corpus(10)
-    dataset = upload(client, "\n".join(documents).encode(), "d.txt").json()
+    dataset = upload(client, "\n".join(documents).encode(), "d.txt")
     response = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr"})
     assert response.status_code == 422 and "accepts image data" in response.text
 
@@ -168,7 +173,7 @@ def install_tiny_bert(name: str) -> None:
 def test_a_job_continues_from_an_installed_pretrained_model(client: TestClient) -> None:
     install_tiny_bert("tiny-bert")
     documents, labels = corpus(120)
-    dataset = upload(client, jsonl(documents, labels), "docs.jsonl").json()
+    dataset = upload(client, jsonl(documents, labels), "docs.jsonl")
     params = {"pretrained": "tiny-bert", "epochs": 1, "batch_size": 32, "max_length": 48, "lr": 3e-5}
     model_id = run_through_worker(client, dataset["id"], "mlm", params)["model_id"]
     assert client.get(f"/v1/models/{model_id}").json()["dim"] == 32
@@ -179,19 +184,21 @@ def test_a_job_continues_from_an_installed_pretrained_model(client: TestClient) 
 @pytest.mark.parametrize("name", ["../../etc", "/tmp/model", "missing-model", ".."])
 def test_pretrained_names_only_installed_models(client: TestClient, name: str) -> None:
     documents, _ = corpus(10)
-    dataset = upload(client, "\n".join(documents).encode(), "d.txt").json()
+    dataset = upload(client, "\n".join(documents).encode(), "d.txt")
     body = {"dataset_id": dataset["id"], "method": "mlm", "params": {"pretrained": name}}
     response = client.post("/v1/jobs", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", "params", "pretrained"]
 
 
-def test_an_archive_of_text_past_the_unpacked_limit_is_413(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_archive_of_text_past_the_unpacked_limit_fails_its_ingest(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.conftest import reset_service_caches
 
     monkeypatch.setenv("SELFSUP_MAX_EXTRACTED_BYTES", "4096")
     reset_service_caches()
     lines = "\n".join(f"document number {i}" for i in range(200)).encode()  # ~4 KB per file
-    response = upload(client, zip_bytes([("a.txt", lines), ("b.txt", lines)]), "two.zip")
-    assert response.status_code == 413 and "more than 4096 bytes" in response.json()["detail"], response.text
-    assert client.get("/v1/datasets").json()["total"] == 0
+    failed = upload(client, zip_bytes([("a.txt", lines), ("b.txt", lines)]), "two.zip")
+    assert failed["status"] == "failed" and "more than 4096 bytes" in failed["error"], failed
+    assert ready_datasets(client) == 0

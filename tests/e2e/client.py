@@ -19,15 +19,34 @@ class SelfSupClient:
         self.servers = list(servers)
 
     def upload(self, archive: bytes, *, image_size: int = 16) -> dict[str, Any]:
-        files = {"file": ("digits.zip", archive)}
-        response = self.http.post("/v1/datasets", files=files, data={"name": "digits", "image_size": str(image_size)})
-        assert response.status_code == 201, response.text
-        return response.json()
+        return self.upload_file(archive, "digits.zip", image_size=str(image_size))
 
     def upload_file(self, data: bytes, filename: str, **form: str) -> dict[str, Any]:
+        """Upload (answered 202 at once) and wait until a worker has ingested it; the dataset, ready."""
         response = self.http.post("/v1/datasets", files={"file": (filename, data)}, data={"name": filename, **form})
-        assert response.status_code == 201, response.text
-        return response.json()
+        assert response.status_code == 202, response.text
+        dataset = self.wait_for_dataset(response.json()["id"])
+        assert dataset["status"] == "ready", dataset["error"]
+        return dataset
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        return self.http.get(f"/v1/datasets/{dataset_id}").raise_for_status().json()
+
+    def wait_for_dataset(self, dataset_id: str, *, timeout: float = 120) -> dict[str, Any]:
+        """Wait until the dataset is ready or failed, for as long as its ingest (or a worker) makes progress."""
+
+        def progress() -> tuple[Any, ...]:
+            dataset = self.dataset(dataset_id)
+            return dataset["status"], dataset["progress"], tuple(server.work_done() for server in self.servers)
+
+        dataset = wait_for(
+            lambda: (d := self.dataset(dataset_id))["status"] != "processing" and d,
+            timeout=timeout,
+            what=f"{dataset_id} to be ingested",
+            progress=progress,
+            interval=0.2,
+        )
+        return dataset  # type: ignore[return-value]
 
     def submit(self, dataset_id: str, params: dict[str, Any], *, method: str = "simclr") -> dict[str, Any]:
         response = self.http.post("/v1/jobs", json={"dataset_id": dataset_id, "method": method, "params": params})

@@ -56,8 +56,8 @@ def test_selfsup_up_serves_the_whole_path_and_stops_cleanly(tmp_path: Path) -> N
     assert code == 0, up.log()[-3000:]
     assert (tmp_path / "data" / "selfsup.db").is_file() and (tmp_path / "data" / "broker" / "control").is_dir()
     assert f"http://127.0.0.1:{port}" in up.log()
-    assert len(children) == 2, "one API and one worker process"
-    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "both children have exited"
+    assert len(children) == 3, "one API, one training worker and one ingest worker process"
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "every child has exited"
 
 
 def text_vectors_of_a_text_job(client: SelfSupClient) -> None:

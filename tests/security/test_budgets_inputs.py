@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from tests.conftest import new_key, reset_service_caches
+from tests.support import ingest
 from tests.support.jobs import train_image_model
 
 
@@ -112,9 +113,9 @@ def test_a_huge_text_is_cut_before_it_is_tokenized(client: TestClient) -> None:
 
     documents = docstring_corpus()[0][:120]
     lines = "\n".join(d.replace("\n", " ") for d in documents).encode()
-    dataset = client.post(
-        "/v1/datasets", files={"file": ("docs.txt", lines)}, data={"name": "t", "modality": "text", "max_length": "16"}
-    ).json()
+    dataset = ingest.upload_ready(
+        client, {"file": ("docs.txt", lines)}, {"name": "t", "modality": "text", "max_length": "16"}
+    )
     model_id = run_through_worker(
         client, dataset["id"], "simcse", {"preset": "tiny", "epochs": 1, "batch_size": 32, "max_length": 16}
     )["model_id"]

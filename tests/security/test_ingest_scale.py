@@ -1,5 +1,5 @@
 """Uploads that are small on the wire and huge once ingested, or shaped to make the archive layer work hard:
-each refused with a 4xx naming the limit, before the work, and nothing stored."""
+each failing its dataset with a message naming the limit, before the work, and nothing stored."""
 
 import io
 
@@ -11,17 +11,19 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.conftest import reset_service_caches
+from tests.support import ingest
 from tests.support.images import digit_pngs, png_bytes, tar_bytes, zip_bytes
 
 MAX_PATH_DEPTH, MAX_PATH_BYTES = 64, 1024  # the documented caps, stated so the old code fails by assertion
 
 
-def upload(client: TestClient, data: bytes, filename: str, **form: str) -> object:
-    return client.post("/v1/datasets", files={"file": (filename, data)}, data={"name": filename, **form})
+def upload(client: TestClient, data: bytes, filename: str, **form: str) -> dict:
+    """Uploaded and ingested: the dataset as GET shows it, ready or failed."""
+    return ingest.upload(client, {"file": (filename, data)}, {"name": filename, **form})
 
 
 def stored(client: TestClient) -> int:
-    return int(client.get("/v1/datasets").json()["total"])
+    return sum(d["status"] == "ready" for d in client.get("/v1/datasets").json()["items"])
 
 
 def test_a_dictionary_encoded_parquet_is_budgeted_as_it_decodes(
@@ -35,13 +37,13 @@ def test_a_dictionary_encoded_parquet_is_budgeted_as_it_decodes(
     buffer = io.BytesIO()
     pq.write_table(pa.table({"tag": column, "n": pa.array(np.arange(1024.0))}), buffer, compression="zstd")
     assert len(buffer.getvalue()) < 100_000
-    response = upload(client, buffer.getvalue(), "bomb.parquet", modality="tabular")
-    assert response.status_code == 422, response.text
-    assert "bomb.parquet: unpacks to more than the limit of 268435456 bytes" in response.text
+    failed = upload(client, buffer.getvalue(), "bomb.parquet", modality="tabular")
+    assert failed["status"] == "failed", failed
+    assert "bomb.parquet: unpacks to more than the limit of 268435456 bytes" in failed["error"]
     assert stored(client) == 0
 
 
-def test_images_whose_array_passes_the_dataset_limit_are_413_before_decoding(
+def test_images_whose_array_passes_the_dataset_limit_fail_before_decoding(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # 300 one-pixel PNGs (a few KB zipped) at image_size=1024 wrote a 944 MB array.
@@ -49,12 +51,12 @@ def test_images_whose_array_passes_the_dataset_limit_are_413_before_decoding(
     reset_service_caches()
     pixel = png_bytes(Image.new("RGB", (1, 1), "white"))
     archive = zip_bytes([(f"p/{i:03d}.png", pixel) for i in range(300)])
-    response = upload(client, archive, "pixels.zip", image_size="1024")
-    assert response.status_code == 413, response.text
+    failed = upload(client, archive, "pixels.zip", image_size="1024")
+    assert failed["status"] == "failed", failed
     expected = "300 images at 1024x1024 decode to 943718400 bytes, over the limit of 536870912 bytes"
-    assert expected in response.text and "SELFSUP_MAX_DATASET_BYTES" in response.text
+    assert expected in failed["error"] and "SELFSUP_MAX_DATASET_BYTES" in failed["error"]
     assert stored(client) == 0
-    assert upload(client, archive, "pixels.zip", image_size="32").status_code == 201  # 0.9 MB: well inside
+    assert upload(client, archive, "pixels.zip", image_size="32")["status"] == "ready"  # 0.9 MB: well inside
 
 
 @pytest.mark.parametrize("pack", [zip_bytes, tar_bytes], ids=["zip", "tar.gz"])
@@ -68,9 +70,9 @@ def test_member_paths_past_the_depth_or_length_limit_are_refused(client: TestCli
     ]
     for name, expected in cases:
         archive = pack([(name, png), ("ok/a.png", png)])  # type: ignore[operator]
-        response = upload(client, archive, "paths.archive", image_size="16")
-        assert response.status_code == 422, response.text
-        assert expected in response.text
+        failed = upload(client, archive, "paths.archive", image_size="16")
+        assert failed["status"] == "failed", failed
+        assert expected in failed["error"]
     assert stored(client) == 0
     at_limits = pack([("d/" * (MAX_PATH_DEPTH - 1) + "x.png", png), ("n" * (MAX_PATH_BYTES - 4) + ".png", png)])  # type: ignore[operator]
-    assert upload(client, at_limits, "paths.archive", image_size="16").status_code == 201
+    assert upload(client, at_limits, "paths.archive", image_size="16")["status"] == "ready"

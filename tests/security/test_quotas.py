@@ -19,6 +19,7 @@ from app.models.orm import RegisteredModel
 from app.quotas.orm import Upload
 from app.quotas.service import TenantLimits, begin_upload, end_upload
 from tests.conftest import new_key
+from tests.support import ingest
 from tests.support.images import digits_zip
 from tests.support.jobs import TINY_SIMCLR, run_through_worker
 
@@ -38,8 +39,14 @@ def beta(anonymous: TestClient) -> Iterator[TestClient]:
 
 
 def upload(client: TestClient, count: int = 40) -> Any:
+    """The upload's own answer: quotas are checked before the upload is read."""
     files = {"file": ("d.zip", digits_zip(count))}
     return client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"})
+
+
+def ready(client: TestClient, count: int = 40) -> dict[str, Any]:
+    """Uploaded and ingested."""
+    return ingest.upload_ready(client, {"file": ("d.zip", digits_zip(count))}, {"name": "d", "image_size": "16"})
 
 
 def submit(client: TestClient, dataset_id: str) -> Any:
@@ -54,7 +61,7 @@ def blobs(env: dict[str, str]) -> list[str]:
 def test_active_jobs_over_the_limit_get_429_with_retry_after(
     client: TestClient, beta: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dataset, theirs = upload(client).json(), upload(beta).json()
+    dataset, theirs = ready(client), ready(beta)
     set_limits(monkeypatch, max_active_jobs=2)
     first = submit(client, dataset["id"]).json()
     assert submit(client, dataset["id"]).status_code == 202
@@ -70,27 +77,27 @@ def test_active_jobs_over_the_limit_get_429_with_retry_after(
     assert submit(client, dataset["id"]).status_code == 202, "a finished job frees its slot"
 
 
-def test_an_upload_past_the_storage_limit_is_refused_and_leaves_nothing(
+def test_an_upload_past_the_storage_limit_fails_its_ingest_and_leaves_nothing(
     client: TestClient, beta: TestClient, monkeypatch: pytest.MonkeyPatch, service_env: dict[str, str]
 ) -> None:
-    stored = upload(client).json()
+    stored = ready(client)
     set_limits(monkeypatch, max_stored_bytes=stored["size_bytes"] + stored["size_bytes"] // 2)
     before = blobs(service_env)
 
-    refused = upload(client)
-    assert refused.status_code == 429
-    detail = refused.json()["detail"]
+    # The tenant has room left, so the upload is taken; what it adds is known only once it is ingested.
+    failed = ingest.upload(client, {"file": ("d.zip", digits_zip(40))}, {"name": "d", "image_size": "16"})
+    assert failed["status"] == "failed", failed
+    detail = failed["error"]
     assert "storage limit" in detail and f"limit is {stored['size_bytes'] * 3 // 2} bytes" in detail
-    assert "Retry-After" not in refused.headers, "stored bytes do not free up by themselves"
-    assert [d["id"] for d in client.get("/v1/datasets").json()["items"]] == [stored["id"]]
+    assert [d["status"] for d in client.get("/v1/datasets").json()["items"]] == ["failed", "ready"]
     assert blobs(service_env) == before
-    assert upload(beta).status_code == 201, "another tenant is unaffected"
+    assert ready(beta)["status"] == "ready", "another tenant is unaffected"
 
 
 def test_a_full_tenant_is_refused_before_its_upload_is_read_and_cannot_submit_jobs(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stored = upload(client).json()
+    stored = ready(client)
     set_limits(monkeypatch, max_stored_bytes=stored["size_bytes"])
     refused = upload(client, count=1)  # even a tiny one: the tenant is already full
     assert refused.status_code == 429 and f"{stored['size_bytes']} bytes are stored" in refused.json()["detail"]
@@ -100,7 +107,7 @@ def test_a_full_tenant_is_refused_before_its_upload_is_read_and_cannot_submit_jo
 
 
 def test_models_count_toward_stored_bytes(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    dataset = upload(client, count=64).json()
+    dataset = ready(client, count=64)
     job = run_through_worker(client, dataset["id"], "simclr", TINY_SIMCLR)
     with session_scope() as session:
         model_bytes = session.get_one(RegisteredModel, job["model_id"]).size_bytes
@@ -123,13 +130,13 @@ def test_uploads_in_flight_in_any_api_process_count(
     assert refused.status_code == 429
     assert "uploads in progress: 1" in refused.json()["detail"] and "limit is 1" in refused.json()["detail"]
     assert refused.headers["Retry-After"] == "10"
-    assert client.get("/v1/datasets").json()["total"] == 0
-    assert upload(beta).status_code == 201, "another tenant is unaffected"
+    assert client.get("/v1/datasets").json()["total"] == 0, "nothing was recorded"
+    assert ready(beta)["status"] == "ready", "another tenant is unaffected"
 
     with db.session_factory()() as elsewhere:
         end_upload(elsewhere, upload_id=slot)
-    assert upload(client).status_code == 201, "the slot frees when that upload ends"
-    assert upload(client).status_code == 201, "and a finished upload frees its own"
+    assert ready(client)["status"] == "ready", "the slot frees when that upload ends"
+    assert ready(client)["status"] == "ready", "and a finished upload frees its own"
 
 
 def test_a_crashed_api_processs_upload_stops_counting_when_it_expires(
@@ -139,7 +146,7 @@ def test_a_crashed_api_processs_upload_stops_counting_when_it_expires(
     dead = utcnow() - timedelta(hours=2)  # an API process died mid-upload; its slot expired an hour ago
     with session_scope() as session:
         session.add(Upload(id="upl_dead", tenant="acme", started_at=dead, expires_at=dead + timedelta(hours=1)))
-    assert upload(client).status_code == 201
+    assert ready(client)["status"] == "ready"
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Upload)) == 0, "the expired row was removed"
         assert session.scalar(select(func.count()).select_from(Dataset)) == 1
@@ -154,14 +161,14 @@ def test_no_database_connection_is_held_while_an_upload_is_read(client: TestClie
             held.append(db.get_engine().pool.checkedout())  # type: ignore[attr-defined]
 
     sys.addaudithook(on_open)  # audit hooks cannot be removed; this one only appends to a local list
-    assert upload(client).status_code == 201
+    assert upload(client).status_code == 202
     assert held and set(held) == {0}, "the request's connection went back to the pool before the upload was read"
 
 
 def test_a_refused_upload_frees_its_slot(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     set_limits(monkeypatch, max_uploads=1)
-    corrupt = client.post("/v1/datasets", files={"file": ("d.zip", b"not a zip")}, data={"name": "d"})
-    assert corrupt.status_code == 422
+    corrupt = ingest.upload(client, {"file": ("d.zip", b"not a zip")}, {"name": "d"})
+    assert corrupt["status"] == "failed" and "not a .zip, .tar or .tar.gz archive" in corrupt["error"]
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Upload)) == 0
-    assert upload(client).status_code == 201
+    assert ready(client)["status"] == "ready"

@@ -9,6 +9,7 @@ from app.core.config import get_settings
 from app.core.db import session_factory
 from app.jobs.orm import Job
 from app.jobs.service import cancel_job
+from tests.support import ingest
 from tests.support.images import digits_zip
 from tests.support.processes import wait_for
 from worker.training import run_job
@@ -25,10 +26,7 @@ def run_through_worker(client: TestClient, dataset_id: str, method: str, params:
 
 
 def upload_digits(client: TestClient, count: int = 64) -> dict[str, Any]:
-    files = {"file": ("d.zip", digits_zip(count))}
-    response = client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"})
-    assert response.status_code == 201, response.text
-    return dict(response.json())
+    return ingest.upload_ready(client, {"file": ("d.zip", digits_zip(count))}, {"name": "d", "image_size": "16"})
 
 
 def train_image_model(client: TestClient, *, count: int = 64, **params: Any) -> str:

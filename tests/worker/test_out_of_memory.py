@@ -10,6 +10,7 @@ import sys
 
 from fastapi.testclient import TestClient
 
+from tests.support import ingest
 from tests.support.images import digits_zip
 
 CAPPED_WORKER = """
@@ -26,9 +27,7 @@ print(run_job(sys.argv[1], settings=get_settings(), worker_name="capped"))
 def test_out_of_memory_fails_the_first_attempt_with_a_smaller_batch_to_try(
     client: TestClient, service_env: dict[str, str]
 ) -> None:
-    dataset = client.post(
-        "/v1/datasets", files={"file": ("d.zip", digits_zip(256))}, data={"name": "d", "image_size": "32"}
-    ).json()
+    dataset = ingest.upload_ready(client, {"file": ("d.zip", digits_zip(256))}, {"name": "d", "image_size": "32"})
     params = {"backbone": "resnet18", "epochs": 1, "batch_size": 256}
     job_id = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": params}).json()[
         "id"

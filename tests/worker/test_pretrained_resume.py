@@ -32,7 +32,7 @@ def test_a_resume_finds_the_pretrained_model_by_name_on_another_host(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     install_tiny_bert("tiny-bert")
-    dataset = upload(client, jsonl(*corpus(120)), "docs.jsonl").json()
+    dataset = upload(client, jsonl(*corpus(120)), "docs.jsonl")
     job_id = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "mlm", "params": PARAMS}).json()["id"]
     run_until_first_epoch_then_cancel(job_id, worker_name="host-a")  # leaves a checkpoint to resume from
     checkpoint = get_settings().blob_dir / "jobs" / job_id / "checkpoint.pt"

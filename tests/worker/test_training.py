@@ -14,6 +14,7 @@ from app.jobs.orm import Job
 from app.models.orm import RegisteredModel
 from app.quotas.service import stored_bytes
 from selfsup.encoder import Encoder
+from tests.support import ingest
 from tests.support.images import digits_zip
 from tests.support.jobs import run_until_first_epoch_then_cancel
 from worker.training import run_job
@@ -24,7 +25,7 @@ TINY = {"backbone": "tiny_cnn", "epochs": 2, "batch_size": 32, "warmup_epochs": 
 @pytest.fixture
 def dataset_id(client: TestClient) -> str:
     files = {"file": ("d.zip", digits_zip(96))}
-    return client.post("/v1/datasets", files=files, data={"name": "d", "image_size": "16"}).json()["id"]
+    return str(ingest.upload_ready(client, files, {"name": "d", "image_size": "16"})["id"])
 
 
 def submit(client: TestClient, dataset_id: str, params: dict[str, Any]) -> str:

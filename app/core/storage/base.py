@@ -5,6 +5,8 @@ them (``datasets/ds_x``). Callers never learn where the bytes live: they stage w
 publish it, and read it back through :mod:`app.core.cache`, which hands the engine local files to memory-map.
 """
 
+import shutil
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -72,9 +74,26 @@ class Storage(ABC):
     def exists(self, key: str) -> bool:
         """Whether the object ``key`` is stored."""
 
-    @abstractmethod
-    def staging_dir(self) -> Path:
-        """A fresh private local directory to stage work in before :meth:`publish`."""
+    staging_root: Path  # a local folder (on the store's filesystem for the local backend: publish is a rename)
+
+    def staging_dir(self, name: str | None = None) -> Path:
+        """A fresh private local directory to stage work in before :meth:`publish`.
+
+        ``name`` (a job attempt's, say) lets whoever comes next find and remove what a dead process left; an
+        existing directory of that name is such a leftover and is emptied first.
+        """
+        path = self.staging_root / (name or uuid.uuid4().hex)
+        if name is not None:
+            shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def clear_staging(self, prefix: str) -> None:
+        """Remove the staging directories whose names start with ``prefix`` (a dead attempt's work)."""
+        if not prefix or "/" in prefix:
+            raise ValueError(f"a staging prefix is one name's beginning: {prefix!r}")
+        for path in self.staging_root.glob(f"{prefix}*"):
+            shutil.rmtree(path, ignore_errors=True)
 
     @abstractmethod
     def publish(self, staged: Path, prefix: str) -> None:

@@ -53,12 +53,15 @@ def parse_s3_prefix(url: str) -> tuple[str, str]:
         raise ImportRefused(str(exc)) from None
 
 
-def import_prefix(url: str, *, settings: "Settings", dest: Path, budget: ImportBudget) -> int:
+def import_prefix(
+    url: str, *, settings: "Settings", dest: Path, budget: ImportBudget, allowed: Sequence[str] | None = None
+) -> int:
     """Download every object below ``url`` into ``dest``, keeping relative paths; the bytes downloaded.
 
-    The objects are read with the service's own S3 endpoint, region and credentials.
+    The objects are read with the service's own S3 endpoint, region and credentials. ``allowed`` is the
+    allow-list as it applies to the caller (the operator's, by default).
     """
-    bucket, prefix = check_import_url(url, settings.import_allowed_prefixes)
+    bucket, prefix = check_import_url(url, settings.import_allowed_prefixes if allowed is None else allowed)
     client = s3_client(endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
     store = S3Storage(client, bucket=bucket, prefix="", staging_root=dest)
     listing = store.list(prefix)

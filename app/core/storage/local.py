@@ -19,6 +19,7 @@ class LocalStorage(Storage):
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.staging_root = root / STAGING
         self.description = f"file://{root}"
 
     def path(self, key: str) -> Path:
@@ -30,7 +31,7 @@ class LocalStorage(Storage):
             return  # the file is already where the store keeps it (a job's workdir in embedded mode)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-        shutil.copyfile(local_path, partial)
+        _link_or_copy(local_path, partial)
         os.replace(partial, target)
 
     def fetch_file(self, key: str, local_path: Path) -> None:
@@ -38,7 +39,7 @@ class LocalStorage(Storage):
         if local_path.exists() and local_path.samefile(source):
             return
         partial = local_path.with_name(f".{local_path.name}.{uuid.uuid4().hex}")
-        shutil.copyfile(source, partial)
+        _link_or_copy(source, partial)
         os.replace(partial, local_path)
 
     def open(self, key: str) -> AbstractContextManager[BinaryIO]:
@@ -57,20 +58,23 @@ class LocalStorage(Storage):
         return found
 
     def delete(self, key: str) -> None:
+        """Remove the object or everything below the prefix ``key``, then the folders this left empty (but never
+        a top-level one such as ``datasets/``: another process may be publishing into it right now)."""
         target = self.path(key)
         if target.is_dir():
             shutil.rmtree(target, ignore_errors=True)
         else:
             target.unlink(missing_ok=True)
+        for parent in target.parents:
+            if self.root in (parent, parent.parent) or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or already gone): the folders above are in use too
+                break
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
-
-    def staging_dir(self) -> Path:
-        """A fresh private directory on the same filesystem, so finished work can be renamed into place."""
-        path = self.root / STAGING / uuid.uuid4().hex
-        path.mkdir(parents=True)
-        return path
 
     def publish(self, staged: Path, prefix: str) -> None:
         """Atomically move a staged directory to ``prefix`` (which must not exist yet)."""
@@ -83,6 +87,14 @@ class LocalStorage(Storage):
 
     def local_dir(self, prefix: str) -> Path:
         return self.path(prefix)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    # A hard link costs nothing on one filesystem; neither side is ever written again, only replaced.
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def directory_bytes(path: Path) -> int:

@@ -7,7 +7,6 @@ Work is staged in a local directory below the cache and uploaded by :meth:`S3Sto
 
 import re
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
@@ -109,11 +108,6 @@ class S3Storage(Storage):
         except FileNotFoundError:
             return False
         return True
-
-    def staging_dir(self) -> Path:
-        path = self.staging_root / uuid.uuid4().hex
-        path.mkdir(parents=True)
-        return path
 
     def publish(self, staged: Path, prefix: str) -> None:
         """Upload every staged file; the prefix is complete once this returns (readers list it after)."""
