@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,9 @@ def write_tar(path: Path, count: int) -> float:
 
 class MemoryWatch(threading.Thread):
     """Samples this process's anonymous and file-backed resident memory (VmHWM has only their sum's peak) and
-    prints a progress line now and then: ``describe`` says where the work is."""
+    prints a progress line now and then, when ``describe`` is given: it says where the work is."""
 
-    def __init__(self, describe: Any, every_s: float = 30.0) -> None:
+    def __init__(self, describe: Callable[[], str] | None, every_s: float = 30.0) -> None:
         super().__init__(daemon=True)
         self.describe, self.every_s = describe, every_s
         self.peaks = {"RssAnon": 0, "RssFile": 0}
@@ -114,10 +115,22 @@ class MemoryWatch(threading.Thread):
             status = proc_status()
             for name in self.peaks:
                 self.peaks[name] = max(self.peaks[name], status.get(name, 0))
-            if time.monotonic() - last_line >= self.every_s:
+            if self.describe and time.monotonic() - last_line >= self.every_s:
                 rss, mapped = status["VmRSS"] / 1024, status["RssFile"] / 1024
                 say(f"{self.describe()}; RSS {rss:.0f} MB (mapped files {mapped:.0f})")
                 last_line = time.monotonic()
+
+
+def mapped_mb(path: Path) -> float:
+    """How much of ``path`` this process has resident through its memory maps."""
+    kib, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            if "-" in line.split(" ", 1)[0]:  # a mapping's header line: "start-end perms offset dev inode path"
+                inside = line.rstrip().endswith(str(path))
+            elif inside and line.startswith("Rss:"):
+                kib += int(line.split()[1])
+    return kib / 1024
 
 
 def archive_position(path: Path) -> str:
@@ -185,13 +198,15 @@ def train_child(array_path: Path, steps: int, batch_size: int) -> dict[str, Any]
     params = get_method("simclr").validate(
         {"backbone": "tiny_cnn", "batch_size": batch_size, "epochs": epochs, "warmup_epochs": 0}
     )
-    watch = StepWatch(data, print_every=max(steps // 10, 1), say=say)
+    watch, memory = StepWatch(data, print_every=max(steps // 10, 1), say=say), MemoryWatch(None)
+    memory.start()
     with tempfile.TemporaryDirectory() as workdir:
         trainer = Trainer("simclr", params, data, workdir=Path(workdir), hooks=watch, max_steps=steps)
         say(f"training {steps} steps on {trainer.device}, {len(data)} items, {len(trainer.batches)} steps per epoch")
         started = time.perf_counter()
         result = trainer.fit()
         seconds = time.perf_counter() - started
+    memory.stopped.set()
     return {
         **watch.summary(len(data)),
         "device": str(trainer.device),
@@ -199,6 +214,9 @@ def train_child(array_path: Path, steps: int, batch_size: int) -> dict[str, Any]
         "fit_seconds": seconds,
         "peak_rss_mb": proc_status()["VmHWM"] / 1024,
         "imported_rss_mb": imported_kib / 1024,
+        "peak_anon_mb": memory.peaks["RssAnon"] / 1024,
+        "peak_mapped_file_mb": memory.peaks["RssFile"] / 1024,
+        "array_mapped_mb": mapped_mb(array_path),  # file pages, the kernel's read-around included
         "probe": {k: v for k, v in result.metrics.items() if k in ("rankme", "alignment", "uniformity")},
     }
 
@@ -236,7 +254,12 @@ TABLE = [  # (row, template over the report)
         "{train[index_min]}..{train[index_max]} of 0..{last_index}, {train[distinct_items]} distinct, "
         "{train[tenths_of_array_hit]}/10 tenths of the array",
     ),
-    ("train peak RSS", "{train[peak_rss_mb]:.0f} MB ({train[imported_rss_mb]:.0f} after imports)"),
+    (
+        "train peak RSS",
+        "{train[peak_rss_mb]:.0f} MB ({train[imported_rss_mb]:.0f} after imports; sampled: anon "
+        "{train[peak_anon_mb]:.0f}, mapped files {train[peak_mapped_file_mb]:.0f}, of it images.npy "
+        "{train[array_mapped_mb]:.0f})",
+    ),
 ]
 
 
