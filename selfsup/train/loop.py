@@ -1,5 +1,6 @@
 """The training loop: read it top to bottom in :meth:`Trainer.fit`."""
 
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,11 @@ class Trainer:
     ``fit`` resumes from ``workdir/checkpoint.pt`` when it exists, so calling it again after a crash or a
     cancel continues the same run. After every epoch it measures the embeddings of ``probe_size`` items fixed
     by the seed (see :meth:`evaluate_representation`); 0 turns that off.
+
+    ``max_steps`` ends the run after that many steps if they come before the end of its last epoch (a
+    bounded trial or benchmark run over a large dataset): the learning-rate schedule then spans those steps,
+    and the epoch the run stops in ends early, with its checkpoint and probe. Like ``params``, it belongs to
+    the run: a checkpoint resumes only with the same value.
     """
 
     def __init__(
@@ -62,6 +68,7 @@ class Trainer:
         hooks: TrainingHooks | None = None,
         checkpoint_every_s: float = 300.0,
         probe_size: int = DEFAULT_PROBE_SIZE,
+        max_steps: int | None = None,
     ) -> None:
         self.spec = get_method(method) if isinstance(method, str) else method
         self.params = params
@@ -79,15 +86,19 @@ class Trainer:
             raise SelfSupError(f"method {self.spec.name!r} does not train on {self.data.modality} data")
         encoder = self.data.create_encoder(params)
         self.model = self.spec.method_cls(params, encoder).to(self.device).to(memory_format=self.memory_format)
+        if max_steps is not None and max_steps < 1:
+            raise SelfSupError(f"max_steps must be at least 1, not {max_steps}")
+        self.max_steps = max_steps
         self.batches = EpochBatches(len(self.data), params.batch_size, params.seed)
         self.optimizer = build_optimizer(self.model, params)
-        self.scheduler = build_schedule(self.optimizer, params, len(self.batches))
+        self.scheduler = build_schedule(self.optimizer, params, len(self.batches), total_steps=self.total_steps)
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
         self.probe = RepresentationProbe(self.data, size=probe_size, seed=params.seed) if probe_size else None
 
     @property
     def total_steps(self) -> int:
-        return self.params.epochs * len(self.batches)
+        every_epoch = self.params.epochs * len(self.batches)
+        return every_epoch if self.max_steps is None else min(every_epoch, self.max_steps)
 
     def progress(self) -> Progress:
         return Progress(self.epoch, self.params.epochs, self.step, self.total_steps)
@@ -98,9 +109,10 @@ class Trainer:
         self.model.train()
         metrics: Metrics = {}
         last_save = time.monotonic()
-        while self.epoch < self.params.epochs:
+        while self._work_left():
             epoch_losses: list[float] = []
-            for indices in self.batches.epoch(self.epoch, skip=self.step_in_epoch):
+            batches = self.batches.epoch(self.epoch, skip=self.step_in_epoch)
+            for indices in itertools.islice(batches, self.total_steps - self.step):
                 if self.hooks.should_stop():
                     return self._finish("canceled", metrics)
                 with out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device):
@@ -118,6 +130,11 @@ class Trainer:
             metrics = {**metrics, **self.evaluate_representation()}
             self.hooks.on_epoch_end(self.progress(), metrics)
         return self._finish("completed", metrics)
+
+    def _work_left(self) -> bool:
+        """Steps left to take, or an epoch whose steps are done but whose end (checkpoint, probe) is not: a
+        crash can fall between the two."""
+        return self.epoch < self.params.epochs and (self.step < self.total_steps or self.step_in_epoch > 0)
 
     def train_step(self, indices: np.ndarray) -> Metrics:
         started = time.perf_counter()
@@ -159,6 +176,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "progress": {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch},
+            "max_steps": self.max_steps,
             "rng": rng_state(),
         }
         if save_atomically(payload, self.checkpoint_path, may_publish=self.hooks.may_publish_checkpoint):
@@ -170,6 +188,10 @@ class Trainer:
         payload = load_payload(path, CHECKPOINT_FORMAT)
         if payload["method"] != self.spec.name or payload["params"] != params_to_dict(self.params):
             raise CheckpointError(f"{path} belongs to a different run (method or params differ)")
+        if payload.get("max_steps") != self.max_steps:  # checkpoints from before the option have none
+            raise CheckpointError(
+                f"{path} belongs to a different run (max_steps {payload.get('max_steps')}, not {self.max_steps})"
+            )
         if payload["data"]["num_items"] != len(self.data):
             raise CheckpointError(f"{path} was trained on {payload['data']['num_items']} items, not {len(self.data)}")
         self.model.load_state_dict(payload["model"])

@@ -30,9 +30,10 @@ def build_optimizer(model: nn.Module, params: CommonParams) -> torch.optim.Optim
 
 
 def build_schedule(
-    optimizer: torch.optim.Optimizer, params: CommonParams, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer, params: CommonParams, steps_per_epoch: int, *, total_steps: int | None = None
 ) -> CosineWarmupScheduler:
-    """Linear warm-up then cosine decay, stepped once per optimizer step."""
-    total = params.epochs * steps_per_epoch
+    """Linear warm-up then cosine decay, stepped once per optimizer step, over ``total_steps`` (by default
+    every step of ``params.epochs``)."""
+    total = params.epochs * steps_per_epoch if total_steps is None else total_steps
     warmup = min(math.ceil(params.warmup_epochs * steps_per_epoch), max(total - 1, 0))
     return CosineWarmupScheduler(optimizer, warmup_epochs=warmup, max_epochs=total, warmup_start_value=0.1)

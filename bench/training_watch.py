@@ -1,0 +1,64 @@
+"""What the million-image bench watches while the engine trains: each step's loss, time and item indices.
+
+Its own module because it imports torch (through the engine): ``million_images`` must not, or every
+decoding process its ingest child spawns would import torch too.
+"""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from selfsup.data.image_data import ImageData
+from selfsup.train.hooks import Metrics, Progress, TrainingHooks
+
+EDGE_STEPS = 10  # the loss "at the start" and "at the end" is the mean over this many steps
+
+
+class WatchedImages(ImageData):
+    """The engine's image data, unchanged, remembering the indices of the latest batch it was asked for."""
+
+    latest: np.ndarray | None = None
+
+    def batch(self, indices: np.ndarray, device: torch.device) -> torch.Tensor:
+        self.latest = indices
+        return super().batch(indices, device)
+
+
+class StepWatch(TrainingHooks):
+    """Collects, per optimizer step, the loss, the time it ended and the indices its batch drew."""
+
+    def __init__(self, data: WatchedImages, *, print_every: int, say: Callable[[str], None]) -> None:
+        self.data, self.print_every, self.say = data, print_every, say
+        self.losses: list[float] = []
+        self.ended: list[float] = []
+        self.drawn: list[np.ndarray] = []
+
+    def on_step(self, progress: Progress, metrics: Metrics) -> None:
+        # The probe reads batches too, but only after the epoch's steps: the latest batch here is this step's.
+        assert self.data.latest is not None
+        self.drawn.append(self.data.latest)
+        self.losses.append(metrics["loss"])
+        self.ended.append(time.perf_counter())
+        if progress.step % self.print_every == 0:
+            self.say(f"step {progress.step}/{progress.total_steps}: loss {metrics['loss']:.3f}")
+
+    def summary(self, num_items: int) -> dict[str, Any]:
+        drawn = np.concatenate(self.drawn)
+        timed_steps = len(self.ended) - 1  # from the end of the first step: it pays for the warm-up
+        seconds = self.ended[-1] - self.ended[0]
+        return {
+            "steps": len(self.losses),
+            "loss_first": self.losses[0],
+            "loss_last": self.losses[-1],
+            "loss_start_mean": float(np.mean(self.losses[:EDGE_STEPS])),
+            "loss_end_mean": float(np.mean(self.losses[-EDGE_STEPS:])),
+            "steps_per_s": timed_steps / seconds,
+            "samples_per_s": timed_steps * len(self.drawn[0]) / seconds,
+            "index_min": int(drawn.min()),
+            "index_max": int(drawn.max()),
+            "distinct_items": int(np.unique(drawn).size),
+            "tenths_of_array_hit": int(np.unique(drawn * 10 // num_items).size),
+        }
