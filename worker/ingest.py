@@ -154,8 +154,11 @@ def _publish(
         storage.publish(out_dir, key)
         with session_factory()() as session:
             quotas.lock_tenant(session, tenant=task.tenant)
-            limits = quotas.TenantLimits.from_settings(settings)
-            quotas.check_stored_bytes(session, tenant=task.tenant, limits=limits, adding=result.size_bytes)
+            # The processing dataset already counts its upload's bytes, which go once it is ready.
+            growth = result.size_bytes - task.source.size_bytes
+            if growth > 0:
+                limits = quotas.TenantLimits.from_settings(settings)
+                quotas.check_stored_bytes(session, tenant=task.tenant, limits=limits, adding=growth)
             if not mark_ready(
                 session, claim=claim, dataset_id=task.dataset_id, result=result, filename=task.source.filename
             ):

@@ -77,7 +77,7 @@ def add_ingest(
         modality=modality,
         status="processing",
         num_items=0,
-        size_bytes=0,
+        size_bytes=source.size_bytes,  # the stored upload's, until ingest measures the dataset
         storage_key=dataset_key(dataset_id),
         details={"source_filename": source.filename},
     )

@@ -88,7 +88,8 @@ def upload_dataset(
         label_column=label_column,
         column_types=parse_column_types(column_types),
     )
-    new = NewDataset(id=new_id("ds"), tenant=caller.tenant, name=name, modality=modality, options=options)
+    limits = TenantLimits.from_settings(settings)
+    new = NewDataset(new_id("ds"), caller.tenant, name, modality, options, limits)
     if file is not None:
         dataset = _from_request_file(session, settings, storage, file, new)
     elif upload_id is not None:
@@ -103,7 +104,7 @@ def _from_request_file(
     session: SessionDep, settings: SettingsDep, storage: StorageDep, file: UploadFile, new: "NewDataset"
 ) -> Dataset:
     # Commits the slot, which also returns the session's connection to the pool for the long part below.
-    slot = quotas.begin_upload(session, tenant=new.tenant, limits=TenantLimits.from_settings(settings))
+    slot = quotas.begin_upload(session, tenant=new.tenant, limits=new.limits)
     try:
         ingest_source = store_request_file(file, storage=storage, settings=settings, dataset_id=new.id)
         try:

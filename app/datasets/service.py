@@ -11,6 +11,7 @@ from app.datasets.ingest_jobs import IngestSource, add_ingest
 from app.datasets.orm import Dataset
 from app.jobs.orm import Job
 from app.jobs.service import dispatch
+from app.quotas import service as quotas
 
 ACTIVE_JOB_STATES = ("queued", "running")
 
@@ -24,9 +25,15 @@ def create_dataset(
     modality: str,
     source: IngestSource,
     options: IngestOptions,
+    limits: quotas.TenantLimits,
 ) -> Dataset:
     """Record the source as a ``processing`` dataset with its ingest job, commit (with whatever else the
-    caller's transaction holds: a resumable upload handed over), then ring the ingest doorbell."""
+    caller's transaction holds: a resumable upload handed over), then ring the ingest doorbell.
+
+    The stored upload counts toward the tenant's bytes from here on, checked under the tenant's lock: queued
+    ingests cannot pile up past the limit while none of them has been measured yet."""
+    quotas.lock_tenant(session, tenant=tenant)
+    quotas.check_stored_bytes(session, tenant=tenant, limits=limits, adding=source.size_bytes)
     dataset, job = add_ingest(
         session, dataset_id=dataset_id, tenant=tenant, name=name, modality=modality, source=source, options=options
     )

@@ -19,6 +19,7 @@ from app.datasets.ingest import IngestOptions
 from app.datasets.ingest_jobs import IngestSource, upload_key
 from app.datasets.orm import Dataset
 from app.datasets.service import create_dataset
+from app.quotas.service import TenantLimits
 from app.uploads.service import consume_upload
 
 IMPORT_FILENAME = "import.tar"  # an imported prefix is ingested as the archive of its objects
@@ -26,9 +27,14 @@ IMPORT_FILENAME = "import.tar"  # an imported prefix is ingested as the archive 
 
 def store_request_file(file: UploadFile, *, storage: Storage, settings: Settings, dataset_id: str) -> IngestSource:
     key = upload_key(dataset_id)
+    prefix, name = key.rsplit("/", 1)
     with staged_upload(file, storage=storage, max_bytes=settings.max_upload_bytes) as path:
-        storage.put_file(path, key)
-        return IngestSource(keys=[key], filename=file.filename or "upload", size_bytes=path.stat().st_size)
+        size = path.stat().st_size
+        path.rename(path.with_name(name))
+        # Publishing the staging folder, not putting the file: on a local disk that is a rename, where a put
+        # would copy gigabytes.
+        storage.publish(path.parent, prefix)
+    return IngestSource(keys=[key], filename=file.filename or "upload", size_bytes=size)
 
 
 def take_resumable_upload(session: Session, *, tenant: str, upload_id: str, dataset_id: str) -> IngestSource:
@@ -73,6 +79,7 @@ class NewDataset:
     name: str
     modality: str
     options: IngestOptions
+    limits: TenantLimits
 
     def record(self, session: Session, source: IngestSource) -> Dataset:
         return create_dataset(
@@ -83,4 +90,5 @@ class NewDataset:
             modality=self.modality,
             source=source,
             options=self.options,
+            limits=self.limits,
         )

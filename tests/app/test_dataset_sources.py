@@ -110,3 +110,23 @@ def test_prefixes_outside_the_tenants_own_are_refused(imports_bucket: str, clien
 def test_imports_are_off_unless_the_operator_allows_some(service_env: dict[str, str], client: TestClient) -> None:
     refused = client.post("/v1/datasets", data={"name": "x", "source": "s3://bucket/data"})
     assert refused.status_code == 403 and "SELFSUP_IMPORT_ALLOWED_PREFIXES" in refused.json()["detail"]
+
+
+def test_queued_ingests_count_their_stored_uploads_toward_the_tenants_bytes(
+    monkeypatch: pytest.MonkeyPatch, service_env: dict[str, str], client: TestClient
+) -> None:
+    archive = tar_bytes(digit_pngs(20), mode="w")
+    monkeypatch.setenv("SELFSUP_TENANT_MAX_STORED_BYTES", str(len(archive) * 3 // 2))
+    config.get_settings.cache_clear()
+    files = {"file": ("digits.tar", archive, "application/x-tar")}
+    form = {"name": "small", "image_size": "8"}  # decodes to less than the archive: only the upload counts
+    first = client.post("/v1/datasets", data=form, files=files)
+    assert first.status_code == 202 and first.json()["size_bytes"] == len(archive)
+    flood = client.post("/v1/datasets", data=form, files=files)  # not ingested yet: still counted
+    assert flood.status_code == 429 and "storage limit" in flood.json()["detail"]
+    assert [item.key for item in open_storage(config.get_settings()).list("uploads")] == [
+        f"uploads/{first.json()['id']}/upload"
+    ], "the refused upload left nothing stored"
+    other = {"Authorization": f"Bearer {new_key(tenant='beta')}"}
+    assert client.post("/v1/datasets", data=form, files=files, headers=other).status_code == 202
+    assert ingest_pending() == ["succeeded", "succeeded"]

@@ -31,19 +31,26 @@ class LocalStorage(Storage):
             return  # the file is already where the store keeps it (a job's workdir in embedded mode)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-        _link_or_copy(local_path, partial)
+        shutil.copyfile(local_path, partial)
         os.replace(partial, target)
 
     def fetch_file(self, key: str, local_path: Path) -> None:
-        source = self.path(key)
+        source = self._stored(key)
         if local_path.exists() and local_path.samefile(source):
             return
         partial = local_path.with_name(f".{local_path.name}.{uuid.uuid4().hex}")
-        _link_or_copy(source, partial)
+        shutil.copyfile(source, partial)
         os.replace(partial, local_path)
 
     def open(self, key: str) -> AbstractContextManager[BinaryIO]:
-        return cast(AbstractContextManager[BinaryIO], self.path(key).open("rb"))
+        return cast(AbstractContextManager[BinaryIO], self._stored(key).open("rb"))
+
+    def _stored(self, key: str) -> Path:
+        """The object's file; a missing one is named by its key, not by this host's paths (messages reach users)."""
+        path = self.path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"no object stored at {key!r}")
+        return path
 
     def list(self, prefix: str) -> list[StoredObject]:
         found = []
@@ -87,14 +94,6 @@ class LocalStorage(Storage):
 
     def local_dir(self, prefix: str) -> Path:
         return self.path(prefix)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    # A hard link costs nothing on one filesystem; neither side is ever written again, only replaced.
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
 
 
 def directory_bytes(path: Path) -> int:
