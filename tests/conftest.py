@@ -35,6 +35,16 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind, for migration tests (no schema yet)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+    else:
+        with temporary_postgres_database() as url:
+            yield url
+
+
 @pytest.fixture(scope="session")
 def queue_name() -> str:
     """A queue of this test run's own, so concurrent runs on one Redis never take each other's messages."""

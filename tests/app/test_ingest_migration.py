@@ -1,10 +1,6 @@
 """Migration 0005 (jobs get a kind, datasets an error) on SQLite and PostgreSQL: it builds what the ORM declares,
 keeps the jobs that were there as training jobs, and undoes itself."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -12,22 +8,12 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.core.migrate import alembic_config, upgrade_to_head
 from app.core.tables import metadata
-from tests.support.databases import temporary_postgres_database
 
 OLD_JOB = (
     "INSERT INTO jobs (id, tenant, method, params, status, cancel_requested, epoch, epochs, step, total_steps, "
     "metrics, attempts, created_at, checkpoint_bytes) VALUES ('job_old', 'acme', 'simclr', '{}', 'succeeded', "
     "false, 1, 1, 1, 1, '{}', 1, CURRENT_TIMESTAMP, 0)"
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrations.db'}"
-    else:
-        with temporary_postgres_database() as url:
-            yield url
 
 
 def columns(engine: object, table: str) -> set[str]:

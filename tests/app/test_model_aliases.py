@@ -1,8 +1,5 @@
 """Model aliases: the migration on both databases, and PUT/DELETE/GET through the API, tenant by tenant."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -13,17 +10,7 @@ from sqlalchemy import create_engine, inspect
 from app.core.migrate import alembic_config, upgrade_to_head
 from app.core.tables import metadata
 from tests.conftest import new_key
-from tests.support.databases import temporary_postgres_database
 from tests.support.jobs import train_image_model
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrations.db'}"
-    else:
-        with temporary_postgres_database() as url:
-            yield url
 
 
 def test_migration_builds_the_orms_table_and_undoes_it(fresh_database: str) -> None:

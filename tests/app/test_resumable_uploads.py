@@ -2,8 +2,6 @@
 connection resumed from what the server says it has, completion checks, tenants apart, quotas and expiry."""
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -16,19 +14,9 @@ from app.core.migrate import alembic_config, upgrade_to_head
 from app.core.storage import open_storage
 from app.uploads.orm import ResumableUpload
 from tests.conftest import new_key
-from tests.support.databases import temporary_postgres_database
 from worker.reaper import expire_unfinished_uploads
 
 PART = 4096
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrations.db'}"
-    else:
-        with temporary_postgres_database() as url:
-            yield url
 
 
 def test_the_migration_adds_and_removes_the_upload_tables(fresh_database: str) -> None:
