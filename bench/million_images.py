@@ -150,8 +150,11 @@ def archive_position(path: Path) -> str:
 def child_processes() -> list[int]:
     pids: list[int] = []
     for task in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{task}/children") as children:
-            pids += [int(pid) for pid in children.read().split()]
+        try:
+            with open(f"/proc/self/task/{task}/children") as children:
+                pids += [int(pid) for pid in children.read().split()]
+        except FileNotFoundError:  # a thread that ended since the listing (the pool's own come and go)
+            continue
     return pids
 
 
@@ -171,6 +174,7 @@ def ingest_child(tar: Path, out_dir: Path, image_size: int) -> dict[str, Any]:
     )
     seconds = time.perf_counter() - started
     watch.stopped.set()
+    watch.join()
     return {
         "seconds": seconds,
         "images": result.num_items,
@@ -207,6 +211,7 @@ def train_child(array_path: Path, steps: int, batch_size: int) -> dict[str, Any]
         result = trainer.fit()
         seconds = time.perf_counter() - started
     memory.stopped.set()
+    memory.join()
     return {
         **watch.summary(len(data)),
         "device": str(trainer.device),
