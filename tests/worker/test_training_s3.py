@@ -12,6 +12,7 @@ from app.core.storage import open_storage
 from app.jobs.orm import Job
 from app.models.orm import RegisteredModel
 from tests.support.images import digit_pngs, digits_zip
+from tests.support.ingest import upload_ready
 from tests.support.jobs import run_until_first_epoch_then_cancel
 from worker.training import run_job
 
@@ -25,11 +26,9 @@ def api(s3_env: dict[str, str], client: TestClient) -> TestClient:
 
 
 def upload(api: TestClient) -> str:
-    response = api.post(
-        "/v1/datasets", files={"file": ("d.zip", digits_zip(64))}, data={"name": "d", "image_size": "16"}
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    """Uploaded to the bucket and ingested from it by the ingest worker's own code."""
+    dataset = upload_ready(api, {"file": ("d.zip", digits_zip(64))}, {"name": "d", "image_size": "16"})
+    return str(dataset["id"])
 
 
 def submit(api: TestClient, dataset_id: str, params: dict[str, int | str]) -> str:
