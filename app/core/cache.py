@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -79,7 +80,7 @@ class BlobCache:
                 downloaded = not entry.is_dir()
                 if downloaded:
                     self._download(prefix, listing, entry)
-                os.utime(entry)  # the LRU order is the entries' modification times
+                self._mark_used(entry)
                 # Taken before the fetch lock goes, so an evictor cannot slip in between.
                 using.enter_context(_flock(self.locks / f"{name}.use", fcntl.LOCK_SH))
             if downloaded:
@@ -113,11 +114,20 @@ class BlobCache:
             with contextlib.suppress(OSError):  # the key's folder, once no other owner has one in it
                 path.parent.rmdir()
 
+    def _mark_used(self, entry: Path) -> None:
+        """Make ``entry`` the most recently used: the LRU order is the entries' modification times. The stamp is
+        set explicitly past every other entry's, because the file system's own clock is coarse (milliseconds):
+        two uses in one tick would tie, and the wrong entry could go."""
+        newest = max((_mtime_ns(other) for other in self.entries.iterdir() if other != entry), default=0)
+        stamp = max(time.time_ns(), newest + 1)
+        os.utime(entry, ns=(stamp, stamp))
+
     def evict(self, *, keep: str = "") -> list[str]:
         """Remove least recently used entries not in use until the cache fits its budget; what was removed."""
         with _flock(self.root / "evict.lock", fcntl.LOCK_EX):
             self._sweep()
-            entries = sorted(self.entries.iterdir(), key=lambda p: p.stat().st_mtime) if self.entries.is_dir() else []
+            found = list(self.entries.iterdir()) if self.entries.is_dir() else []
+            entries = sorted(found, key=_mtime_ns)
             sizes = {entry.name: directory_bytes(entry) for entry in entries}
             total, removed = sum(sizes.values()), []
             for entry in entries:
@@ -152,3 +162,11 @@ class BlobCache:
                 entry.rename(doomed)  # gone from entries at once; the slow delete follows
         shutil.rmtree(doomed, ignore_errors=True)
         return True
+
+
+def _mtime_ns(path: Path) -> int:
+    """0 for an entry another process removed meanwhile: it sorts first, and removing it again is harmless."""
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
