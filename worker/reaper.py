@@ -1,6 +1,7 @@
 """Re-dispatches jobs whose worker died (lease expired) and re-rings jobs whose doorbell went unanswered."""
 
 import logging
+import os
 import threading
 
 from app.core.config import Settings
@@ -12,6 +13,13 @@ from app.jobs.workdirs import purge_expired_workdirs
 from app.uploads.service import expire_uploads, uploads_prefix
 
 log = logging.getLogger(__name__)
+
+# The reaper runs in the worker's main process, which forks Celery's pool processes. A fork taken while the
+# reaper is mid-round copies whatever locks it holds (the database pool's, the object-store client's) into
+# the child, held by a thread the child does not have: the child then hangs for good on its first use of
+# them. Forks wait for the round to end instead; a round is a few short queries.
+ROUND_LOCK = threading.Lock()
+os.register_at_fork(before=ROUND_LOCK.acquire, after_in_parent=ROUND_LOCK.release, after_in_child=ROUND_LOCK.release)
 
 
 def reap_once(settings: Settings) -> list[str]:
@@ -85,6 +93,7 @@ class Reaper:
     def _run(self) -> None:
         while not self._stop.wait(self.settings.reaper_interval_seconds):
             try:
-                reap_once(self.settings)
+                with ROUND_LOCK:
+                    reap_once(self.settings)
             except Exception:  # the database or broker may be briefly away; try again next round
                 log.exception("reaper round failed")
