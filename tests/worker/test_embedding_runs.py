@@ -17,7 +17,7 @@ from app.jobs.orm import Job
 from app.models.service import ENCODER_FILE, model_key
 from selfsup.encoder import Encoder
 from tests.support.embedding_runs import embed_pending, run_to_the_end, start_run
-from tests.support.jobs import train_image_model, upload_digits
+from tests.support.jobs import train_image_model
 from worker.embedding_runs import SHARDS_PREFIX, StoredShards
 
 SHARD = 16  # 64 items: four shards
