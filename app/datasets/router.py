@@ -143,7 +143,9 @@ def get_item(
     session: SessionDep,
     request: Request,
     dataset_id: str,
-    index: Annotated[int, Path(ge=-MAX_OFFSET, le=MAX_OFFSET, description="The item's position: row i of an embedding run.")],
+    index: Annotated[
+        int, Path(ge=-MAX_OFFSET, le=MAX_OFFSET, description="The item's position: row i of an embedding run.")
+    ],
     part: Annotated[
         Literal["image", "caption"] | None, Query(description="image_text: the image (default) or its captions.")
     ] = None,
