@@ -18,9 +18,11 @@ from app.quotas.service import stored_bytes
 from tests.conftest import new_key
 from tests.support import ingest
 from tests.support.embedding_runs import embed_pending, run_to_the_end, start_run
-from tests.support.images import digits_zip
+from tests.support.images import digit_pngs, digits_zip, zip_bytes
 from tests.support.jobs import run_through_worker, train_image_model
+from tests.support.pairs import captions_jsonl, digit_pairs
 from tests.support.tables import csv_bytes, diabetes_columns
+from tests.support.text import docstring_corpus
 
 
 @pytest.fixture
@@ -29,6 +31,10 @@ def trained(client: TestClient) -> tuple[str, str]:
     model_id = train_image_model(client)
     job = client.get(f"/v1/jobs/{client.get(f'/v1/models/{model_id}').json()['job_id']}").json()
     return model_id, job["dataset_id"]
+
+
+TINY_TEXT = {"preset": "tiny", "epochs": 1, "batch_size": 32, "max_length": 32, "lr": 1e-3}
+TINY_CLIP = {"backbone": "tiny_cnn", "preset": "tiny", "embed_dim": 32, "epochs": 1, "batch_size": 32}
 
 
 def other_tenant() -> dict[str, str]:
@@ -141,3 +147,32 @@ def test_a_table_run_embeds_each_row_as_the_model_embeds_it(client: TestClient) 
     rows = [client.get(f"/v1/datasets/{dataset['id']}/items/{i}").json()["row"] for i in (0, 10, 441)]
     served = client.post(f"/v1/models/{model_id}/embed", json={"rows": rows}).json()["embeddings"]
     np.testing.assert_allclose(vectors[[0, 10, 441]], np.array(served), atol=1e-4)
+
+
+def test_a_text_run_embeds_each_document_as_the_model_embeds_its_text(client: TestClient) -> None:
+    documents, labels = docstring_corpus()
+    lines = [json.dumps({"text": d, "label": y}) for d, y in zip(documents[:96], labels[:96], strict=True)]
+    form = {"name": "docs", "modality": "text", "vocab_size": "400"}
+    dataset = ingest.upload_ready(client, {"file": ("docs.jsonl", "\n".join(lines).encode())}, form)
+    model_id = run_through_worker(client, dataset["id"], "simcse", TINY_TEXT)["model_id"]
+    run = run_to_the_end(client, model_id, dataset["id"], dtype="float32")
+    vectors = np.load(io.BytesIO(client.get(f"/v1/embedding-runs/{run['id']}/vectors").content))
+    texts = [client.get(f"/v1/datasets/{dataset['id']}/items/{i}").json()["text"] for i in (0, 50, 95)]
+    served = client.post(f"/v1/models/{model_id}/embed", json={"texts": texts}).json()["embeddings"]
+    np.testing.assert_allclose(vectors[[0, 50, 95]], np.array(served), atol=1e-4)
+    table = pq.read_table(io.BytesIO(client.get(f"/v1/embedding-runs/{run['id']}/vectors?format=parquet").content))
+    assert table.column("label").to_pylist() == list(labels[:96])
+
+
+def test_an_image_text_run_embeds_the_images(client: TestClient) -> None:
+    pairs = digit_pairs(60)
+    archive = zip_bytes([*digit_pngs(60), ("captions.jsonl", captions_jsonl(pairs.captions))])
+    form = {"name": "pairs", "modality": "image_text", "image_size": "16", "vocab_size": "200"}
+    dataset = ingest.upload_ready(client, {"file": ("pairs.zip", archive)}, form)
+    model_id = run_through_worker(client, dataset["id"], "clip", TINY_CLIP)["model_id"]
+    run = run_to_the_end(client, model_id, dataset["id"], dtype="float32")
+    vectors = np.load(io.BytesIO(client.get(f"/v1/embedding-runs/{run['id']}/vectors").content))
+    image = client.get(f"/v1/datasets/{dataset['id']}/items/7").content
+    served = client.post(f"/v1/models/{model_id}/embed", files=[("files", ("7.png", image, "image/png"))]).json()
+    assert vectors.shape == (60, run["dim"])
+    np.testing.assert_allclose(vectors[7], np.array(served["embeddings"][0]), atol=1e-4)
