@@ -13,12 +13,15 @@ from app.core.body_limits import BodyLimits
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
+from app.curation.open_runs import OpenRuns
+from app.curation.router import router as curation_router
 from app.datasets.router import router as datasets_router
 from app.embeddings.admission import RequestGate
 from app.embeddings.openai_errors import error_response as openai_error_response
 from app.embeddings.openai_router import router as openai_router
 from app.embeddings.router import router as embeddings_router
 from app.embeddings.service import EncoderCache
+from app.indexes.router import router as indexes_router
 from app.jobs.router import router as jobs_router
 from app.methods.router import router as methods_router
 from app.models.router import router as models_router
@@ -33,6 +36,7 @@ def create_app() -> FastAPI:
         description="Upload unlabeled data, pretrain a self-supervised encoder, serve its embeddings.",
     )
     app.state.encoder_cache = EncoderCache.from_settings(settings)
+    app.state.open_runs = OpenRuns(app.state.encoder_cache.blobs, capacity=settings.open_runs_cache_size)
     install_error_handlers(app)
     routers = (
         health_router,
@@ -44,6 +48,8 @@ def create_app() -> FastAPI:
         models_router,
         embeddings_router,
         openai_router,
+        indexes_router,
+        curation_router,
     )
     for router in routers:
         app.include_router(router)
@@ -65,7 +71,7 @@ def create_app() -> FastAPI:
 
 
 # The routes whose bodies carry inputs to embed (base64 images): the only JSON bodies allowed to be large.
-EMBEDDING_PATH = re.compile(r"^/v1/(embeddings|models/[^/]+/embed)$")
+EMBEDDING_PATH = re.compile(r"^/v1/(embeddings|models/[^/]+/embed|indexes/[^/]+/search)$")
 UPLOAD_PART_PATH = re.compile(r"^/v1/uploads/[^/]+/parts/[0-9]+$")
 
 

@@ -3,6 +3,7 @@
 from app.auth.orm import ApiKey
 from app.core.db import Base
 from app.datasets.orm import Dataset
+from app.indexes.orm import SearchIndex
 from app.jobs.orm import Job, JobMetric
 from app.models.orm import RegisteredModel
 from app.quotas.orm import Upload
@@ -17,6 +18,7 @@ __all__ = [
     "JobMetric",
     "RegisteredModel",
     "ResumableUpload",
+    "SearchIndex",
     "Upload",
     "UploadPart",
     "metadata",
