@@ -16,6 +16,7 @@ from app.core.health import router as health_router
 from app.curation.open_runs import OpenRuns
 from app.curation.router import router as curation_router
 from app.datasets.router import router as datasets_router
+from app.embedding_runs.router import router as embedding_runs_router
 from app.embeddings.admission import RequestGate
 from app.embeddings.openai_errors import error_response as openai_error_response
 from app.embeddings.openai_router import router as openai_router
@@ -46,6 +47,7 @@ def create_app() -> FastAPI:
         methods_router,
         jobs_router,
         models_router,
+        embedding_runs_router,
         embeddings_router,
         openai_router,
         indexes_router,

@@ -5,7 +5,7 @@ import socket
 
 from app.core.config import get_settings
 from app.core.db import session_factory
-from app.core.queue import INGEST_TASK, TRAIN_TASK, get_celery
+from app.core.queue import EMBED_TASK, INGEST_TASK, TRAIN_TASK, get_celery
 from app.jobs.scheduling import claim_next
 
 celery = get_celery()
@@ -41,6 +41,21 @@ def ingest(job_id: str) -> str:
     from worker.ingest import run_ingest_claim  # the decoders and tokenizers load in the pool process only
 
     return run_ingest_claim(claim, settings=settings)
+
+
+@celery.task(name=EMBED_TASK)
+def embed_run(job_id: str) -> str:
+    """Claim the fairest queued embedding run (``job_id`` is only a hint) and embed its dataset."""
+    settings = get_settings()
+    with session_factory()() as session:
+        claim = claim_next(
+            session, worker=_worker_name(), lease_seconds=settings.lease_seconds, hint=job_id, kind="embed"
+        )
+    if claim is None:
+        return "skipped"
+    from worker.embedding_runs import run_embed_claim  # torch is imported in the pool process only
+
+    return run_embed_claim(claim, settings=settings)
 
 
 def _worker_name() -> str:

@@ -13,8 +13,16 @@ from app.core.config import Settings, get_settings
 
 TRAIN_TASK = "jobs.train"
 INGEST_TASK = "datasets.ingest"
-# Each job kind's doorbell: the task that claims that kind, and the setting naming its queue.
-DOORBELLS = {"train": (TRAIN_TASK, "queue"), "ingest": (INGEST_TASK, "ingest_queue")}
+EMBED_TASK = "embeddings.run"
+CLASSIFY_TASK = "classifiers.train"
+# Each job kind's doorbell: the task that claims that kind, and the setting naming its queue. Embedding runs and
+# classifier training run networks, so they go where training does (the workers with the accelerators).
+DOORBELLS = {
+    "train": (TRAIN_TASK, "queue"),
+    "ingest": (INGEST_TASK, "ingest_queue"),
+    "embed": (EMBED_TASK, "queue"),
+    "classify": (CLASSIFY_TASK, "queue"),
+}
 
 
 def broker_options(settings: Settings) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from app.auth.orm import ApiKey
 from app.core.db import Base
 from app.datasets.orm import Dataset
+from app.embedding_runs.orm import EmbeddingRun
 from app.indexes.orm import SearchIndex
 from app.jobs.orm import Job, JobMetric
 from app.models.orm import RegisteredModel
@@ -14,6 +15,7 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey",
     "Dataset",
+    "EmbeddingRun",
     "Job",
     "JobMetric",
     "RegisteredModel",

@@ -147,19 +147,25 @@ def metrics_history(
 def cancel_job(session: Session, *, tenant: str, job_id: str) -> Job:
     """A queued job is canceled at once; a running one is flagged and its worker stops within a few steps."""
     job = get_job(session, tenant=tenant, job_id=job_id)
+    request_cancel(session, job=job, what=f"job {job_id!r}")
+    return job
+
+
+def request_cancel(session: Session, *, job: Job, what: str) -> None:
+    """Cancel a queued job of any kind at once, or flag a running one for its worker; commits. 409 naming
+    ``what`` when it has already ended."""
     now = db_now(session)
     canceled_queued = affected_rows(
         session,
-        update(Job).where(Job.id == job_id, Job.status == "queued").values(status="canceled", finished_at=now),
+        update(Job).where(Job.id == job.id, Job.status == "queued").values(status="canceled", finished_at=now),
     )
     if not canceled_queued:
         flagged = affected_rows(
             session,
-            update(Job).where(Job.id == job_id, Job.status == "running").values(cancel_requested=True),
+            update(Job).where(Job.id == job.id, Job.status == "running").values(cancel_requested=True),
         )
         if not flagged:
             session.rollback()
-            raise Conflict(f"job {job_id!r} already ended as {job.status}")
+            raise Conflict(f"{what} already ended as {job.status}")
     session.commit()
     session.refresh(job)
-    return job

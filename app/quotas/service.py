@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.core.db import db_now
 from app.core.ids import new_id
 from app.datasets.orm import Dataset
+from app.embedding_runs.orm import EmbeddingRun
 from app.jobs.orm import Job
 from app.models.orm import RegisteredModel
 from app.quotas.errors import QuotaExceeded
@@ -23,6 +24,8 @@ from app.quotas.orm import Upload
 from app.uploads.orm import ResumableUpload
 
 ACTIVE_JOB_STATES = ("queued", "running")
+# The kinds a tenant starts at will and that occupy a worker for long; ingests are bounded by their uploads.
+QUOTA_JOB_KINDS = ("train", "embed", "classify")
 # Training jobs take minutes; asking again sooner than this only adds load. Uploads end within seconds.
 JOB_RETRY_AFTER_SECONDS = 60
 UPLOAD_RETRY_AFTER_SECONDS = 10
@@ -57,24 +60,26 @@ def _lock_key(tenant: str) -> int:
 
 
 def active_jobs(session: Session, *, tenant: str) -> int:
-    """Training jobs only: ingests are bounded by the uploads that start them."""
+    """Training jobs, embedding runs and classifier training (``QUOTA_JOB_KINDS``)."""
     query = (
         select(func.count())
         .select_from(Job)
-        .where(Job.tenant == tenant, Job.kind == "train", Job.status.in_(ACTIVE_JOB_STATES))
+        .where(Job.tenant == tenant, Job.kind.in_(QUOTA_JOB_KINDS), Job.status.in_(ACTIVE_JOB_STATES))
     )
     return int(session.scalar(query) or 0)
 
 
 def stored_bytes(session: Session, *, tenant: str) -> int:
-    """Datasets, models, job working directories (checkpoints) and unfinished resumable uploads, in one query."""
+    """Datasets, models, embedding runs' vectors, job working directories (checkpoints) and unfinished resumable
+    uploads, in one query."""
     datasets = select(func.coalesce(func.sum(Dataset.size_bytes), 0)).where(Dataset.tenant == tenant)
+    runs = select(func.coalesce(func.sum(EmbeddingRun.size_bytes), 0)).where(EmbeddingRun.tenant == tenant)
     models = select(func.coalesce(func.sum(RegisteredModel.size_bytes), 0)).where(RegisteredModel.tenant == tenant)
     jobs = select(func.coalesce(func.sum(Job.checkpoint_bytes), 0)).where(Job.tenant == tenant)
     uploads = select(func.coalesce(func.sum(ResumableUpload.received_bytes), 0)).where(
         ResumableUpload.tenant == tenant, ResumableUpload.status.in_(("open", "completed"))
     )
-    datasets_models = datasets.scalar_subquery() + models.scalar_subquery()
+    datasets_models = datasets.scalar_subquery() + models.scalar_subquery() + runs.scalar_subquery()
     total = session.scalar(select(datasets_models + jobs.scalar_subquery() + uploads.scalar_subquery()))
     return int(total or 0)
 
