@@ -1,14 +1,15 @@
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile, status
 
 from app.auth.deps import Reader, Writer
 from app.core.deps import SessionDep, SettingsDep, StorageDep
 from app.core.ids import new_id
-from app.core.pagination import Page, PageParams, page_params
+from app.core.pagination import MAX_OFFSET, Page, PageParams, page_params
 from app.datasets import service
 from app.datasets.ingest import IngestOptions
 from app.datasets.ingest_jobs import progress_of, upload_key
+from app.datasets.items import item_response
 from app.datasets.modalities import check_modality
 from app.datasets.orm import Dataset
 from app.datasets.schemas import DatasetOut, parse_column_types
@@ -130,6 +131,29 @@ def list_datasets(
 def get_dataset(caller: Reader, session: SessionDep, dataset_id: str) -> DatasetOut:
     dataset = service.get_dataset(session, tenant=caller.tenant, dataset_id=dataset_id)
     return DatasetOut.from_row(dataset, progress=progress_of(session, dataset_id=dataset.id))
+
+
+@router.get(
+    "/{dataset_id}/items/{index}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "application/json": {}}}},
+)
+def get_item(
+    caller: Reader,
+    session: SessionDep,
+    request: Request,
+    dataset_id: str,
+    index: Annotated[
+        int, Path(ge=-MAX_OFFSET, le=MAX_OFFSET, description="The item's position: row i of an embedding run.")
+    ],
+    part: Annotated[
+        Literal["image", "caption"] | None, Query(description="image_text: the image (default) or its captions.")
+    ] = None,
+) -> Response:
+    """Item ``index`` as stored: an image as PNG (image, image_text), a text or a table row (in original
+    units, category names) as JSON, with its label when it has one."""
+    dataset = service.get_dataset(session, tenant=caller.tenant, dataset_id=dataset_id)
+    return item_response(request.app.state.encoder_cache.blobs, dataset=dataset, index=index, part=part)
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -43,7 +43,7 @@ def get_run(caller: Reader, session: SessionDep, run_id: str) -> RunOut:
     return RunOut.from_rows(run, service.run_job(session, run))
 
 
-@router.post("/embedding-runs/{run_id}/cancel", response_model=RunOut)
+@router.post("/embedding-runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut)
 def cancel_run(caller: Writer, session: SessionDep, run_id: str) -> RunOut:
     run = service.cancel_run(session, tenant=caller.tenant, run_id=run_id)
     return RunOut.from_rows(run, service.run_job(session, run))

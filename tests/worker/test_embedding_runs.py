@@ -17,7 +17,7 @@ from app.jobs.orm import Job
 from app.models.service import ENCODER_FILE, model_key
 from selfsup.encoder import Encoder
 from tests.support.embedding_runs import embed_pending, run_to_the_end, start_run
-from tests.support.jobs import train_image_model, upload_digits
+from tests.support.jobs import train_image_model
 from worker.embedding_runs import SHARDS_PREFIX, StoredShards
 
 SHARD = 16  # 64 items: four shards
@@ -111,7 +111,7 @@ def test_a_cancel_ends_the_run_after_the_shard_in_hand_and_drops_its_shards(
 
     def save_then_cancel(shards: StoredShards, index: int, *args: Any) -> None:
         save(shards, index, *args)
-        assert client.post(f"/v1/embedding-runs/{run['id']}/cancel").status_code == 200
+        assert client.post(f"/v1/embedding-runs/{run['id']}/cancel").status_code == 202
 
     monkeypatch.setattr(StoredShards, "save", save_then_cancel)
     outcomes = embed_pending(SHARD)
