@@ -15,7 +15,7 @@ from selfsup.curation.maps import MAX_MAP_ITEMS, layout_2d
 from selfsup.curation.neighbors import NeighborGraph, knn_graph
 from selfsup.curation.search import VectorIndex, build_index, load_index
 
-INDEX_FILE = "index.usearch"
+INDEX_FILE = "index.json"  # the hnsw header; usearch's graph lies beside it (index.json.usearch)
 NEIGHBORS_FILE = "neighbors.npz"
 MAP_FILE = "map.npy"
 ANALYSIS_FILE = "analysis.json"
