@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from selfsup.curation.maps import MAX_MAP_ITEMS, layout_2d
 from selfsup.curation.neighbors import NeighborGraph, knn_graph
 from selfsup.curation.search import VectorIndex, build_index, load_index
 
@@ -42,6 +41,8 @@ def write_analysis(folder: Path, vectors: np.ndarray, *, exact_up_to: int, seed:
         index.save(folder / INDEX_FILE)
     neighbors = min(NEIGHBORS_PER_ITEM, len(vectors) - 1)
     knn_graph(vectors, k=neighbors, index=index).save(folder / NEIGHBORS_FILE)
+    from selfsup.curation.maps import MAX_MAP_ITEMS, layout_2d  # umap and numba load only where a map is drawn
+
     map_method = None
     if len(vectors) <= MAX_MAP_ITEMS:
         coords, map_method = layout_2d(vectors, seed=seed)
