@@ -139,7 +139,7 @@ def run_embed_claim(claim: Claim, *, settings: Settings, shard_items: int = SHAR
         return _end(claim, storage, "failed", str(exc), shard_items)
     except Exception as exc:  # I/O, a lost database, a crashed library: another attempt may succeed
         log.exception("embedding run %s attempt %d failed", claim.job_id, claim.attempt)
-        return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings)
+        return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings, shard_items)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -264,9 +264,12 @@ def _end(claim: Claim, storage: Storage, status: str, error: str | None, shard_i
     return status
 
 
-def _retry_or_fail(claim: Claim, error: str, settings: Settings) -> str:
+def _retry_or_fail(claim: Claim, error: str, settings: Settings, shard_items: int) -> str:
     with session_factory()() as session:
         status = release_for_retry(session, claim=claim, error=error, max_attempts=settings.max_attempts)
         if status == "queued":
             dispatch(session, job_id=claim.job_id)
+        run_id = read_run_id(session, job_id=claim.job_id)
+    if status in ("failed", "canceled") and run_id is not None:  # no attempt comes to resume from the shards
+        StoredShards(open_storage(settings), run_id, shard_items).remove()
     return {"queued": "requeued", "": "lease_lost"}.get(status, status)

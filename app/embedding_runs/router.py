@@ -26,7 +26,7 @@ def create_run(caller: Writer, session: SessionDep, settings: SettingsDep, model
         dtype=body.dtype,
         limits=TenantLimits.from_settings(settings),
     )
-    return RunOut.from_rows(run, service.run_job(session, run))
+    return RunOut.from_rows(run, service.job_of(session, run))
 
 
 @router.get("/embedding-runs", response_model=Page[RunOut])
@@ -40,13 +40,13 @@ def list_runs(caller: Reader, session: SessionDep, page: Annotated[PageParams, D
 @router.get("/embedding-runs/{run_id}", response_model=RunOut)
 def get_run(caller: Reader, session: SessionDep, run_id: str) -> RunOut:
     run = service.get_run(session, tenant=caller.tenant, run_id=run_id)
-    return RunOut.from_rows(run, service.run_job(session, run))
+    return RunOut.from_rows(run, service.job_of(session, run))
 
 
 @router.post("/embedding-runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut)
 def cancel_run(caller: Writer, session: SessionDep, run_id: str) -> RunOut:
     run = service.cancel_run(session, tenant=caller.tenant, run_id=run_id)
-    return RunOut.from_rows(run, service.run_job(session, run))
+    return RunOut.from_rows(run, service.job_of(session, run))
 
 
 @router.delete("/embedding-runs/{run_id}", status_code=204)

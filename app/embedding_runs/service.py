@@ -5,8 +5,6 @@ says what is embedded and where the vectors land. Functions take keyword-only ar
 not own.
 """
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -91,14 +89,14 @@ def get_run(session: Session, *, tenant: str, run_id: str) -> EmbeddingRun:
     return get_owned(session, EmbeddingRun, run_id, tenant=tenant, kind="embedding run")
 
 
-def run_job(session: Session, run: EmbeddingRun) -> Job:
+def job_of(session: Session, run: EmbeddingRun) -> Job:
     return session.get_one(Job, run.job_id)
 
 
 def ready_run(session: Session, *, tenant: str, run_id: str) -> EmbeddingRun:
     """The run if its vectors are stored, else 409 naming its status."""
     run = get_run(session, tenant=tenant, run_id=run_id)
-    status = run_job(session, run).status
+    status = job_of(session, run).status
     if status != "succeeded":
         raise Conflict(f"embedding run {run_id!r} is {status}; its vectors are there once it has succeeded")
     return run
@@ -119,21 +117,17 @@ def jobs_of(session: Session, runs: list[EmbeddingRun]) -> dict[str, Job]:
 def cancel_run(session: Session, *, tenant: str, run_id: str) -> EmbeddingRun:
     """A queued run ends at once; a running one is flagged and its worker stops after the batch in hand."""
     run = get_run(session, tenant=tenant, run_id=run_id)
-    request_cancel(session, job=run_job(session, run), what=f"embedding run {run_id!r}")
+    request_cancel(session, job=job_of(session, run), what=f"embedding run {run_id!r}")
     return run
 
 
 def delete_run(session: Session, *, tenant: str, storage: Storage, run_id: str) -> None:
     """Remove the run's files and row (its job row stays, as history); 409 while it is queued or running."""
     run = get_run(session, tenant=tenant, run_id=run_id)
-    status = run_job(session, run).status
+    status = job_of(session, run).status
     if status in ACTIVE_STATES:
         raise Conflict(f"embedding run {run_id!r} is {status}; cancel it first, then delete it")
     key = run.storage_key
     session.delete(run)
     session.commit()
     storage.delete(key)  # after the commit: a failed commit must not leave a row without its files
-
-
-def progress(job: Job) -> dict[str, Any]:
-    return {"items_done": int(job.metrics.get("items_done", 0)), "items_total": int(job.metrics.get("items_total", 0))}

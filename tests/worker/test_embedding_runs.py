@@ -121,3 +121,17 @@ def test_a_cancel_ends_the_run_after_the_shard_in_hand_and_drops_its_shards(
     assert not (blobs(service_env) / "embedding-runs" / run["id"]).exists()
     assert not (blobs(service_env) / SHARDS_PREFIX / run["id"]).exists()
     assert client.get(f"/v1/embedding-runs/{run['id']}/vectors").status_code == 409
+
+
+def test_a_run_that_keeps_failing_is_retried_then_failed_naming_the_error(
+    client: TestClient, service_env: dict[str, str], trained: tuple[str, str]
+) -> None:
+    model_id, dataset_id = trained
+    run = start_run(client, model_id, dataset_id)
+    images = blobs(service_env) / "datasets" / dataset_id / "images.npy"
+    np.save(images, np.zeros((64, 3), np.float32))  # the canonical file damaged after the run was accepted
+    assert embed_pending(SHARD) == ["requeued", "requeued", "failed"]
+    shown = client.get(f"/v1/embedding-runs/{run['id']}").json()
+    assert shown["status"] == "failed" and "not a canonical image array" in shown["error"]
+    assert "gave up after 3 attempts" in shown["error"]
+    assert not (blobs(service_env) / SHARDS_PREFIX / run["id"]).exists()
