@@ -62,7 +62,9 @@ def select(opened: OpenRun, body: SelectionIn, *, max_work: int) -> SelectionOut
         raise FieldErrors([(("body", "budget"), message)])
     if body.strategy != "random" and count * body.budget > max_work:
         most = max(1, max_work // count)
-        raise FieldErrors([(("body", "budget"), f"{body.strategy} selection over {count} items takes a budget of at most {most}")])
+        raise FieldErrors(
+            [(("body", "budget"), f"{body.strategy} selection over {count} items takes a budget of at most {most}")]
+        )
     chosen = select_items(
         opened.arrays.vectors, budget=body.budget, strategy=body.strategy, seed=body.seed, exclude=excluded
     )
@@ -80,7 +82,9 @@ def _excluded(opened: OpenRun, body: SelectionIn) -> np.ndarray:
     given = np.asarray(body.exclude, dtype=np.int64)
     if len(given) and int(given.max()) >= count:
         position = int(np.argmax(given >= count))
-        raise FieldErrors([(("body", "exclude", position), f"the run has items 0 to {count - 1}, not {given[position]}")])
+        raise FieldErrors(
+            [(("body", "exclude", position), f"the run has items 0 to {count - 1}, not {given[position]}")]
+        )
     labels = opened.arrays.labels
     if body.exclude_labeled and labels is not None:
         given = np.concatenate([given, np.flatnonzero(labels >= 0)])

@@ -55,7 +55,9 @@ def delete_index(caller: Writer, session: SessionDep, index_id: str) -> Response
 @router.post(
     "/{index_id}/search", response_model=SearchResponse, dependencies=[Depends(request_slot, scope="function")]
 )
-async def search(caller: Reader, session: SessionDep, index_id: str, body: SearchRequest, request: Request) -> SearchResponse:
+async def search(
+    caller: Reader, session: SessionDep, index_id: str, body: SearchRequest, request: Request
+) -> SearchResponse:
     """Top-``k`` items of the run most similar to each query, by cosine similarity. Raw inputs are embedded by
     the run's model first, batched with concurrent embedding requests and under the same budgets."""
     target = await run_in_threadpool(service.search_target, session, tenant=caller.tenant, index_id=index_id)

@@ -76,5 +76,6 @@ class SearchResponse(BaseModel):
 
     @classmethod
     def build(cls, index_id: str, kind: str, matches: list[list[Match]]) -> "SearchResponse":
-        return cls(index_id=index_id, kind=kind, results=[QueryResult(query=i, matches=m) for i, m in enumerate(matches)])
-
+        return cls(
+            index_id=index_id, kind=kind, results=[QueryResult(query=i, matches=m) for i, m in enumerate(matches)]
+        )

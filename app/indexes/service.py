@@ -85,7 +85,9 @@ def check_search_work(queries: int, *, kind: str, num_items: int, max_comparison
         raise FieldErrors([(("body",), f"an exact search of {num_items} items takes at most {most} queries at once")])
 
 
-def find_matches(opened: OpenRun, queries: np.ndarray, *, kind: str, k: int, exclude: list[int] | None) -> list[list[Match]]:
+def find_matches(
+    opened: OpenRun, queries: np.ndarray, *, kind: str, k: int, exclude: list[int] | None
+) -> list[list[Match]]:
     """Top-``k`` matches per query; with ``exclude`` (the query items themselves), each query's own item is
     left out of its matches."""
     extra = 1 if exclude is not None else 0

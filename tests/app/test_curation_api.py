@@ -28,7 +28,7 @@ def run(client: TestClient) -> dict[str, object]:
 def copies_of(client: TestClient, run: dict[str, object]) -> list[int]:
     """The item indices of the uploaded file and its copy (the dataset orders items by file name)."""
     pngs = [client.get(f"/v1/datasets/{run['dataset_id']}/items/{i}").content for i in range(65)]
-    original = pngs[[i for i, png in enumerate(pngs) if pngs.count(png) > 1][0]]
+    original = pngs[next(i for i, png in enumerate(pngs) if pngs.count(png) > 1)]
     return [i for i, png in enumerate(pngs) if png == original]
 
 

@@ -4,6 +4,7 @@ stored items or raw inputs as queries, across modalities for an image-text model
 
 import base64
 import io
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -65,9 +66,7 @@ def test_a_raw_image_finds_the_stored_item_it_is(client: TestClient, run: dict[s
     assert 17 in [m["index"] for m in matches if m["score"] >= matches[0]["score"] - 1e-3]
 
 
-def test_a_large_run_is_searched_through_its_hnsw_graph(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_large_run_is_searched_through_its_hnsw_graph(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SELFSUP_EXACT_INDEX_UP_TO", "16")
     get_settings.cache_clear()
     model_id = train_image_model(client)
@@ -79,7 +78,8 @@ def test_a_large_run_is_searched_through_its_hnsw_graph(
     hnsw = client.post(f"/v1/indexes/{approximate['id']}/search", json=queries).json()["results"]
     truth = client.post(f"/v1/indexes/{exact['id']}/search", json=queries).json()["results"]
     hits = sum(
-        len({m["index"] for m in a["matches"]} & {m["index"] for m in b["matches"]}) for a, b in zip(hnsw, truth)
+        len({m["index"] for m in a["matches"]} & {m["index"] for m in b["matches"]})
+        for a, b in zip(hnsw, truth, strict=True)
     )
     assert hits / (5 * len(truth)) >= 0.9
 
