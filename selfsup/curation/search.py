@@ -111,6 +111,7 @@ class HnswIndex:
     def __init__(self, index: Any, vectors: np.ndarray) -> None:
         self._index = index  # usearch.index.Index; typed loosely as usearch ships no stubs
         self.vectors = vectors  # kept for the rare query the graph answers with fewer than k matches
+        self.expansion_search = self.EXPANSION_SEARCH  # per instance: trade latency for recall
 
     @classmethod
     def build(cls, vectors: np.ndarray) -> "HnswIndex":
@@ -143,11 +144,9 @@ class HnswIndex:
         queries = _checked_queries(queries, self.vectors.shape[1])
         if len(queries) == 0:
             return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
-        self._index.expansion_search = max(self.EXPANSION_SEARCH, 2 * k)
-        matches = self._index.search(queries, k)
-        scores = (1.0 - matches.distances).astype(np.float32)  # cosine distance -> similarity
-        indices = matches.keys.astype(np.int64)
-        short = np.flatnonzero(matches.counts < k)  # a graph can miss: answer those rows exactly
+        self._index.expansion_search = max(self.expansion_search, 2 * k)
+        scores, indices, counts = _batch_matches(self._index.search(queries, k), k)
+        short = np.flatnonzero(counts < k)  # a graph can miss: answer those rows exactly
         if len(short):
             scores[short], indices[short] = ExactIndex(self.vectors).search(queries[short], k)
         return scores, indices
@@ -155,6 +154,17 @@ class HnswIndex:
     def save(self, path: Path) -> None:
         _write_header(path, self.kind, self.vectors)
         self._index.save(str(_graph_path(path)))
+
+
+def _batch_matches(matches: Any, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """usearch's answer as (Q, k) scores and indices plus (Q,) match counts; it answers one query unbatched."""
+    if hasattr(matches, "counts"):
+        keys, distances, counts = matches.keys, matches.distances, np.asarray(matches.counts)
+    else:  # one query: a Matches of up to k entries
+        counts = np.array([len(matches.keys)])
+        keys, distances = np.zeros((1, k), np.uint64), np.ones((1, k), np.float32)
+        keys[0, : counts[0]], distances[0, : counts[0]] = matches.keys, matches.distances
+    return (1.0 - distances).astype(np.float32), keys.astype(np.int64), counts  # cosine distance -> similarity
 
 
 def _graph_path(path: Path) -> Path:

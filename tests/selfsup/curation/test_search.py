@@ -43,6 +43,10 @@ def test_hnsw_recall_at_10_on_clustered_vectors() -> None:
     _, truth = ExactIndex(vectors).search(queries, 10)
     assert recall_at_k(found, truth) >= 0.95
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
+    one_scores, one = index.search(queries[:1], 10)  # usearch answers a single query unbatched
+    assert one.shape == (1, 10) and one.dtype == np.int64
+    np.testing.assert_array_equal(one, found[:1])
+    np.testing.assert_allclose(one_scores, scores[:1], atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["exact", "hnsw"])
