@@ -64,6 +64,8 @@ def label_disagreements(graph: NeighborGraph, labels: np.ndarray, *, min_agreeme
     if labels.shape != (graph.indices.shape[0],):
         raise ValueError(f"labels must be ({graph.indices.shape[0]},), got {labels.shape}")
     num_classes = int(labels.max()) + 1 if labels.size else 0
+    if num_classes == 0:  # nothing labeled: nothing to dispute
+        return []
     found: list[Disagreement] = []
     for start in range(0, len(labels), VOTE_CHUNK):
         found += _block_disagreements(graph, labels, start, num_classes, min_agreement)

@@ -45,5 +45,6 @@ def test_flipped_labels_are_found() -> None:
     found = label_disagreements(knn_graph(vectors, k=6), labels)
     assert {(d.index, d.label, d.suggested) for d in found} == {(4, 2, 0), (25, 0, 1)}
     assert all(d.agreement >= 0.6 for d in found)
+    assert label_disagreements(knn_graph(vectors, k=6), np.full(60, -1)) == []
     with pytest.raises(ValueError, match="labels must be"):
         label_disagreements(knn_graph(vectors, k=6), labels[:5])
