@@ -158,8 +158,9 @@ class Settings(BaseSettings):
         le=10_000_000,
         description="Embedding runs of up to this many items are searched exactly; larger ones get an hnsw index.",
     )
+    # An exact query over 1M float16 vectors took about 1 s on two cores (bench/search_speed.py); hnsw, 1-6 ms.
     max_exact_search_items: int = Field(
-        default=2_000_000, ge=2, description="The most items an index may search exactly (every vector compared)."
+        default=200_000, ge=2, description="The most items an index may search exactly (every vector compared)."
     )
     max_search_comparisons: int = Field(
         default=500_000_000, ge=1000, description="Query x item comparisons one exact search request may make."
