@@ -9,6 +9,8 @@ from starlette.types import Scope
 
 from app.auth.gate import KeyGate
 from app.auth.router import router as keys_router
+from app.classifiers.predict import ClassifierCache
+from app.classifiers.router import router as classifiers_router
 from app.core.body_limits import BodyLimits
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
@@ -38,6 +40,7 @@ def create_app() -> FastAPI:
     )
     app.state.encoder_cache = EncoderCache.from_settings(settings)
     app.state.open_runs = OpenRuns(app.state.encoder_cache.blobs, capacity=settings.open_runs_cache_size)
+    app.state.classifier_cache = ClassifierCache(settings.classifier_cache_size, blobs=app.state.encoder_cache.blobs)
     install_error_handlers(app)
     routers = (
         health_router,
@@ -48,6 +51,7 @@ def create_app() -> FastAPI:
         jobs_router,
         models_router,
         embedding_runs_router,
+        classifiers_router,
         embeddings_router,
         openai_router,
         indexes_router,
@@ -56,6 +60,7 @@ def create_app() -> FastAPI:
     for router in routers:
         app.include_router(router)
     upload = ("POST", app.url_path_for("upload_dataset"))
+    labels = ("POST", app.url_path_for("create_classifier"))  # a labels CSV of up to classifier_max_labels rows
     responders: dict[str, Callable[[Exception], Response]] = {
         str(app.url_path_for("create_embeddings")): openai_error_response
     }  # OpenAI's error shape there
@@ -64,7 +69,7 @@ def create_app() -> FastAPI:
     app.add_middleware(
         BodyLimits,
         default_limit=min(settings.max_api_json_bytes, settings.max_json_bytes),
-        route_limits={upload: settings.max_upload_bytes},
+        route_limits={upload: settings.max_upload_bytes, labels: settings.max_json_bytes},
         path_limits=[(EMBEDDING_PATH, settings.max_json_bytes), (UPLOAD_PART_PATH, settings.max_upload_part_bytes)],
         responders=responders,
         read_timeout=settings.body_read_timeout_seconds,
@@ -73,7 +78,7 @@ def create_app() -> FastAPI:
 
 
 # The routes whose bodies carry inputs to embed (base64 images): the only JSON bodies allowed to be large.
-EMBEDDING_PATH = re.compile(r"^/v1/(embeddings|models/[^/]+/embed|indexes/[^/]+/search)$")
+EMBEDDING_PATH = re.compile(r"^/v1/(embeddings|models/[^/]+/embed|indexes/[^/]+/search|classifiers/[^/]+/predict)$")
 UPLOAD_PART_PATH = re.compile(r"^/v1/uploads/[^/]+/parts/[0-9]+$")
 
 

@@ -5,7 +5,7 @@ import socket
 
 from app.core.config import get_settings
 from app.core.db import session_factory
-from app.core.queue import EMBED_TASK, INGEST_TASK, TRAIN_TASK, get_celery
+from app.core.queue import CLASSIFY_TASK, EMBED_TASK, INGEST_TASK, TRAIN_TASK, get_celery
 from app.jobs.scheduling import claim_next
 
 celery = get_celery()
@@ -56,6 +56,21 @@ def embed_run(job_id: str) -> str:
     from worker.embedding_runs import run_embed_claim  # torch is imported in the pool process only
 
     return run_embed_claim(claim, settings=settings)
+
+
+@celery.task(name=CLASSIFY_TASK)
+def train_classifier(job_id: str) -> str:
+    """Claim the fairest queued classifier job (``job_id`` is only a hint) and fit it."""
+    settings = get_settings()
+    with session_factory()() as session:
+        claim = claim_next(
+            session, worker=_worker_name(), lease_seconds=settings.lease_seconds, hint=job_id, kind="classify"
+        )
+    if claim is None:
+        return "skipped"
+    from worker.classifiers import run_classify_claim  # scikit-learn loads in the pool process only
+
+    return run_classify_claim(claim, settings=settings)
 
 
 def _worker_name() -> str:

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=100)
     device: str | None = Field(default=None, description="Training device; auto (cuda if present) by default.")
     encoder_cache_size: int = Field(default=4, ge=1)
+    classifier_cache_size: int = Field(default=32, ge=1, description="Classifiers kept in memory for predictions.")
+    classifier_max_labels: int = Field(
+        default=200_000, ge=2, le=10_000_000, description="Most labeled items one classifier is trained on."
+    )
+    classifier_max_classes: int = Field(default=1000, ge=2, le=100_000, description="Most classes of one classifier.")
     embed_max_requests: int = Field(
         default=64, ge=1, description="Embedding requests in progress at once; beyond it 503 + Retry-After."
     )

@@ -1,6 +1,7 @@
 """Every ORM table, imported once so ``Base.metadata`` is complete (Alembic and tests use this)."""
 
 from app.auth.orm import ApiKey
+from app.classifiers.orm import Classifier
 from app.core.db import Base
 from app.datasets.orm import Dataset
 from app.embedding_runs.orm import EmbeddingRun
@@ -14,6 +15,7 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
+    "Classifier",
     "Dataset",
     "EmbeddingRun",
     "Job",

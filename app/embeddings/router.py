@@ -3,16 +3,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from app.auth.deps import bearer, requires
 from app.core.deps import SessionDep
-from app.core.errors import MAX_SHOWN_ERRORS, FieldErrors, Unprocessable
-from app.embeddings.images import images_from_base64
-from app.embeddings.schemas import MAX_INPUTS, EmbedRequest, EmbedResponse
-from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, prepare_inputs
+from app.embeddings.inputs import read_inputs
+from app.embeddings.schemas import EmbedRequest, EmbedResponse
+from app.embeddings.service import EncoderCache, embed_batched, prepare_inputs
 from app.models.aliases import resolve_model
 from app.models.orm import RegisteredModel
 
@@ -84,7 +81,7 @@ async def embed(
     progress, or the model's queue is full, the answer is 503 with ``Retry-After`` at once
     (app.embeddings.admission, app.embeddings.batching).
     """
-    inputs = await _read_inputs(request)
+    inputs = await read_inputs(request)
     cache: EncoderCache = request.app.state.encoder_cache
     prepared = await run_in_threadpool(
         prepare_inputs,
@@ -95,30 +92,3 @@ async def embed(
     )
     vectors = await embed_batched(prepared)
     return EmbedResponse(model=model.id, dim=model.dim, embeddings=vectors.tolist())
-
-
-async def _read_inputs(request: Request) -> ClientInputs:
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=MAX_INPUTS)
-        files = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
-        if not files:
-            raise FieldErrors([(("body", "files"), "send at least one image in the 'files' field")])
-        return ClientInputs("image", [await f.read() for f in files], "files")
-    if not content_type.startswith("application/json"):
-        raise Unprocessable(
-            "send application/json (inputs, texts, token_ids or rows), or multipart/form-data with 'files'"
-        )
-    body = await run_in_threadpool(_embed_request, await request.body())  # tens of MB: off the event loop
-    if body.inputs is not None:
-        return ClientInputs("image", images_from_base64(body.inputs, field="inputs"), "inputs")
-    kind = {"texts": "text", "token_ids": "token_ids", "rows": "row"}[body.field]
-    return ClientInputs(kind, getattr(body, body.field), body.field)
-
-
-def _embed_request(body: bytes) -> EmbedRequest:
-    try:
-        return EmbedRequest.model_validate_json(body)
-    except ValidationError as exc:
-        shown = exc.errors(include_input=False)[:MAX_SHOWN_ERRORS]  # a bad array of 100,000 items: 100,000 errors
-        raise FieldErrors([(("body", *e["loc"]), e["msg"]) for e in shown]) from None

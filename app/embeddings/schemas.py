@@ -1,4 +1,4 @@
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -10,6 +10,8 @@ INPUT_FIELDS = ("inputs", "texts", "token_ids", "rows")
 class EmbedRequest(BaseModel):
     """Exactly one of the fields, the one the model takes: image models ``inputs``, text models ``texts`` or
     ``token_ids``, table models ``rows``, image-text models ``inputs`` or ``texts``."""
+
+    ONE_OF: ClassVar[tuple[str, ...]] = INPUT_FIELDS  # a subclass may add fields of its own to choose from
 
     inputs: list[str] | None = Field(
         default=None, min_length=1, max_length=MAX_INPUTS, description="Images as base64 strings or data URLs."
@@ -30,14 +32,14 @@ class EmbedRequest(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
-        given = [name for name in INPUT_FIELDS if getattr(self, name) is not None]
+        given = [name for name in self.ONE_OF if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(f"send exactly one of {', '.join(INPUT_FIELDS)} (got {len(given)})")
+            raise ValueError(f"send exactly one of {', '.join(self.ONE_OF)} (got {len(given)})")
         return self
 
     @property
     def field(self) -> str:
-        return next(name for name in INPUT_FIELDS if getattr(self, name) is not None)
+        return next(name for name in self.ONE_OF if getattr(self, name) is not None)
 
 
 class EmbedResponse(BaseModel):

@@ -8,9 +8,9 @@ from app.core.config import get_settings
 from app.core.deps import SessionDep
 from app.core.pagination import Page, PageParams, page_params
 from app.curation.open_runs import OpenRuns
-from app.embeddings.images import images_from_base64
+from app.embeddings.inputs import client_inputs
 from app.embeddings.router import request_slot
-from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, prepare_inputs
+from app.embeddings.service import EncoderCache, embed_batched, prepare_inputs
 from app.indexes import service
 from app.indexes.schemas import IndexIn, IndexOut, SearchRequest, SearchResponse
 
@@ -74,17 +74,10 @@ async def search(
         queries = service.item_vectors(opened, body.items)
     else:
         cache: EncoderCache = request.app.state.encoder_cache
-        inputs = _client_inputs(body)
+        inputs = client_inputs(body)
         prepared = await run_in_threadpool(
             prepare_inputs, cache, model_id=target.model.id, key=target.model.storage_key, inputs=inputs
         )
         queries = await embed_batched(prepared)
     matches = await run_in_threadpool(service.find_matches, opened, queries, kind=kind, k=body.k, exclude=body.items)
     return SearchResponse.build(target.index.id, kind, matches)
-
-
-def _client_inputs(body: SearchRequest) -> ClientInputs:
-    if body.inputs is not None:
-        return ClientInputs("image", images_from_base64(body.inputs, field="inputs"), "inputs")
-    kind = {"texts": "text", "token_ids": "token_ids", "rows": "row"}[body.field]
-    return ClientInputs(kind, getattr(body, body.field), body.field)

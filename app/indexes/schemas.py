@@ -1,13 +1,12 @@
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.embeddings.schemas import INPUT_FIELDS, EmbedRequest
 
 MAX_K = 1000
 MAX_ITEM_QUERIES = 1000  # stored items as queries cost one vector read each, no embedding
-QUERY_FIELDS = ("items", *INPUT_FIELDS)
 
 
 class IndexIn(BaseModel):
@@ -40,22 +39,12 @@ class SearchRequest(EmbedRequest):
     holds image vectors: ``texts`` search images by caption-like text, and images search images."""
 
     model_config = ConfigDict(extra="forbid")
+    ONE_OF: ClassVar[tuple[str, ...]] = ("items", *INPUT_FIELDS)
 
     k: int = Field(default=10, ge=1, le=MAX_K, description="Matches per query.")
     items: list[Annotated[int, Field(ge=0)]] | None = Field(
         default=None, min_length=1, max_length=MAX_ITEM_QUERIES, description="Indices of stored items to query with."
     )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Self:
-        given = [name for name in QUERY_FIELDS if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError(f"send exactly one of {', '.join(QUERY_FIELDS)} (got {len(given)})")
-        return self
-
-    @property
-    def field(self) -> str:
-        return next(name for name in QUERY_FIELDS if getattr(self, name) is not None)
 
 
 class Match(BaseModel):

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app.classifiers.orm import Classifier
 from app.core.config import Settings
 from app.core.db import db_now
 from app.core.ids import new_id
@@ -70,16 +71,18 @@ def active_jobs(session: Session, *, tenant: str) -> int:
 
 
 def stored_bytes(session: Session, *, tenant: str) -> int:
-    """Datasets, models, embedding runs' vectors, job working directories (checkpoints) and unfinished resumable
-    uploads, in one query."""
+    """Datasets, models, embedding runs' vectors, classifiers, job working directories (checkpoints) and
+    unfinished resumable uploads, in one query."""
     datasets = select(func.coalesce(func.sum(Dataset.size_bytes), 0)).where(Dataset.tenant == tenant)
     runs = select(func.coalesce(func.sum(EmbeddingRun.size_bytes), 0)).where(EmbeddingRun.tenant == tenant)
+    classifiers = select(func.coalesce(func.sum(Classifier.size_bytes), 0)).where(Classifier.tenant == tenant)
     models = select(func.coalesce(func.sum(RegisteredModel.size_bytes), 0)).where(RegisteredModel.tenant == tenant)
     jobs = select(func.coalesce(func.sum(Job.checkpoint_bytes), 0)).where(Job.tenant == tenant)
     uploads = select(func.coalesce(func.sum(ResumableUpload.received_bytes), 0)).where(
         ResumableUpload.tenant == tenant, ResumableUpload.status.in_(("open", "completed"))
     )
-    datasets_models = datasets.scalar_subquery() + models.scalar_subquery() + runs.scalar_subquery()
+    runs_classifiers = runs.scalar_subquery() + classifiers.scalar_subquery()
+    datasets_models = datasets.scalar_subquery() + models.scalar_subquery() + runs_classifiers
     total = session.scalar(select(datasets_models + jobs.scalar_subquery() + uploads.scalar_subquery()))
     return int(total or 0)
 
