@@ -15,6 +15,8 @@ from app.core.body_limits import BodyLimits
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
+from app.curation.open_runs import OpenRuns
+from app.curation.router import router as curation_router
 from app.datasets.router import router as datasets_router
 from app.embedding_runs.router import router as embedding_runs_router
 from app.embeddings.admission import RequestGate
@@ -22,6 +24,7 @@ from app.embeddings.openai_errors import error_response as openai_error_response
 from app.embeddings.openai_router import router as openai_router
 from app.embeddings.router import router as embeddings_router
 from app.embeddings.service import EncoderCache
+from app.indexes.router import router as indexes_router
 from app.jobs.router import router as jobs_router
 from app.methods.router import router as methods_router
 from app.models.router import router as models_router
@@ -36,6 +39,7 @@ def create_app() -> FastAPI:
         description="Upload unlabeled data, pretrain a self-supervised encoder, serve its embeddings.",
     )
     app.state.encoder_cache = EncoderCache.from_settings(settings)
+    app.state.open_runs = OpenRuns(app.state.encoder_cache.blobs, capacity=settings.open_runs_cache_size)
     app.state.classifier_cache = ClassifierCache(settings.classifier_cache_size, blobs=app.state.encoder_cache.blobs)
     install_error_handlers(app)
     routers = (
@@ -50,6 +54,8 @@ def create_app() -> FastAPI:
         classifiers_router,
         embeddings_router,
         openai_router,
+        indexes_router,
+        curation_router,
     )
     for router in routers:
         app.include_router(router)
@@ -72,7 +78,7 @@ def create_app() -> FastAPI:
 
 
 # The routes whose bodies carry inputs to embed (base64 images): the only JSON bodies allowed to be large.
-EMBEDDING_PATH = re.compile(r"^/v1/(embeddings|models/[^/]+/embed|classifiers/[^/]+/predict)$")
+EMBEDDING_PATH = re.compile(r"^/v1/(embeddings|models/[^/]+/embed|indexes/[^/]+/search|classifiers/[^/]+/predict)$")
 UPLOAD_PART_PATH = re.compile(r"^/v1/uploads/[^/]+/parts/[0-9]+$")
 
 

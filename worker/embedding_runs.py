@@ -50,8 +50,11 @@ class RunCanceled(Exception):
     """A cancel was asked for; the attempt stops after the shard in hand."""
 
 
-def finish_run_files(folder: Path, arrays: RunArrays) -> None:
-    """analysis files (index, neighbours, map) are added here"""
+def finish_run_files(folder: Path, arrays: RunArrays, settings: Settings) -> None:
+    """Add what the API's search, quality and map routes read (app.curation.analysis) beside the vectors."""
+    from app.curation.analysis import write_analysis  # usearch and umap load where a run finishes, not at import
+
+    write_analysis(folder, arrays.vectors, exact_up_to=settings.exact_index_up_to)
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ def _attempt(
         out_dir = workdir / "run"
         out_dir.mkdir()
         labels = _write_run(task, shards, dataset_dir, out_dir, workdir)
-    finish_run_files(out_dir, read_run_arrays(out_dir))
+    finish_run_files(out_dir, read_run_arrays(out_dir), settings)
     _publish(claim, blobs.storage, task, out_dir, labels)
     shards.remove()
     return "succeeded"

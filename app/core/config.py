@@ -157,6 +157,23 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated s3://bucket/prefix URLs datasets may be imported from; empty: none.",
     )
+    exact_index_up_to: int = Field(
+        default=20_000,
+        ge=2,
+        le=10_000_000,
+        description="Embedding runs of up to this many items are searched exactly; larger ones get an hnsw index.",
+    )
+    # An exact query over 1M float16 vectors took about 1 s on two cores (bench/search_speed.py); hnsw, 1-6 ms.
+    max_exact_search_items: int = Field(
+        default=200_000, ge=2, description="The most items an index may search exactly (every vector compared)."
+    )
+    max_search_comparisons: int = Field(
+        default=500_000_000, ge=1000, description="Query x item comparisons one exact search request may make."
+    )
+    max_selection_work: int = Field(
+        default=2_000_000_000, ge=1000, description="Items x budget one diversity or typicality selection may cost."
+    )
+    open_runs_cache_size: int = Field(default=8, ge=1, le=1000, description="Embedding runs the API keeps open.")
     bootstrap_admin_key: str | None = Field(
         default=None,
         description="The operator's key (operator scope), created at first start for automation; else one is made.",

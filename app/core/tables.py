@@ -5,6 +5,7 @@ from app.classifiers.orm import Classifier
 from app.core.db import Base
 from app.datasets.orm import Dataset
 from app.embedding_runs.orm import EmbeddingRun
+from app.indexes.orm import SearchIndex
 from app.jobs.orm import Job, JobMetric
 from app.models.orm import RegisteredModel
 from app.quotas.orm import Upload
@@ -21,6 +22,7 @@ __all__ = [
     "JobMetric",
     "RegisteredModel",
     "ResumableUpload",
+    "SearchIndex",
     "Upload",
     "UploadPart",
     "metadata",
