@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import Scope
 
+from app.apidocs.router import install_docs
 from app.auth.gate import KeyGate
 from app.auth.router import router as keys_router
 from app.classifiers.predict import ClassifierCache
@@ -37,7 +38,10 @@ def create_app() -> FastAPI:
         title="selfsup",
         version="0.1.0",
         description="Upload unlabeled data, pretrain a self-supervised encoder, serve its embeddings.",
+        docs_url=None,  # served from local files by install_docs, not from a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.encoder_cache = EncoderCache.from_settings(settings)
     app.state.open_runs = OpenRuns(app.state.encoder_cache.blobs, capacity=settings.open_runs_cache_size)
     app.state.classifier_cache = ClassifierCache(settings.classifier_cache_size, blobs=app.state.encoder_cache.blobs)

@@ -4,8 +4,10 @@ Start with ``selfsup worker`` (or ``celery -A worker.celery_app worker -Q traini
 """
 
 import multiprocessing
+import warnings
 from typing import Any
 
+from celery.exceptions import SecurityWarning
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 
 from app.core.config import get_settings
@@ -16,6 +18,11 @@ from worker.reaper import Reaper
 
 celery = get_celery()
 celery.conf.include = ["worker.tasks"]
+if "pickle" not in celery.conf.accept_content:
+    # Celery's root warning is about pickle: a message could run code as root. This worker accepts JSON only
+    # (Celery itself refuses to start as root with pickle), and containers commonly run as root, so the warning
+    # on every start says nothing actionable. Only that one warning is filtered.
+    warnings.filterwarnings("ignore", message="You're running the worker with superuser", category=SecurityWarning)
 _reaper = Reaper(get_settings())
 
 

@@ -30,7 +30,7 @@ def final_report(
 ) -> dict[str, Any]:
     """The last epoch's metrics, plus labeled probes of the trained encoder vs random init where possible, and
     for image-text models retrieval recall@1/5 in both directions on the held-out pairs."""
-    final = dict(metrics)
+    final = dict(metrics, embedding_dim=trainer.model.embedding_dim)  # for "RankMe 84 of 128" in the summary
     if heldout is not None:
         from selfsup.pairs.retrieval import retrieval_recall
 

@@ -15,7 +15,15 @@ from app.core.db import db_now, session_factory
 from app.core.ids import new_id
 from app.core.storage import Storage, open_storage
 from app.datasets.orm import Dataset
-from app.jobs.lease import Claim, claim_job, finish_claim, holds_claim, record_progress, release_for_retry
+from app.jobs.lease import (
+    Claim,
+    claim_job,
+    enter_phase,
+    finish_claim,
+    holds_claim,
+    record_progress,
+    release_for_retry,
+)
 from app.jobs.orm import Job
 from app.jobs.service import dispatch
 from app.jobs.workdirs import remove_workdirs, workdir_key
@@ -36,6 +44,25 @@ class JobSetupError(Exception):
     """The job cannot run as stored (its dataset is gone, say); retrying would not help."""
 
 
+class TrainingClock:
+    """Seconds of training left at this attempt's own rate so far: counted from the first step it saw, so a
+    resumed attempt's rate is not inflated by the steps an earlier attempt did."""
+
+    def __init__(self) -> None:
+        self._start: tuple[float, int] | None = None
+
+    def see(self, progress: Progress) -> None:
+        if self._start is None:
+            self._start = (time.monotonic(), progress.step)
+
+    def eta_seconds(self, progress: Progress) -> float | None:
+        if self._start is None or progress.step <= self._start[1]:
+            return None
+        started, first_step = self._start
+        per_step = (time.monotonic() - started) / (progress.step - first_step)
+        return round(max(progress.total_steps - progress.step, 0) * per_step, 1)
+
+
 class JobHooks(TrainingHooks):
     """Reports progress to the job row at most every few seconds, relays cancel and lease loss, and uploads
     each checkpoint the trainer writes to storage."""
@@ -46,8 +73,10 @@ class JobHooks(TrainingHooks):
         self.stored_bytes = checkpoint.stored_bytes()  # counts toward the tenant's stored bytes
         self.embedding_dim = 0  # known once the trainer has built the model
         self._last_write = 0.0
+        self.clock = TrainingClock()
 
     def on_step(self, progress: Progress, metrics: Metrics) -> None:
+        self.clock.see(progress)
         if time.monotonic() - self._last_write >= self.interval:
             self._write(progress, metrics, kind="step")
 
@@ -87,6 +116,7 @@ class JobHooks(TrainingHooks):
                 metrics=report,
                 kind=kind,
                 checkpoint_bytes=self.stored_bytes,
+                eta_seconds=None if kind == "final" else self.clock.eta_seconds(progress),
             )
         self._last_write = time.monotonic()
         if not status.held:
@@ -173,9 +203,17 @@ def _conclude(claim: Claim, run: PreparedRun, result: TrainResult, storage: Stor
             finish_claim(session, claim=claim, status="canceled", step=result.progress.step)
             session.commit()
         return "canceled"
+    _enter_phase(claim, "evaluating")  # probes on a big dataset take a while after the last step
     report = final_report(run.trainer, result.metrics, run.labels, run.heldout)
     run.hooks.write_final(result.progress, report)
+    _enter_phase(claim, "exporting")
     return _register_model(claim, run.trainer, storage, report)
+
+
+def _enter_phase(claim: Claim, phase: str) -> None:
+    with session_factory()() as session:
+        if not enter_phase(session, claim=claim, phase=phase):
+            raise LeaseLost(claim.job_id)
 
 
 def _register_model(claim: Claim, trainer: Trainer, storage: Storage, evaluation: dict[str, Any]) -> str:

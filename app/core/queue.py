@@ -9,7 +9,7 @@ from functools import lru_cache
 from celery import Celery
 from kombu import Connection
 
-from app.core.config import Settings, get_settings
+from app.core.config import FILESYSTEM_BROKER, Settings, get_settings
 
 TRAIN_TASK = "jobs.train"
 INGEST_TASK = "datasets.ingest"
@@ -41,8 +41,14 @@ def broker_options(settings: Settings) -> dict[str, object]:
     }
 
 
+def _explicit_host(broker_url: str) -> str:
+    """A bare ``filesystem://`` makes kombu log "No hostname was supplied" on every connection; the filesystem
+    transport ignores the host, so naming one changes nothing but the log."""
+    return "filesystem://localhost//" if broker_url == FILESYSTEM_BROKER else broker_url
+
+
 def make_celery(settings: Settings) -> Celery:
-    celery = Celery("selfsup", broker=settings.broker_url)
+    celery = Celery("selfsup", broker=_explicit_host(settings.broker_url))
     celery.conf.update(
         broker_transport_options=broker_options(settings),
         broker_connection_retry_on_startup=True,
@@ -80,7 +86,7 @@ def broker_is_reachable(timeout: float = 2.0) -> bool:
     settings = get_settings()
     try:
         with Connection(
-            settings.broker_url, transport_options=broker_options(settings), connect_timeout=timeout
+            _explicit_host(settings.broker_url), transport_options=broker_options(settings), connect_timeout=timeout
         ) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
         return True

@@ -13,6 +13,7 @@ from app.datasets.items import item_response
 from app.datasets.modalities import check_modality
 from app.datasets.orm import Dataset
 from app.datasets.schemas import DatasetOut, parse_column_types
+from app.datasets.sniff import check_archive_upload
 from app.datasets.sources import (
     NewDataset,
     check_one_source,
@@ -52,7 +53,9 @@ def upload_dataset(
             "allows (SELFSUP_IMPORT_ALLOWED_PREFIXES). Its objects are ingested as one archive's members.",
         ),
     ] = None,
-    modality: Annotated[str, Form(description="image, text, tabular or image_text.")] = "image",
+    modality: Annotated[
+        str, Form(description="image (the default), text, tabular or image_text; a CSV or JSONL needs text or tabular.")
+    ] = "image",
     image_size: Annotated[
         int | None, Form(ge=8, le=1024, description="image, image_text: stored side length in pixels.")
     ] = None,
@@ -80,6 +83,8 @@ def upload_dataset(
     with the reason in ``error``)."""
     check_modality(modality)
     check_one_source(file=file, upload_id=upload_id, source=source)
+    if file is not None:
+        check_archive_upload(modality=modality, filename=file.filename or "upload", stream=file.file)
     options = IngestOptions(
         image_size=image_size or settings.default_image_size,
         vocab_size=vocab_size,

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth.deps import bearer, requires
 from app.auth.service import Principal
 from app.core.deps import SessionDep
-from app.core.errors import NotFound
+from app.core.errors import FieldErrors, NotFound
 from app.core.json_guard import JsonGuard, JsonRefused
 from app.embeddings.images import images_from_base64
 from app.embeddings.openai_errors import OpenAIError, OpenAIRoute
@@ -126,12 +126,27 @@ def _client_inputs(model: RegisteredModel, inputs: list[str] | list[list[int]]) 
     texts: list[str] = inputs  # type: ignore[assignment]  # a list of strings: the schema allows no mix
     if model.modality == "tabular":
         return ClientInputs("row", [_row(text, i) for i, text in enumerate(texts)], "input")
+    if model.modality == "image":
+        return ClientInputs("image", _images_for_image_model(model, texts), "input")
     images = [text.startswith("data:") for text in texts]
-    if model.modality == "image" or (model.modality == "image_text" and all(images)):
+    if model.modality == "image_text" and all(images):
         return ClientInputs("image", images_from_base64(texts, field="input"), "input")
     if any(images):
         raise OpenAIError(400, "send images (data URLs) and texts in separate requests", param="input")
     return ClientInputs("text", texts, "input")
+
+
+def _images_for_image_model(model: RegisteredModel, texts: list[str]) -> list[bytes]:
+    """Plain text is the usual mistake here (an OpenAI client sends strings), so say what the model takes."""
+    try:
+        return images_from_base64(texts, field="input")
+    except FieldErrors as exc:
+        index = exc.errors[0]["loc"][-1]
+        message = (
+            f"model {model.id!r} takes images, not text: send each input as a base64 image or a data URL "
+            f"(data:image/png;base64,...); input[{index}] is neither"
+        )
+        raise OpenAIError(400, message, param="input") from None
 
 
 def _row(text: str, index: int) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def claim_job(session: Session, *, job_id: str, worker: str, lease_seconds: floa
             worker=worker,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             started_at=now,
+            phase="training",
+            eta_seconds=None,
         ),
     )
     session.commit()
@@ -99,15 +101,23 @@ def record_progress(
     metrics: dict[str, Any],
     kind: str,
     checkpoint_bytes: int | None = None,
+    eta_seconds: float | None = None,
     history_cap: int = METRICS_HISTORY_CAP,
 ) -> LeaseStatus:
     """Write the latest counters and metrics and append them to the history, thinned to ``history_cap`` step
-    points; ``checkpoint_bytes``, when given, is what the job's working directory now holds.
+    points; ``checkpoint_bytes``, when given, is what the job's working directory now holds; ``eta_seconds``
+    the worker's estimate of the training time left (None: unknown).
 
     Reports, like a renewal, whether the claim is still held and whether a cancel was asked for: progress is
     written every few seconds, so a cancel is noticed within a few steps rather than at the next renewal.
     """
-    values: dict[str, Any] = {"epoch": epoch, "step": step, "total_steps": total_steps, "metrics": metrics}
+    values: dict[str, Any] = {
+        "epoch": epoch,
+        "step": step,
+        "total_steps": total_steps,
+        "metrics": metrics,
+        "eta_seconds": eta_seconds,
+    }
     if checkpoint_bytes is not None:
         values["checkpoint_bytes"] = checkpoint_bytes
     written = affected_rows(session, update(Job).where(_fenced(claim)).values(**values))
@@ -120,6 +130,13 @@ def record_progress(
     session.commit()
     cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == claim.job_id)))
     return LeaseStatus(held=bool(written), cancel_requested=cancel)
+
+
+def enter_phase(session: Session, *, claim: Claim, phase: str) -> bool:
+    """Say what the attempt does now (``evaluating``, ``exporting``); False when the claim is no longer held."""
+    entered = affected_rows(session, update(Job).where(_fenced(claim)).values(phase=phase, eta_seconds=None))
+    session.commit()
+    return bool(entered)
 
 
 def finish_claim(session: Session, *, claim: Claim, status: str, error: str | None = None, **values: Any) -> bool:

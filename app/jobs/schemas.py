@@ -4,9 +4,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.jobs.orm import Job
+from app.jobs.summary import metrics_description, quality_summary
 
 MAX_PARAMS = 100  # a method takes a few dozen parameters at most; the cap keeps a hostile body's errors few
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+JobPhase = Literal["queued", "training", "evaluating", "exporting", "done"]
+PHASE_OF_STATUS: dict[str, JobPhase] = {"queued": "queued", "succeeded": "done", "failed": "done", "canceled": "done"}
 
 
 class JobCreate(BaseModel):
@@ -37,7 +40,18 @@ class JobOut(BaseModel):
     status: JobStatus
     cancel_requested: bool
     progress: JobProgress
-    metrics: dict[str, Any]
+    phase: JobPhase = Field(
+        description="queued; while running: training, then evaluating (the final metrics and probes, after the "
+        "last step), then exporting (writing the model); done once succeeded, failed or canceled."
+    )
+    eta_seconds: float | None = Field(
+        description="While training: seconds of training left at this attempt's rate so far; null otherwise."
+    )
+    metrics: dict[str, Any] = Field(description=metrics_description())
+    summary: str | None = Field(
+        description="Once succeeded: the final report in plain words, e.g. 'kNN 0.91: +4.2 points over the "
+        "random-init encoder; RankMe 84 of 128'."
+    )
     error: str | None
     model_id: str | None
     attempts: int
@@ -63,7 +77,10 @@ class JobOut(BaseModel):
                 total_steps=job.total_steps,
                 fraction=round(fraction, 4),
             ),
+            phase=PHASE_OF_STATUS.get(job.status) or job.phase or "training",  # type: ignore[arg-type]
+            eta_seconds=job.eta_seconds if job.status == "running" and job.phase == "training" else None,
             metrics=job.metrics or {},
+            summary=quality_summary(job.metrics or {}) if job.status == "succeeded" else None,
             error=job.error,
             model_id=job.model_id,
             attempts=job.attempts,

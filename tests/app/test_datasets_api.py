@@ -215,3 +215,21 @@ def test_bad_labels_csv_is_refused(client: TestClient, csv_text: str, expected: 
     flat = [(name.split("/")[1], data) for name, data in digit_pngs(2)]
     failed = upload(client, zip_bytes([*flat, ("labels.csv", csv_text.encode())]))
     assert failed["status"] == "failed" and expected in failed["error"]
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "expected"),
+    [
+        ("table.csv", b"a,b\n1,2\n", "modality=tabular"),
+        ("docs.jsonl", b'{"text": "hi"}\n', "modality=text"),
+        ("upload", b'{"text": "hi"}\n', "looks like a JSONL file"),  # no suffix: the first bytes tell
+        ("export", b"x,y,label\n1,2,a\n", "looks like a CSV file"),
+    ],
+)
+def test_a_table_or_documents_sent_as_images_suggests_the_modality(
+    client: TestClient, filename: str, data: bytes, expected: str
+) -> None:
+    response = post(client, data, filename=filename)
+    assert response.status_code == 422, response.text
+    assert expected in response.text and "takes a .zip, .tar or .tar.gz archive" in response.text
+    assert client.get("/v1/datasets").json()["total"] == 0, "nothing is recorded"

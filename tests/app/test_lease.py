@@ -14,6 +14,7 @@ from app.jobs.lease import (
     Claim,
     cancel_requested,
     claim_job,
+    enter_phase,
     finish_claim,
     reap,
     record_progress,
@@ -21,6 +22,7 @@ from app.jobs.lease import (
     renew_lease,
 )
 from app.jobs.orm import Job
+from app.jobs.schemas import JobOut
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def test_a_stale_claim_can_no_longer_write(job_id: str) -> None:
 
 
 def test_renewals_and_progress_writes_report_a_cancel_request(job_id: str) -> None:
-    progress = {"epoch": 0, "step": 1, "total_steps": 2, "metrics": {"loss": 1.0}, "kind": "step"}
+    progress: dict[str, Any] = {"epoch": 0, "step": 1, "total_steps": 2, "metrics": {"loss": 1.0}, "kind": "step"}
     with session() as s:
         claim = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
         assert claim is not None
@@ -202,3 +204,30 @@ def test_the_cancel_poll_sees_a_cancel_request(job_id: str) -> None:
         s.get_one(Job, job_id).cancel_requested = True
     with session() as s:
         assert cancel_requested(s, job_id=job_id)
+
+
+def test_the_phase_and_eta_follow_the_attempt_and_only_its_holder_moves_them(job_id: str) -> None:
+    assert (JobOut.from_row(job(job_id)).phase, JobOut.from_row(job(job_id)).eta_seconds) == ("queued", None)
+    progress: dict[str, Any] = {
+        "epoch": 0,
+        "step": 1,
+        "total_steps": 4,
+        "metrics": {},
+        "kind": "step",
+        "eta_seconds": 12.5,
+    }
+    with session() as s:
+        first = claim_job(s, job_id=job_id, worker="a", lease_seconds=30)
+        assert first is not None
+        record_progress(s, claim=first, **progress)
+    assert (JobOut.from_row(job(job_id)).phase, JobOut.from_row(job(job_id)).eta_seconds) == ("training", 12.5)
+    with session() as s:
+        assert enter_phase(s, claim=first, phase="evaluating")
+    assert (JobOut.from_row(job(job_id)).phase, JobOut.from_row(job(job_id)).eta_seconds) == ("evaluating", None)
+    expire_lease(job_id)
+    with session() as s:
+        reap(s, now=utcnow(), max_attempts=3, redispatch_after=60)
+        assert JobOut.from_row(s.get_one(Job, job_id)).phase == "queued"
+        assert claim_job(s, job_id=job_id, worker="b", lease_seconds=30) is not None
+        assert not enter_phase(s, claim=first, phase="exporting"), "a superseded attempt cannot move the phase"
+    assert JobOut.from_row(job(job_id)).phase == "training"

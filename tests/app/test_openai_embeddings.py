@@ -136,6 +136,13 @@ def test_errors_come_in_openais_shape(client: TestClient, model_id: str) -> None
     assert post(client, {}, Authorization="Bearer nope").headers["WWW-Authenticate"] == "Bearer"
 
 
+def test_text_sent_to_an_image_model_says_the_model_takes_images(client: TestClient, model_id: str) -> None:
+    response = post(client, {"model": model_id, "input": [data_urls(1)[0], "a photo of a cat"]})
+    assert response.status_code == 400, response.text
+    message = response.json()["error"]["message"]
+    assert "takes images, not text" in message and "input[1]" in message, message
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [(b'{"model": "m", "input": ', "not valid JSON"), (b'{"model": "m", "input": "a", "dimensions": NaN}', "NaN")],

@@ -19,6 +19,7 @@ def test_upload_pretrain_poll_and_embed(stack: Stack) -> None:
     assert done["attempts"] == 1 and done["progress"]["fraction"] == 1.0 and done["model_id"]
     epochs = stack.client.http.get(f"/v1/jobs/{job['id']}/metrics", params={"kind": "epoch"}).json()["points"]
     assert [p["epoch"] for p in epochs] == [1, 2, 3]
+    assert "superuser privileges" not in stack.workers[0].log(), "Celery's root warning is configured away"
 
     images = [data for _, data in digit_pngs(6)]
     first = stack.client.embed_json(done["model_id"], images)

@@ -56,6 +56,7 @@ def test_selfsup_up_serves_the_whole_path_and_stops_cleanly(tmp_path: Path) -> N
     assert code == 0, up.log()[-3000:]
     assert (tmp_path / "data" / "selfsup.db").is_file() and (tmp_path / "data" / "broker" / "control").is_dir()
     assert f"http://127.0.0.1:{port}" in up.log()
+    assert "No hostname was supplied" not in up.log() and "superuser privileges" not in up.log(), "configured away"
     assert len(children) == 3, "one API, one training worker and one ingest worker process"
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "every child has exited"
 

@@ -63,6 +63,9 @@ def test_a_job_trains_reports_and_registers_one_model(client: TestClient, datase
     assert run_job(job_id, settings=get_settings(), worker_name="test") == "succeeded"
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and job["attempts"] == 1 and job["finished_at"]
+    assert job["phase"] == "done" and job["eta_seconds"] is None
+    assert "points over the random-init encoder" in job["summary"] and "RankMe" in job["summary"], job["summary"]
+    assert job["summary"].startswith(f"kNN {job['metrics']['knn_top1']:.2f}") and " of 128" in job["summary"]
     assert job["progress"]["fraction"] == 1.0 and job["metrics"]["loss"] > 0
     history = client.get(f"/v1/jobs/{job_id}/metrics", params={"kind": "epoch"}).json()["points"]
     assert [p["epoch"] for p in history] == [1, 2]
