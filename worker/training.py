@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core.access_log import log_job_event
 from app.core.cache import BlobCache
 from app.core.config import Settings
 from app.core.db import db_now, session_factory
@@ -28,6 +29,7 @@ from worker.checkpoints import StoredCheckpoint
 from worker.data import job_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
+from worker.job_log import logged_attempt
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class JobHooks(TrainingHooks):
         self.stored_bytes = checkpoint.stored_bytes()  # counts toward the tenant's stored bytes
         self.embedding_dim = 0  # known once the trainer has built the model
         self._last_write = 0.0
+        self.tenant: str | None = None  # for the job-event log lines
 
     def on_step(self, progress: Progress, metrics: Metrics) -> None:
         if time.monotonic() - self._last_write >= self.interval:
@@ -53,6 +56,8 @@ class JobHooks(TrainingHooks):
 
     def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
         self._write(progress, metrics, kind="epoch")
+        loss = metrics.get("epoch_loss")
+        log_job_event("epoch", job_id=self.claim.job_id, tenant=self.tenant, epoch=progress.epoch, epoch_loss=loss)
 
     def should_stop(self) -> bool:
         if self.heartbeat.lost:
@@ -106,6 +111,10 @@ def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:
 
 def run_claim(claim: Claim, *, settings: Settings) -> str:
     """Train the claimed job to its end: succeeded, canceled, requeued for another attempt, or failed."""
+    return logged_attempt(claim, kind="train", attempt=lambda: _run_claim(claim, settings=settings))
+
+
+def _run_claim(claim: Claim, *, settings: Settings) -> str:
     job_id = claim.job_id
     storage = open_storage(settings)
     blobs = BlobCache.from_settings(settings, storage)
@@ -148,12 +157,14 @@ def _prepare(
             raise JobSetupError("the job's dataset was deleted before it could train")
         dataset = session.get_one(Dataset, job.dataset_id)
         method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
+        tenant = job.tenant
     params = get_method(method).validate(raw_params)  # ``pretrained`` stays a name: see worker.data
     dataset_dir = held.enter_context(blobs.local(data_key))
     checkpoint = StoredCheckpoint(blobs.storage, claim.job_id)
     checkpoint.restore(workdir)
     data = job_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
     hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds, checkpoint=checkpoint)
+    hooks.tenant = tenant
     trainer = Trainer(
         method,
         params,
