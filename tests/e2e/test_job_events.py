@@ -43,7 +43,7 @@ def samples(api: Api, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     return found
 
 
-def test_events_follow_a_job_to_its_end_and_metrics_count_it(start_api: Callable[..., Api]) -> None:
+def test_events_follow_a_job_to_its_end_and_metrics_count_it(start_api: Callable[..., Api]) -> None:  # noqa: F811
     api = start_api(SELFSUP_TENANT_MAX_EVENT_STREAMS="1", SELFSUP_METRICS_JOBS_CACHE_SECONDS="0")
     secret = new_key("acme")
     client = httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {secret}"}, timeout=30)
