@@ -35,9 +35,7 @@ def test_metrics_need_the_token_and_count_requests_by_route_template(scraped: Te
     families = {family.name: family for family in text_string_to_metric_families(response.text)}
     assert {"selfsup_http_requests", "selfsup_jobs", "selfsup_embedding_queue_depth"} <= families.keys()
     assert {"selfsup_training_samples_per_second", "selfsup_training_data_wait_fraction"} <= families.keys()
-    counted = {
-        (s.labels["route"], s.labels["status"]) for s in families["selfsup_http_requests"].samples if s.labels
-    }
+    counted = {(s.labels["route"], s.labels["status"]) for s in families["selfsup_http_requests"].samples if s.labels}
     assert ("/v1/jobs/{job_id}", "404") in counted
     assert not any("job_missing" in route for route, _ in counted)
 
