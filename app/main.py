@@ -26,9 +26,13 @@ from app.embeddings.openai_router import router as openai_router
 from app.embeddings.router import router as embeddings_router
 from app.embeddings.service import EncoderCache
 from app.indexes.router import router as indexes_router
+from app.jobs.events import StreamSlots
 from app.jobs.router import router as jobs_router
 from app.methods.router import router as methods_router
 from app.models.router import router as models_router
+from app.monitoring.exposition import Exposition
+from app.monitoring.requests import RequestObserver
+from app.monitoring.router import router as monitoring_router
 from app.uploads.router import router as uploads_router
 
 
@@ -45,6 +49,8 @@ def create_app() -> FastAPI:
     app.state.encoder_cache = EncoderCache.from_settings(settings)
     app.state.open_runs = OpenRuns(app.state.encoder_cache.blobs, capacity=settings.open_runs_cache_size)
     app.state.classifier_cache = ClassifierCache(settings.classifier_cache_size, blobs=app.state.encoder_cache.blobs)
+    app.state.exposition = Exposition(jobs_cache_seconds=settings.metrics_jobs_cache_seconds)
+    app.state.event_streams = StreamSlots(settings.tenant_max_event_streams)
     install_error_handlers(app)
     routers = (
         health_router,
@@ -60,6 +66,7 @@ def create_app() -> FastAPI:
         openai_router,
         indexes_router,
         curation_router,
+        monitoring_router,
     )
     for router in routers:
         app.include_router(router)
@@ -78,6 +85,7 @@ def create_app() -> FastAPI:
         responders=responders,
         read_timeout=settings.body_read_timeout_seconds,
     )
+    app.add_middleware(RequestObserver)  # outermost: it sees every answer, refusals by the layers inside too
     return app
 
 

@@ -37,6 +37,7 @@ from app.jobs.service import dispatch
 from app.quotas import service as quotas
 from app.quotas.errors import QuotaExceeded
 from worker.heartbeat import Heartbeat, LeaseLost
+from worker.job_log import logged_attempt
 from worker.sources import fetch_source
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,10 @@ def run_pending_ingests(settings: Settings, *, worker_name: str) -> list[str]:
 
 def run_ingest_claim(claim: Claim, *, settings: Settings) -> str:
     """Ingest the claimed job's upload to its end: succeeded, failed (bad input: for good), requeued, or lost."""
+    return logged_attempt(claim, kind="ingest", attempt=lambda: _run_ingest_claim(claim, settings=settings))
+
+
+def _run_ingest_claim(claim: Claim, *, settings: Settings) -> str:
     storage = open_storage(settings)
     storage.clear_staging(staging_prefix(claim.job_id))  # what killed attempts of this job left behind
     workdir = storage.staging_dir(f"{staging_prefix(claim.job_id)}{claim.attempt}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core.access_log import log_job_event
 from app.core.cache import BlobCache
 from app.core.config import Settings
 from app.core.db import db_now, session_factory
@@ -36,6 +37,7 @@ from worker.checkpoints import StoredCheckpoint
 from worker.data import job_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
+from worker.job_log import logged_attempt
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class JobHooks(TrainingHooks):
         self.embedding_dim = 0  # known once the trainer has built the model
         self._last_write = 0.0
         self.clock = TrainingClock()
+        self.tenant: str | None = None  # for the job-event log lines
 
     def on_step(self, progress: Progress, metrics: Metrics) -> None:
         self.clock.see(progress)
@@ -82,6 +85,8 @@ class JobHooks(TrainingHooks):
 
     def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
         self._write(progress, metrics, kind="epoch")
+        loss = metrics.get("epoch_loss")
+        log_job_event("epoch", job_id=self.claim.job_id, tenant=self.tenant, epoch=progress.epoch, epoch_loss=loss)
 
     def should_stop(self) -> bool:
         if self.heartbeat.lost:
@@ -136,6 +141,10 @@ def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:
 
 def run_claim(claim: Claim, *, settings: Settings) -> str:
     """Train the claimed job to its end: succeeded, canceled, requeued for another attempt, or failed."""
+    return logged_attempt(claim, kind="train", attempt=lambda: _run_claim(claim, settings=settings))
+
+
+def _run_claim(claim: Claim, *, settings: Settings) -> str:
     job_id = claim.job_id
     storage = open_storage(settings)
     blobs = BlobCache.from_settings(settings, storage)
@@ -178,12 +187,14 @@ def _prepare(
             raise JobSetupError("the job's dataset was deleted before it could train")
         dataset = session.get_one(Dataset, job.dataset_id)
         method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
+        tenant = job.tenant
     params = get_method(method).validate(raw_params)  # ``pretrained`` stays a name: see worker.data
     dataset_dir = held.enter_context(blobs.local(data_key))
     checkpoint = StoredCheckpoint(blobs.storage, claim.job_id)
     checkpoint.restore(workdir)
     data = job_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
     hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds, checkpoint=checkpoint)
+    hooks.tenant = tenant
     trainer = Trainer(
         method,
         params,

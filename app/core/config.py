@@ -179,6 +179,28 @@ class Settings(BaseSettings):
         description="The operator's key (operator scope), created at first start for automation; else one is made.",
     )
 
+    # H5 (metrics, logs, job events): who may scrape /metrics, and the budget of each job-event stream.
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token /metrics requires; unset: /metrics answers only clients on loopback.",
+    )
+    metrics_jobs_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="How long /metrics reuses its database counts of jobs."
+    )
+    event_stream_poll_seconds: float = Field(
+        default=0.5, gt=0, le=10, description="How often an open job-event stream reads the job."
+    )
+    event_stream_max_seconds: float = Field(
+        default=900.0, ge=1, le=86400, description="An open job-event stream ends after this; the client reconnects."
+    )
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="uvicorn worker processes of `selfsup api` (several: multiprocess metrics)."
+    )
+    tenant_max_event_streams: int = Field(
+        default=8, ge=1, le=1000, description="Job-event streams one tenant may hold open at once (per API process)."
+    )
+
     @field_validator("import_allowed_prefixes", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

@@ -6,6 +6,7 @@ one format whether pydantic or a service found the problem.
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,13 @@ from starlette.exceptions import HTTPException
 from app.core.storage import StorageError
 
 log = logging.getLogger(__name__)
+
+
+REFUSAL_REASON = "refusal_reason"  # request state: why a 429/503 was answered, for the refusals metric
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class ServiceError(Exception):
@@ -82,7 +90,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StorageError, _storage_error)  # type: ignore[arg-type]
 
 
-async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    if exc.status_code in (429, 503):
+        setattr(request.state, REFUSAL_REASON, _snake_case(type(exc).__name__))
     detail: object = exc.errors if isinstance(exc, FieldErrors) else exc.message
     return JSONResponse(status_code=exc.status_code, content={"detail": json_safe(detail)}, headers=exc.headers)
 

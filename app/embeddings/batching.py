@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from app.embeddings.admission import Saturated
+from app.monitoring.instruments import EMBEDDING_BATCH_SIZE, EMBEDDING_QUEUE_DEPTH
 
 IDLE_SECONDS = 10.0  # a model's worker thread exits after this long without work; the next request restarts it
 MAX_RETRY_AFTER = 60
@@ -90,6 +91,7 @@ class EmbeddingBatcher:
             self._queue.append(request)
             self._queued += len(images)
             self._pending += len(images)
+            EMBEDDING_QUEUE_DEPTH.inc(len(images))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name=f"embed-{self.name}", daemon=True)
                 self._thread.start()
@@ -132,6 +134,7 @@ class EmbeddingBatcher:
                 size += len(request.images)
             else:
                 self._pending -= len(request.images)
+                EMBEDDING_QUEUE_DEPTH.dec(len(request.images))
         return batch
 
     def _run(self, batch: list[_Request]) -> None:
@@ -139,6 +142,7 @@ class EmbeddingBatcher:
         if not batch:  # all cancelled
             return
         count = sum(len(r.images) for r in batch)
+        EMBEDDING_BATCH_SIZE.observe(count)
         started = time.monotonic()
         try:
             inputs = batch[0].images if len(batch) == 1 else self._join([r.images for r in batch])  # N inputs
@@ -157,6 +161,7 @@ class EmbeddingBatcher:
     def _finished(self, count: int, *, elapsed: float | None) -> None:
         with self._ready:
             self._pending -= count
+            EMBEDDING_QUEUE_DEPTH.dec(count)
             if elapsed is not None and count:
                 latest = elapsed / count
                 average = self._seconds_per_image

@@ -1,11 +1,12 @@
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from app.auth.deps import Reader, Writer
 from app.core.deps import SessionDep, SettingsDep
 from app.core.pagination import MAX_OFFSET, Page, PageParams, page_params
 from app.jobs import service
+from app.jobs.events import EventStreamResponse, StreamBudget, StreamSlots, job_events
 from app.jobs.history import METRICS_HISTORY_CAP
 from app.jobs.schemas import JobCreate, JobOut, JobStatus, MetricPoint, MetricsHistory
 from app.quotas import service as quotas
@@ -75,3 +76,22 @@ def get_metrics(
 @router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
 def cancel_job(caller: Writer, session: SessionDep, job_id: str) -> JobOut:
     return JobOut.from_row(service.cancel_job(session, tenant=caller.tenant, job_id=job_id))
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventStreamResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "job, metric and end events."}},
+)
+def stream_job_events(
+    caller: Reader, session: SessionDep, settings: SettingsDep, request: Request, job_id: str
+) -> EventStreamResponse:
+    """Server-sent events: ``job`` (the job as GET /v1/jobs/{id} shows it) first and on every change, ``metric``
+    for each new history point, ``end`` with the final job, then the stream closes. Read it with ``fetch()``
+    (EventSource cannot send the key). A stream lasts at most ``SELFSUP_EVENT_STREAM_MAX_SECONDS``; reconnect."""
+    service.get_job(session, tenant=caller.tenant, job_id=job_id)  # 404 before a slot is taken
+    session.close()  # the stream reads with sessions of its own: no connection stays checked out meanwhile
+    slots: StreamSlots = request.app.state.event_streams
+    give_back = slots.take(caller.tenant)
+    budget = StreamBudget(settings.event_stream_poll_seconds, settings.event_stream_max_seconds)
+    return EventStreamResponse(job_events(tenant=caller.tenant, job_id=job_id, budget=budget), on_close=give_back)

@@ -24,7 +24,8 @@ class TrainingHooks:
     """No-op base; override what you need. Hooks run on the training thread, so keep them cheap."""
 
     def on_step(self, progress: Progress, metrics: Metrics) -> None:
-        """After every optimizer step, with ``loss``, ``lr`` and ``samples_per_second``."""
+        """After every optimizer step, with ``loss``, ``lr``, ``samples_per_second`` and
+        ``data_wait_fraction`` (of the step's time spent loading its batch)."""
 
     def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
         """After every epoch, with the epoch's mean ``epoch_loss`` (absent if a resume found no step left) and

@@ -138,8 +138,10 @@ class Trainer:
 
     def train_step(self, indices: np.ndarray) -> Metrics:
         started = time.perf_counter()
+        batch = self.data.batch(indices, self.device)
+        loaded = time.perf_counter()  # operators ask how much of a step waits on data rather than on the model
         with torch.no_grad():
-            views = self.model.make_views(self.data.batch(indices, self.device))
+            views = self.model.make_views(batch)
         views = [self._formatted(view) for view in views]
         with autocast_for(self.device):
             loss = self.model.training_loss(views)
@@ -154,7 +156,8 @@ class Trainer:
         if not np.isfinite(value):
             raise TrainingDiverged(f"loss became {value} at step {self.step}; try a lower lr")
         elapsed = time.perf_counter() - started
-        return {"loss": value, "lr": lr, "samples_per_second": len(indices) / elapsed}
+        data_wait = (loaded - started) / elapsed if elapsed > 0 else 0.0
+        return {"loss": value, "lr": lr, "samples_per_second": len(indices) / elapsed, "data_wait_fraction": data_wait}
 
     def evaluate_representation(self) -> Metrics:
         """Label-free quality of the current embeddings on the probe items: ``rankme``, ``alignment``,

@@ -38,4 +38,6 @@ def test_every_uvicorn_handler_carries_the_filter() -> None:
     assert {name: handler["filters"] for name, handler in config["handlers"].items()} == {
         "default": ["redact_secrets"],
         "access": ["redact_secrets"],
+        "json": ["redact_secrets"],
     }
+    assert config["loggers"]["uvicorn.access"]["handlers"] == []  # our JSON request lines replace its lines

@@ -127,7 +127,8 @@ def test_straight_run_completes(straight: Run) -> None:
     assert result.progress.fraction == 1.0
     assert sorted(straight.hooks.losses) == [1, 2, 3, 4, 5, 6]
     assert result.checkpoint_path.is_file()
-    assert {"loss", "lr", "samples_per_second", "epoch_loss"} <= result.metrics.keys()
+    assert {"loss", "lr", "samples_per_second", "data_wait_fraction", "epoch_loss"} <= result.metrics.keys()
+    assert 0 <= result.metrics["data_wait_fraction"] <= 1
 
 
 def test_epoch_loss_is_the_mean_of_the_epoch_steps(straight: Run) -> None:

@@ -1,0 +1,1 @@
+"""Operators' view of the service: Prometheus metrics at /metrics, JSON logs."""
