@@ -20,6 +20,8 @@ from app.embeddings.openai_errors import error_response as openai_error_response
 from app.embeddings.openai_router import router as openai_router
 from app.embeddings.router import router as embeddings_router
 from app.embeddings.service import EncoderCache
+from app.exports.router import router as exports_router
+from app.exports.service import Exporter
 from app.jobs.router import router as jobs_router
 from app.methods.router import router as methods_router
 from app.models.router import router as models_router
@@ -34,6 +36,7 @@ def create_app() -> FastAPI:
         description="Upload unlabeled data, pretrain a self-supervised encoder, serve its embeddings.",
     )
     app.state.encoder_cache = EncoderCache.from_settings(settings)
+    app.state.exporter = Exporter(app.state.encoder_cache.blobs)
     install_error_handlers(app)
     routers = (
         health_router,
@@ -43,6 +46,7 @@ def create_app() -> FastAPI:
         methods_router,
         jobs_router,
         models_router,
+        exports_router,
         embedding_runs_router,
         embeddings_router,
         openai_router,
