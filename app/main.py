@@ -27,6 +27,8 @@ from app.embeddings.router import router as embeddings_router
 from app.embeddings.service import EncoderCache
 from app.indexes.router import router as indexes_router
 from app.jobs.events import StreamSlots
+from app.exports.router import router as exports_router
+from app.exports.service import Exporter
 from app.jobs.router import router as jobs_router
 from app.methods.router import router as methods_router
 from app.models.router import router as models_router
@@ -51,6 +53,7 @@ def create_app() -> FastAPI:
     app.state.classifier_cache = ClassifierCache(settings.classifier_cache_size, blobs=app.state.encoder_cache.blobs)
     app.state.exposition = Exposition(jobs_cache_seconds=settings.metrics_jobs_cache_seconds)
     app.state.event_streams = StreamSlots(settings.tenant_max_event_streams)
+    app.state.exporter = Exporter(app.state.encoder_cache.blobs)
     install_error_handlers(app)
     routers = (
         health_router,
@@ -60,6 +63,7 @@ def create_app() -> FastAPI:
         methods_router,
         jobs_router,
         models_router,
+        exports_router,
         embedding_runs_router,
         classifiers_router,
         embeddings_router,

@@ -10,6 +10,9 @@ exit status 1.
     python bench/serve_load.py --clients 32 --seconds 5 --env SELFSUP_EMBED_QUEUE_LIMIT=8
     python bench/serve_load.py --url http://127.0.0.1:8000 --key ssk_... [--model mdl_...]
 
+After the load it prints the in-process ceiling of the same model, torch beside onnxruntime (batch 64, from
+its exports; see bench/runtime_ceiling.py), unless ``--ceiling-seconds 0``.
+
 Without ``--url`` it starts ``selfsup migrate``, ``selfsup api`` and, to train the model through the HTTP
 API (scikit-learn digits, SimCLR, tiny_cnn, one epoch), ``selfsup worker``, which it stops before the load;
 the data lives in a temporary directory (SQLite unless ``--database-url``).
@@ -40,11 +43,13 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 from PIL import Image
+from runtime_ceiling import ceiling_report
 from sklearn.datasets import load_digits
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 TOLERANCE = 1e-5  # batch composition may change the last float32 bits (app/embeddings/batching.py)
 REQUEST_TIMEOUT = 30.0
+BATCH_IMAGES = 64
 
 
 @dataclass
@@ -230,6 +235,7 @@ def train_tiny_model(url: str, key: str, *, timeout: float = 300) -> str:
         files = {"file": ("digits.zip", archive.getvalue())}
         dataset = http.post("/v1/datasets", files=files, data={"name": "digits", "image_size": "16"})
         dataset.raise_for_status()
+        wait_until_ingested(http, dataset.json()["id"], timeout)
         params = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 32}
         spec = {"dataset_id": dataset.json()["id"], "method": "simclr", "params": params}
         job = http.post("/v1/jobs", json=spec).raise_for_status().json()
@@ -241,6 +247,17 @@ def train_tiny_model(url: str, key: str, *, timeout: float = 300) -> str:
     if job["status"] != "succeeded":
         raise SystemExit(f"training failed: {job['error']}")
     return str(job["model_id"])
+
+
+def wait_until_ingested(http: httpx.Client, dataset_id: str, timeout: float) -> None:
+    """Uploads are ingested by a worker: a job on a dataset still processing is a 409."""
+    deadline = time.monotonic() + timeout
+    while (status := http.get(f"/v1/datasets/{dataset_id}").raise_for_status().json()["status"]) == "processing":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"dataset {dataset_id} still processing after {timeout:.0f} s: is a worker running?")
+        time.sleep(0.5)
+    if status != "ready":
+        raise SystemExit(f"ingest of dataset {dataset_id} ended {status}")
 
 
 class Child:
@@ -330,6 +347,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--key", help="an API key with the write scope, for --url")
     parser.add_argument("--model", help="an existing model id (else a tiny one is trained)")
     parser.add_argument("--database-url", help="for the server started here; SQLite in a temp dir by default")
+    parser.add_argument(
+        "--ceiling-seconds", type=float, default=5.0, help="per runtime for the in-process torch/onnx ceiling; 0: skip"
+    )
     parser.add_argument("--env", action="append", default=[], metavar="SELFSUP_X=V", help="for the server started")
     args = parser.parse_args(argv)
     if not 0 < args.seconds <= 300:
@@ -351,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(load)
         except OSError as exc:
             raise SystemExit(f"cannot reach {url}: {exc}") from None
+        if args.ceiling_seconds > 0:
+            print(ceiling_report(url, key, model_id, digit_pngs(BATCH_IMAGES), seconds=args.ceiling_seconds))
     print(result.report())
     return 1 if result.errors else 0
 

@@ -3,7 +3,7 @@
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     )
     embed_threads: int = Field(
         default=1, ge=1, le=256, description="CPU threads torch uses for one model's batch (its worker thread)."
+    )
+    # Export (issue 12, H4): onnxruntime measured faster than torch on CPU for the embed route (bench/serve_load.py).
+    serve_runtime: Literal["torch", "onnx"] = Field(
+        default="onnx",
+        description="What runs CPU encoders on the embed routes: onnx (their ONNX export, built when a model loads) "
+        "or torch. Models on a GPU device always run on torch.",
     )
     tenant_max_active_jobs: int = Field(
         default=20, ge=1, le=100_000, description="Queued plus running jobs one tenant may have at once."

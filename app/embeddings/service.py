@@ -19,6 +19,7 @@ from app.embeddings.batching import BatchLimits, EmbeddingBatcher
 from app.embeddings.images import ImageBudget, canonical_images
 from app.models.service import ENCODER_FILE
 from selfsup.encoder import Encoder
+from selfsup.export.runtime import onnx_embedders
 from selfsup.tabular.rows import InvalidRowError
 
 
@@ -46,8 +47,10 @@ class EncoderCache:
         threads: int,
         max_requests: int,
         images: ImageBudget,
+        runtime: str = "torch",
     ) -> None:
         self.capacity = capacity
+        self.runtime = runtime  # "torch" or "onnx" (see Settings.serve_runtime)
         self.blobs = blobs  # where encoders are read from: a local copy of the model's stored folder
         self.images = images
         self.limits = limits
@@ -71,6 +74,7 @@ class EncoderCache:
             threads=settings.embed_threads,
             max_requests=settings.embed_max_requests,
             images=ImageBudget.from_settings(settings),
+            runtime=settings.serve_runtime,
         )
 
     def get(self, model_id: str, key: str) -> ServedModel:
@@ -96,12 +100,13 @@ class EncoderCache:
 
     def _batchers(self, encoder: Encoder, model_id: str) -> dict[str, EmbeddingBatcher]:
         batchers = {}
+        on_onnx = self.runtime == "onnx" and encoder.device.type == "cpu"
+        graphs = onnx_embedders(encoder, threads=self.threads) if on_onnx else {}
         for kind in encoder.input_kinds:
             embed, join = _KIND_EMBED[kind](encoder)
+            run = graphs[kind] if on_onnx else _with_threads(embed, self.threads)
             name = model_id if len(encoder.input_kinds) == 1 else f"{model_id}-{kind}"
-            batchers[kind] = EmbeddingBatcher(
-                _with_threads(embed, self.threads), limits=self.limits, name=name, join=join
-            )
+            batchers[kind] = EmbeddingBatcher(run, limits=self.limits, name=name, join=join)
         return batchers
 
 

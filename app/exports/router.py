@@ -1,0 +1,40 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from app.auth.deps import Reader
+from app.core.deps import SessionDep
+from app.exports.service import Exporter, training_card
+from app.models import service as models
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+ExportFormat = Literal["onnx", "torchscript", "safetensors"]
+
+
+@router.get("/models/{model_id}/export", response_class=StreamingResponse)
+def export_model(
+    caller: Reader,
+    session: SessionDep,
+    request: Request,
+    model_id: str,
+    format: Annotated[
+        ExportFormat,
+        Query(
+            description="onnx or torchscript: graphs from canonical tensors to unit vectors; safetensors: weights "
+            "and the config that rebuilds the network."
+        ),
+    ] = "onnx",
+) -> StreamingResponse:
+    """A zip of the model file(s), ``card.json`` (method, params, dataset stats, metrics, input spec,
+    preprocessing) and ``tokenizer.json`` or ``schema.json`` where the modality needs one. Image-text models
+    give one graph per tower (``image.onnx``, ``text.onnx``). Built on the first request for a model and format
+    (one build at a time per server: 503 with Retry-After while another runs), then served from storage."""
+    model = models.get_model(session, tenant=caller.tenant, model_id=model_id)
+    card = training_card(session, model)
+    session.close()  # no connection stays checked out while an export builds or streams
+    exporter: Exporter = request.app.state.exporter
+    key = exporter.ensure(model=model, fmt=format, card=card)
+    headers = {"Content-Disposition": f'attachment; filename="{model.id}-{format}.zip"'}
+    return StreamingResponse(exporter.stream(key), media_type="application/zip", headers=headers)
