@@ -23,6 +23,7 @@ from app.embeddings.service import EncoderCache
 from app.jobs.router import router as jobs_router
 from app.methods.router import router as methods_router
 from app.models.router import router as models_router
+from app.ui.router import install_dashboard
 from app.uploads.router import router as uploads_router
 
 
@@ -49,6 +50,7 @@ def create_app() -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    install_dashboard(app)
     upload = ("POST", app.url_path_for("upload_dataset"))
     responders: dict[str, Callable[[Exception], Response]] = {
         str(app.url_path_for("create_embeddings")): openai_error_response
