@@ -98,6 +98,7 @@ async function follow(view, signal) {
       throw error;
     }
     await view.loadHistory(); // the stream ended (its lifetime, or the job's end): fill any gap, reconnect
+    if (!finished(view, signal)) await sleep(POLL_MS);
   }
 }
 
