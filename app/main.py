@@ -35,6 +35,7 @@ from app.models.router import router as models_router
 from app.monitoring.exposition import Exposition
 from app.monitoring.requests import RequestObserver
 from app.monitoring.router import router as monitoring_router
+from app.ui.router import install_dashboard
 from app.uploads.router import router as uploads_router
 
 
@@ -74,6 +75,7 @@ def create_app() -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    install_dashboard(app)
     upload = ("POST", app.url_path_for("upload_dataset"))
     labels = ("POST", app.url_path_for("create_classifier"))  # a labels CSV of up to classifier_max_labels rows
     responders: dict[str, Callable[[Exception], Response]] = {
