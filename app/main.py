@@ -25,10 +25,10 @@ from app.embeddings.openai_errors import error_response as openai_error_response
 from app.embeddings.openai_router import router as openai_router
 from app.embeddings.router import router as embeddings_router
 from app.embeddings.service import EncoderCache
-from app.indexes.router import router as indexes_router
-from app.jobs.events import StreamSlots
 from app.exports.router import router as exports_router
 from app.exports.service import Exporter
+from app.indexes.router import router as indexes_router
+from app.jobs.events import StreamSlots
 from app.jobs.router import router as jobs_router
 from app.methods.router import router as methods_router
 from app.models.router import router as models_router

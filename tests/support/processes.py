@@ -108,6 +108,11 @@ class ServiceProcess:
         """Grows while the process is busy starting up: progress for :func:`wait_for`."""
         return self.log_path.stat().st_size
 
+    def starting_up(self) -> tuple[int, int]:
+        """Progress while a process starts: importing on a loaded machine can log nothing for a minute or more,
+        but its CPU time still grows."""
+        return self.log_size(), self.work_done()
+
     def work_done(self) -> int:
         """Progress for :func:`wait_for` that also moves while nothing is logged (a pool process importing torch
         on a loaded machine, say): the CPU time of the process and its descendants, in steps of
@@ -124,7 +129,7 @@ def wait_until_healthy(base_url: str, process: ServiceProcess, timeout: float = 
         except httpx.HTTPError:
             return False
 
-    wait_for(healthy, timeout=timeout, what=f"{base_url} to become ready", progress=process.log_size)
+    wait_for(healthy, timeout=timeout, what=f"{base_url} to become ready", progress=process.starting_up)
 
 
 def wait_for_worker(process: ServiceProcess, timeout: float = 60) -> None:
@@ -133,4 +138,4 @@ def wait_for_worker(process: ServiceProcess, timeout: float = 60) -> None:
             raise AssertionError(f"worker exited early:\n{process.log()[-3000:]}")
         return " ready." in process.log()
 
-    wait_for(ready, timeout=timeout, what="the Celery worker to be ready", progress=process.log_size)
+    wait_for(ready, timeout=timeout, what="the Celery worker to be ready", progress=process.starting_up)
