@@ -80,6 +80,7 @@ def cancel_job(caller: Writer, session: SessionDep, job_id: str) -> JobOut:
 
 @router.get(
     "/{job_id}/events",
+    status_code=status.HTTP_200_OK,  # stated: FastAPI's OpenAPI reads it from a response class's signature else
     response_class=EventStreamResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "job, metric and end events."}},
 )
