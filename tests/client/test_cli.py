@@ -71,3 +71,14 @@ def test_up_refuses_a_taken_port_at_once_and_mints_no_key(tmp_path: Path) -> Non
     assert not (tmp_path / "data" / "admin-key.txt").exists(), "no key was minted"
     helped = selfsup("up", "--help")
     assert "--port" in helped.stdout and "--data-dir" in helped.stdout and "``" not in helped.stdout
+
+
+def test_the_client_imports_neither_the_server_nor_the_engine() -> None:
+    probe = (
+        "import sys, selfsup_client, selfsup_client.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'app', 'selfsup', 'worker', 'torch'}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True
+    )
+    assert found.stdout.strip() == "[]", found.stdout + found.stderr
