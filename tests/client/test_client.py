@@ -1,19 +1,16 @@
 """selfsup_client against a real API and worker: uploads (whole and resumable), jobs with progress, embeddings
-equal to the HTTP route's, errors as exceptions with the server's message, and a 429 retried after Retry-After."""
+equal to the HTTP route's, errors as exceptions with the server's message."""
 
 import base64
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
 from selfsup_client import Client, NotFoundError, ValidationError
 from tests.e2e.conftest import ADMIN_KEY, Stack, StackFactory
 from tests.support.images import digit_pngs, zip_bytes
-from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.e2e
 TINY = {"backbone": "tiny_cnn", "batch_size": 32, "epochs": 2}
@@ -21,8 +18,7 @@ TINY = {"backbone": "tiny_cnn", "batch_size": 32, "epochs": 2}
 
 @pytest.fixture
 def stack(make_stack: StackFactory) -> Stack:
-    # One upload at a time: a second one meets a real 429. Leases of 30 s: a loaded machine is slow to renew.
-    return make_stack(SELFSUP_TENANT_MAX_UPLOADS="1", SELFSUP_LEASE_SECONDS="30")
+    return make_stack(SELFSUP_LEASE_SECONDS="30")  # a worker on a loaded machine is slow to renew leases
 
 
 @pytest.fixture
@@ -43,7 +39,6 @@ def test_the_client_against_a_real_api_and_worker(client: Client, stack: Stack, 
     model_id = trains_with_progress(client, dataset)
     embeds_as_the_route_does(client, stack, model_id)
     refusals_become_exceptions_with_the_servers_message(client, dataset)
-    a_429_is_retried_after_retry_after(client, stack, tmp_path)
 
 
 def uploads_whole_and_resumable(client: Client, stack: Stack, tmp_path: Path) -> str:
@@ -81,39 +76,3 @@ def refusals_become_exceptions_with_the_servers_message(client: Client, dataset:
     with pytest.raises(ValidationError) as invalid:
         client.jobs.submit(dataset, "simclr", {"epochs": 0})
     assert invalid.value.status == 422 and "epochs" in invalid.value.message
-
-
-def a_429_is_retried_after_retry_after(client: Client, stack: Stack, tmp_path: Path) -> None:
-    """A part upload that the test holds open keeps the tenant's only upload slot; the client's upload is
-    refused with 429 + Retry-After, retries, and gets through once the slot is free."""
-    upload = stack.client.http.post("/v1/uploads", json={"filename": "held.zip"}).json()
-    release = threading.Event()
-
-    def held_body() -> Iterator[bytes]:
-        yield b"x" * 1024
-        release.wait(timeout=120)
-        yield b"x"
-
-    held = threading.Thread(
-        target=lambda: httpx.put(
-            f"{stack.client.http.base_url}v1/uploads/{upload['id']}/parts/1",
-            content=held_body(),
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            timeout=120,
-        )
-    )
-    held.start()
-    probe = f"/v1/uploads/{upload['id']}/parts/2"  # answered 429 once the held part has the slot
-    wait_for(lambda: stack.client.http.put(probe, content=b"x").status_code == 429, timeout=60, what="the slot held")
-    refusals: list[int] = []
-    patient = Client(str(stack.client.http.base_url), ADMIN_KEY, max_retries=60, max_backoff=1.0)
-    # The refusals are counted as the client sees them (the API's log is buffered).
-    patient._transport.http.event_hooks["response"] = [lambda r: refusals.append(r.status_code)]
-    result: dict = {}
-    uploader = threading.Thread(target=lambda: result.update(patient.datasets.upload(digits_file(tmp_path, 8))))
-    uploader.start()
-    wait_for(lambda: refusals.count(429) >= 2, timeout=60, what="the client to be refused and retry")
-    release.set()
-    held.join(timeout=60)
-    uploader.join(timeout=120)
-    assert result.get("status") == "processing", "the retried upload went through"
