@@ -1,19 +1,22 @@
-"""The ``selfsup`` command: ``up`` (everything on one machine), or ``api``, ``worker``, ``migrate`` apart."""
+"""selfsup server commands: up runs everything on one machine; api, worker and migrate run the parts apart;
+create-key stores an API key. (python -m app.cli runs these alone; the installed selfsup command adds the
+client commands beside them.)"""
 
-import argparse
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import ValidationError
+import click
+import typer
 
-from app.core.config import Settings, get_settings
+if TYPE_CHECKING:
+    from app.core.config import Settings
 
 SHUTDOWN_GRACE_SECONDS = 15.0
+READY_POLL_SECONDS = 0.3
 # ``selfsup worker --queues``: each name stands for the setting that names that queue.
 WORKER_QUEUES = {"training": "queue", "ingest": "ingest_queue"}
 # An ingest-only worker keeps its pool process (and its warm decoding pool) for this many tasks; one that trains
@@ -21,24 +24,50 @@ WORKER_QUEUES = {"training": "queue", "ingest": "ingest_queue"}
 INGEST_TASKS_PER_CHILD = 100
 PRIVATE_UMASK = 0o077  # files 0600, folders 0700: datasets, models, the database and keys are the owner's
 
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Database, blobs and keys (SELFSUP_DATA_DIR; default ./.selfsup).", show_default=False
+    ),
+]
+Host = Annotated[str | None, typer.Option(help="Address the API binds (SELFSUP_HOST; default 127.0.0.1).")]
+Port = Annotated[int | None, typer.Option(help="Port the API binds (SELFSUP_PORT; default 8000).", min=1, max=65535)]
 
-def migrate(settings: Settings) -> None:
+
+def load_settings(data_dir: Path | None = None, host: str | None = None, port: int | None = None) -> "Settings":
+    """The settings, the flags written over the environment first so that child processes get them too."""
+    from pydantic import ValidationError
+
+    from app.core.config import get_settings
+
+    flags = {"SELFSUP_DATA_DIR": data_dir and data_dir.resolve(), "SELFSUP_HOST": host, "SELFSUP_PORT": port}
+    os.environ.update({name: str(value) for name, value in flags.items() if value is not None})
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        typer.echo(f"selfsup: invalid configuration:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+    make_private_data_dir(settings)
+    return settings
+
+
+def migrate(settings: "Settings") -> None:
     from app.core.migrate import upgrade_to_head
 
     upgrade_to_head(settings.database_url)
 
 
-def api(settings: Settings) -> None:
+def api(settings: "Settings") -> None:
     import uvicorn
 
     from app.auth.bootstrap import ensure_admin_key, promote_bootstrap_keys
+    from app.core.access_log import uvicorn_log_config
 
     if settings.bootstrap_admin_key is not None:
         ensure_admin_key(settings)
     else:
         promote_bootstrap_keys(settings)  # an older install's generated key, if ``up`` did not run first
-    from app.core.access_log import uvicorn_log_config
-
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -51,7 +80,7 @@ def api(settings: Settings) -> None:
     )
 
 
-def worker(settings: Settings, queues: Sequence[str] = tuple(WORKER_QUEUES)) -> None:
+def worker(settings: "Settings", queues: Sequence[str] = tuple(WORKER_QUEUES)) -> None:
     from worker.celery_app import celery
 
     names = ",".join(getattr(settings, WORKER_QUEUES[queue]) for queue in queues)
@@ -72,11 +101,11 @@ def parse_queues(raw: str) -> list[str]:
     queues = [name.strip() for name in raw.split(",") if name.strip()]
     unknown = [name for name in queues if name not in WORKER_QUEUES]
     if unknown or not queues:
-        raise argparse.ArgumentTypeError(f"choose from {', '.join(WORKER_QUEUES)} (comma-separated)")
+        raise typer.BadParameter(f"choose from {', '.join(WORKER_QUEUES)} (comma-separated)")
     return queues
 
 
-def announce_admin_key(settings: Settings) -> None:
+def announce_admin_key(settings: "Settings") -> None:
     from app.auth.bootstrap import ADMIN_KEY_FILE, ensure_admin_key
 
     secret = ensure_admin_key(settings)
@@ -90,57 +119,29 @@ def announce_admin_key(settings: Settings) -> None:
         )
 
 
-def create_key(settings: Settings, tenant: str, scopes: list[str], name: str) -> None:
-    from app.auth.service import create_key as store_key
+def store_key(tenant: str, scopes: list[str], name: str) -> None:
+    from app.auth.service import create_key
     from app.core.db import session_factory
 
     with session_factory()() as session:
-        key, secret = store_key(session, name=name, tenant=tenant, scopes=scopes)
+        key, secret = create_key(session, name=name, tenant=tenant, scopes=scopes)
     print(f"{secret}\n(id {key.id}, tenant {key.tenant}, scopes {','.join(key.scopes)}; shown once)")
 
 
-def up(settings: Settings) -> int:
-    """Migrate, then run one API and two worker processes until Ctrl-C, and stop them cleanly. Ingest has a
-    worker of its own, so that an upload is never ingested behind a long training job."""
-    migrate(settings)
-    announce_admin_key(settings)
-    children = [_spawn("worker", "--queues=training"), _spawn("worker", "--queues=ingest"), _spawn("api")]
-    url = f"http://{settings.host}:{settings.port}"
-    print(f"selfsup is up at {url} (data in {settings.data_dir}); Ctrl-C stops it", flush=True)
-    stopping = False
-
-    def request_stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    while not stopping and all(child.poll() is None for child in children):
-        time.sleep(0.2)
-    _stop_all(children)
-    return 0 if stopping else 1
+def port_refusal(host: str, port: int) -> str | None:
+    """Why the API could not bind ``host:port`` (taken, say), or None when it can. Binds as uvicorn does
+    (SO_REUSEADDR), so a port in TIME_WAIT from a previous run does not count as taken."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
-def _spawn(command: str, *options: str) -> subprocess.Popen[bytes]:
-    # A session of its own lets us stop a worker together with its pool processes.
-    return subprocess.Popen([sys.executable, "-m", "app.cli", command, *options], start_new_session=True)
-
-
-def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.terminate()  # the leader shuts its own pool down; a group signal would race it
-    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
-    for child in children:
-        try:
-            child.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            # A job still training is resumed from its last checkpoint on the next start.
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-
-
-def make_private_data_dir(settings: Settings) -> None:
+def make_private_data_dir(settings: "Settings") -> None:
     """From here on this process (and every child: uvicorn, Celery's pool) creates files only its user reads.
 
     The data dir itself is narrowed too, in case an older install or a hand-made ``mkdir`` left it open:
@@ -153,39 +154,84 @@ def make_private_data_dir(settings: Settings) -> None:
         settings.data_dir.chmod(0o700)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="selfsup", description=__doc__)
-    parser.add_argument("command", choices=["up", "api", "worker", "migrate", "create-key"])
-    parser.add_argument("--tenant", default="default", help="create-key: the key's tenant")
-    parser.add_argument("--scopes", default="read,write", help="create-key: comma-separated read,write,admin")
-    parser.add_argument(
-        "--operator", action="store_true", help="create-key: an operator key, managing every tenant's keys"
-    )
-    parser.add_argument("--name", default="created from the command line", help="create-key: a label")
-    parser.add_argument(
-        "--queues",
-        type=parse_queues,
-        default=list(WORKER_QUEUES),
-        help="worker: which work it takes, comma-separated: training (GPU hosts), ingest (CPU hosts); default both",
-    )
-    args = parser.parse_args(argv)
+def up_command(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None:
+    """Run everything on this machine: migrate, then an API and two workers, until Ctrl-C.
+
+    Prints the data directory and key file first, and "selfsup is up at URL" once the API answers /readyz.
+    """
+    from app.cli_up import up
+
+    raise typer.Exit(up(load_settings(data_dir, host, port)))
+
+
+def api_command(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None:
+    """Run the HTTP API alone (uvicorn)."""
+    api(load_settings(data_dir, host, port))
+
+
+def worker_command(
+    queues: Annotated[
+        str,
+        typer.Option(help="Work it takes, comma-separated: training (GPU hosts), ingest (CPU hosts)."),
+    ] = ",".join(WORKER_QUEUES),
+    data_dir: DataDir = None,
+) -> None:
+    """Run a Celery worker alone."""
+    chosen = parse_queues(queues)
+    worker(load_settings(data_dir), chosen)
+
+
+def migrate_command(data_dir: DataDir = None) -> None:
+    """Bring the database schema up to date."""
+    migrate(load_settings(data_dir))
+
+
+def create_key_command(
+    tenant: Annotated[str, typer.Option(help="The key's tenant.")] = "default",
+    scopes: Annotated[str, typer.Option(help="Comma-separated: read, write, admin.")] = "read,write",
+    operator: Annotated[bool, typer.Option(help="An operator key, managing every tenant's keys.")] = False,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "created from the command line",
+    data_dir: DataDir = None,
+) -> None:
+    """Store a new API key in the database and print its secret once."""
+    load_settings(data_dir)
+    store_key(tenant, ["operator"] if operator else scopes.split(","), name)
+
+
+SERVER_COMMANDS: dict[str, Callable[..., None]] = {
+    "up": up_command,
+    "api": api_command,
+    "worker": worker_command,
+    "migrate": migrate_command,
+    "create-key": create_key_command,
+}
+
+
+def register_server_commands(cli: typer.Typer) -> None:
+    for name, command in SERVER_COMMANDS.items():
+        cli.command(name, rich_help_panel="Server")(command)
+
+
+def run_typer(cli: typer.Typer, argv: Sequence[str] | None) -> int:
+    """Run ``cli`` and answer its exit status rather than exiting, for ``main`` functions and tests."""
+    command = typer.main.get_command(cli)
     try:
-        settings = get_settings()
-    except ValidationError as exc:
-        print(f"selfsup: invalid configuration:\n{exc}", file=sys.stderr)
-        return 2
-    make_private_data_dir(settings)
-    if args.command == "up":
-        return up(settings)
-    if args.command == "create-key":
-        scopes = ["operator"] if args.operator else args.scopes.split(",")
-        create_key(settings, args.tenant, scopes, args.name)
-        return 0
-    if args.command == "worker":
-        worker(settings, args.queues)
-        return 0
-    {"api": api, "migrate": migrate}[args.command](settings)
-    return 0
+        # Without standalone mode click answers a typer.Exit's code instead of raising it.
+        answer = command.main(args=argv, prog_name="selfsup", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        return 130
+    return answer if isinstance(answer, int) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+    register_server_commands(cli)
+    return run_typer(cli, argv)
 
 
 if __name__ == "__main__":

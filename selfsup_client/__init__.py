@@ -1,0 +1,33 @@
+"""A Python client for a selfsup server: ``from selfsup_client import Client, SelfSupError``."""
+
+from selfsup_client.client import Client
+from selfsup_client.errors import (
+    AuthenticationError,
+    ConflictError,
+    JobFailedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitedError,
+    SelfSupError,
+    ServiceUnavailableError,
+    ValidationError,
+    WaitTimeoutError,
+)
+from selfsup_client.events import JobEvent
+
+__all__ = [
+    "AuthenticationError",
+    "Client",
+    "ConflictError",
+    "JobEvent",
+    "JobFailedError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "SelfSupError",
+    "ServiceUnavailableError",
+    "ValidationError",
+    "WaitTimeoutError",
+]
