@@ -43,7 +43,6 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 from PIL import Image
-from runtime_ceiling import ceiling_report
 from sklearn.datasets import load_digits
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -372,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             raise SystemExit(f"cannot reach {url}: {exc}") from None
         if args.ceiling_seconds > 0:
+            # A sibling script's module, loaded here only: it imports torch and onnxruntime.
+            from runtime_ceiling import ceiling_report
+
             print(ceiling_report(url, key, model_id, digit_pngs(BATCH_IMAGES), seconds=args.ceiling_seconds))
     print(result.report())
     return 1 if result.errors else 0
