@@ -17,14 +17,13 @@ import numpy as np
 from app.classifiers.attempts import ClassifyTask, mark_succeeded, read_task
 from app.classifiers.labels import DATASET_LABELS, LabeledItems
 from app.classifiers.predict import CARD_FILE, CLASSIFIER_FILE
-from app.classifiers.service import CLASSIFY_KIND, LABELS_PREFIX
+from app.classifiers.service import LABELS_PREFIX
 from app.core.cache import BlobCache
 from app.core.config import Settings
 from app.core.db import session_factory
 from app.core.storage import Storage, open_storage
 from app.embedding_runs.files import RunArrays, read_run_arrays
 from app.jobs.lease import Claim, finish_claim, release_for_retry
-from app.jobs.scheduling import claim_next
 from app.jobs.service import dispatch
 from selfsup.curation.fewshot import FitResult, fit_classifier
 from worker.heartbeat import Heartbeat, LeaseLost
@@ -34,23 +33,6 @@ log = logging.getLogger(__name__)
 
 class BadLabels(Exception):
     """The labels cannot train a classifier (or the run they label is gone): another try would fail again."""
-
-
-def classify_next(settings: Settings, *, worker_name: str, hint: str | None = None) -> str:
-    """Claim the fairest queued classifier job and run it; ``skipped`` when there is none."""
-    with session_factory()() as session:
-        claim = claim_next(
-            session, worker=worker_name, lease_seconds=settings.lease_seconds, hint=hint, kind=CLASSIFY_KIND
-        )
-    return "skipped" if claim is None else run_classify_claim(claim, settings=settings)
-
-
-def run_pending_classifiers(settings: Settings, *, worker_name: str) -> list[str]:
-    """Run queued classifier jobs until none is left; the outcome of each."""
-    outcomes = []
-    while (outcome := classify_next(settings, worker_name=worker_name)) != "skipped":
-        outcomes.append(outcome)
-    return outcomes
 
 
 def staging_prefix(job_id: str) -> str:

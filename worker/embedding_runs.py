@@ -23,9 +23,7 @@ from app.datasets.ingest import LABELS_ARRAY
 from app.embedding_runs import files
 from app.embedding_runs.attempts import EmbedTask, mark_succeeded, read_run_id, read_task
 from app.embedding_runs.files import RunArrays, read_run_arrays
-from app.embedding_runs.service import EMBED_KIND
 from app.jobs.lease import Claim, finish_claim, release_for_retry
-from app.jobs.scheduling import claim_next
 from app.jobs.service import dispatch
 from app.models.service import ENCODER_FILE
 from selfsup.device import pick_device
@@ -96,23 +94,6 @@ class StoredShards:
 
     def remove(self) -> None:
         self.storage.delete(f"{SHARDS_PREFIX}/{self.run_id}")
-
-
-def embed_next(settings: Settings, *, worker_name: str, hint: str | None = None, shard_items: int = SHARD_ITEMS) -> str:
-    """Claim the fairest queued embedding run and run it; ``skipped`` when there is none."""
-    with session_factory()() as session:
-        claim = claim_next(
-            session, worker=worker_name, lease_seconds=settings.lease_seconds, hint=hint, kind=EMBED_KIND
-        )
-    return "skipped" if claim is None else run_embed_claim(claim, settings=settings, shard_items=shard_items)
-
-
-def run_pending_embedding_runs(settings: Settings, *, worker_name: str, shard_items: int = SHARD_ITEMS) -> list[str]:
-    """Run queued embedding runs until none is left; the outcome of each."""
-    outcomes = []
-    while (outcome := embed_next(settings, worker_name=worker_name, shard_items=shard_items)) != "skipped":
-        outcomes.append(outcome)
-    return outcomes
 
 
 def staging_prefix(job_id: str) -> str:

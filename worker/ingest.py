@@ -20,7 +20,6 @@ from app.core.storage import Storage, open_storage
 from app.core.storage.imports import ImportRefused
 from app.datasets.ingest import Ingested
 from app.datasets.ingest_jobs import (
-    INGEST_KIND,
     IngestTask,
     abandoned_ingests,
     dataset_key,
@@ -32,7 +31,6 @@ from app.datasets.ingest_jobs import (
 )
 from app.datasets.modalities import run_ingest
 from app.jobs.lease import Claim, release_for_retry, report_counters
-from app.jobs.scheduling import claim_next
 from app.jobs.service import dispatch
 from app.quotas import service as quotas
 from app.quotas.errors import QuotaExceeded
@@ -71,23 +69,6 @@ class ProgressReporter:
         self._last_write = time.monotonic()
         if not held:
             raise LeaseLost(self.claim.job_id)
-
-
-def ingest_next(settings: Settings, *, worker_name: str, hint: str | None = None) -> str:
-    """Claim the fairest queued ingest job and run it; ``skipped`` when there is none."""
-    with session_factory()() as session:
-        claim = claim_next(
-            session, worker=worker_name, lease_seconds=settings.lease_seconds, hint=hint, kind=INGEST_KIND
-        )
-    return "skipped" if claim is None else run_ingest_claim(claim, settings=settings)
-
-
-def run_pending_ingests(settings: Settings, *, worker_name: str) -> list[str]:
-    """Run queued ingest jobs until none is left; the outcome of each."""
-    outcomes = []
-    while (outcome := ingest_next(settings, worker_name=worker_name)) != "skipped":
-        outcomes.append(outcome)
-    return outcomes
 
 
 def run_ingest_claim(claim: Claim, *, settings: Settings) -> str:

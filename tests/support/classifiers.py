@@ -8,7 +8,7 @@ import httpx
 from app.core.config import get_settings
 from tests.support.embedding_runs import run_to_the_end
 from tests.support.jobs import train_image_model
-from worker.classifiers import run_pending_classifiers
+from worker.kinds import run_pending
 
 
 def labeled_run(client: httpx.Client, dtype: str = "float32") -> dict[str, Any]:
@@ -26,4 +26,4 @@ def start_classifier(client: httpx.Client, run_id: str, labels: dict[str, str] |
 
 def fit_pending() -> list[str]:
     """Fit every queued classifier to its end; the outcome of each."""
-    return run_pending_classifiers(get_settings(), worker_name="test")
+    return run_pending("classify", get_settings(), worker_name="test")

@@ -5,7 +5,8 @@ from typing import Any
 import httpx
 
 from app.core.config import get_settings
-from worker.embedding_runs import SHARD_ITEMS, run_pending_embedding_runs
+from worker.embedding_runs import SHARD_ITEMS
+from worker.kinds import run_pending
 
 
 def start_run(client: httpx.Client, model_id: str, dataset_id: str, dtype: str = "float16") -> dict[str, Any]:
@@ -16,7 +17,7 @@ def start_run(client: httpx.Client, model_id: str, dataset_id: str, dtype: str =
 
 def embed_pending(shard_items: int = SHARD_ITEMS) -> list[str]:
     """Run every queued embedding run to its end; the outcome of each."""
-    return run_pending_embedding_runs(get_settings(), worker_name="test", shard_items=shard_items)
+    return run_pending("embed", get_settings(), worker_name="test", shard_items=shard_items)
 
 
 def run_to_the_end(client: httpx.Client, model_id: str, dataset_id: str, dtype: str = "float16") -> dict[str, Any]:

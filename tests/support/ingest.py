@@ -6,12 +6,12 @@ from typing import Any
 import httpx
 
 from app.core.config import get_settings
-from worker.ingest import run_pending_ingests
+from worker.kinds import run_pending
 
 
 def ingest_pending() -> list[str]:
     """Run every queued ingest job to its end; the outcome of each."""
-    return run_pending_ingests(get_settings(), worker_name="test")
+    return run_pending("ingest", get_settings(), worker_name="test")
 
 
 def upload(
