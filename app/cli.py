@@ -63,11 +63,13 @@ def api(settings: "Settings") -> None:
 
     from app.auth.bootstrap import ensure_admin_key, promote_bootstrap_keys
     from app.core.access_log import uvicorn_log_config
+    from app.monitoring.exposition import prepare_multiprocess_dir
 
     if settings.bootstrap_admin_key is not None:
         ensure_admin_key(settings)
     else:
         promote_bootstrap_keys(settings)  # an older install's generated key, if ``up`` did not run first
+    prepare_multiprocess_dir(settings.data_dir, workers=settings.api_workers)  # several processes: one /metrics
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -77,6 +79,7 @@ def api(settings: "Settings") -> None:
         log_config=uvicorn_log_config(),
         # Past it uvicorn answers 503 at once: slow clients cannot pile up open connections without bound.
         limit_concurrency=settings.max_connections,
+        workers=settings.api_workers,
     )
 
 

@@ -35,11 +35,13 @@ _CREATE_BODY: dict[str, Any] = {
                     "type": "object",
                     "properties": {
                         "embedding_run_id": {"type": "string"},
+                        "model_id": {"type": "string"},
+                        "dataset_id": {"type": "string"},
                         "labels": {"type": "string", "format": "binary", "description": "CSV: index,label"},
                         "name": {"type": "string"},
                         "regularization": {"type": "number"},
                     },
-                    "required": ["embedding_run_id", "labels"],
+                    "required": ["labels"],
                 }
             },
         },
@@ -99,7 +101,12 @@ def _validated(data: dict[str, Any] | bytes) -> ClassifierCreate:
 def _spec(body: ClassifierCreate, csv: bytes | None) -> service.ClassifierSpec:
     labels = body.labels if csv is None else csv
     return service.ClassifierSpec(
-        embedding_run_id=body.embedding_run_id, labels=labels, name=body.name, regularization=body.regularization
+        embedding_run_id=body.embedding_run_id,
+        labels=labels,
+        name=body.name,
+        regularization=body.regularization,
+        model_id=body.model_id,
+        dataset_id=body.dataset_id,
     )
 
 

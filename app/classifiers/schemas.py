@@ -1,7 +1,7 @@
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.classifiers.orm import Classifier
 from app.embeddings.schemas import INPUT_FIELDS, EmbedRequest
@@ -14,7 +14,15 @@ MAX_PREDICT_ITEMS = 10_000  # stored items are read from the run's vectors: no e
 class ClassifierCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    embedding_run_id: str = Field(max_length=40, description="A succeeded embedding run of yours.")
+    embedding_run_id: str | None = Field(
+        default=None, max_length=40, description="A succeeded embedding run of yours; or model_id and dataset_id."
+    )
+    model_id: str | None = Field(
+        default=None,
+        max_length=100,
+        description="With dataset_id: the latest succeeded run of this model (id or alias) over that dataset.",
+    )
+    dataset_id: str | None = Field(default=None, max_length=40)
     labels: dict[str, str] | Literal["dataset"] = Field(
         description='{"<item index>": "<label>"} for items of the run, or "dataset" for its dataset\'s labels.'
     )
@@ -22,6 +30,13 @@ class ClassifierCreate(BaseModel):
     regularization: float = Field(
         default=1.0, gt=0, le=1e6, description="L2 strength (1 / C of a logistic regression): larger is simpler."
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        by_run, by_pair = self.embedding_run_id is not None, (self.model_id, self.dataset_id) != (None, None)
+        if by_run == by_pair or (by_pair and None in (self.model_id, self.dataset_id)):
+            raise ValueError("send embedding_run_id, or model_id with dataset_id (the latest run of that pair)")
+        return self
 
 
 class PredictRequest(EmbedRequest):

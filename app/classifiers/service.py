@@ -29,7 +29,7 @@ from app.core.ids import new_id
 from app.core.queries import get_owned, paged
 from app.core.storage import Storage
 from app.embedding_runs.orm import EmbeddingRun
-from app.embedding_runs.service import ready_run
+from app.embedding_runs.service import latest_ready_run, ready_run
 from app.jobs.orm import Job
 from app.jobs.service import dispatch
 from app.quotas import service as quotas
@@ -55,10 +55,12 @@ class ClassifierSpec:
     """A request for a classifier: labels by item index (a mapping, or the bytes of an ``index,label`` CSV), or
     the run's own (``"dataset"``)."""
 
-    embedding_run_id: str
+    embedding_run_id: str | None  # or the latest succeeded run of model_id over dataset_id
     labels: Mapping[str, str] | str | bytes
     name: str | None
     regularization: float
+    model_id: str | None = None
+    dataset_id: str | None = None
 
 
 def create_classifier(
@@ -72,7 +74,7 @@ def create_classifier(
 ) -> Classifier:
     """Check the run and the labels, store the labels, add the queued job and its classifier under the tenant's
     quota lock, commit, ring the doorbell."""
-    run = ready_run(session, tenant=tenant, run_id=spec.embedding_run_id)
+    run = _run_of(session, tenant=tenant, spec=spec)
     labeled = _labeled_items(run, spec.labels, label_limits)
     classifier_id = new_id("clf")
     quotas.check_job_allowed(session, tenant=tenant, limits=limits)  # held until the commit below
@@ -87,6 +89,13 @@ def create_classifier(
         raise
     dispatch(session, job_id=classifier.job_id)
     return classifier
+
+
+def _run_of(session: Session, *, tenant: str, spec: ClassifierSpec) -> EmbeddingRun:
+    if spec.embedding_run_id is not None:
+        return ready_run(session, tenant=tenant, run_id=spec.embedding_run_id)
+    assert spec.model_id is not None and spec.dataset_id is not None  # the schema asks for both
+    return latest_ready_run(session, tenant=tenant, model_name=spec.model_id, dataset_id=spec.dataset_id)
 
 
 def _labeled_items(

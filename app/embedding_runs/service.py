@@ -102,6 +102,24 @@ def ready_run(session: Session, *, tenant: str, run_id: str) -> EmbeddingRun:
     return run
 
 
+def latest_ready_run(session: Session, *, tenant: str, model_name: str, dataset_id: str) -> EmbeddingRun:
+    """The newest succeeded run of the model (id or alias) over the dataset; 409 saying how to make one."""
+    model = resolve_model(session, tenant=tenant, name=model_name)
+    dataset = get_dataset(session, tenant=tenant, dataset_id=dataset_id)
+    query = (
+        select(EmbeddingRun)
+        .join(Job, Job.id == EmbeddingRun.job_id)
+        .where(EmbeddingRun.model_id == model.id, EmbeddingRun.dataset_id == dataset.id, Job.status == "succeeded")
+        .order_by(EmbeddingRun.created_at.desc())
+        .limit(1)
+    )
+    run = session.scalars(query).first()
+    if run is None:
+        message = f"model {model.id!r} has no finished embedding run over dataset {dataset.id!r}"
+        raise Conflict(f"{message}; start one: POST /v1/models/{model.id}/embedding-runs")
+    return run
+
+
 def list_runs(session: Session, *, tenant: str, limit: int, offset: int) -> tuple[list[EmbeddingRun], int]:
     query = select(EmbeddingRun).where(EmbeddingRun.tenant == tenant)
     order = (EmbeddingRun.created_at.desc(), EmbeddingRun.id)

@@ -13,7 +13,7 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
     tenant: Mapped[str] = mapped_column(String(100), index=True)
-    # Which work the row stands for (see app.jobs.kinds): claims, doorbells and the reaper's re-rings go by it.
+    # Which work the row stands for (app.core.queue.DOORBELLS, worker.kinds): claims, doorbells and re-rings go by it.
     kind: Mapped[str] = mapped_column(String(20), index=True, default="train", server_default="train")
     dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
     method: Mapped[str] = mapped_column(String(50))

@@ -83,6 +83,19 @@ def test_labels_by_index_as_json_or_a_csv_file(client: TestClient, run: dict) ->
         assert {p["label"] for p in predict(client, classifier_id, items=list(range(12)))} <= {"cat", "dog"}
 
 
+def test_a_model_and_its_dataset_stand_for_their_latest_run(client: TestClient, run: dict) -> None:
+    pair = {"model_id": run["model_id"], "dataset_id": run["dataset_id"], "labels": "dataset"}
+    queued = client.post("/v1/classifiers", json=pair)
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["embedding_run_id"] == run["id"]
+    both = client.post("/v1/classifiers", json={**pair, "embedding_run_id": run["id"]})
+    assert both.status_code == 422 and "model_id with dataset_id" in both.text
+    half = client.post("/v1/classifiers", json={"model_id": run["model_id"], "labels": "dataset"})
+    assert half.status_code == 422
+    other = client.post("/v1/classifiers", json=pair, headers=other_tenant())
+    assert other.status_code == 404
+
+
 @pytest.mark.parametrize(
     ("labels", "where", "says"),
     [

@@ -1,7 +1,8 @@
 """A user's walk through the dashboard in headless Chromium, against a real API and worker: sign in, upload a
 digits zip through the page, start a tiny job, watch its progress and loss curve update, embed a file on the
-model page. Any console error, page error or failed request fails the test. Screenshots of each page are
-saved under the test's output folder (and the job page's to docs/dashboard.png with UPDATE_DOCS_SCREENSHOT=1)."""
+model page, embed the dataset and see its quality report and map. Any console error, page error or failed
+request fails the test. Screenshots of each page are saved under the test's output folder (and the job page's
+to docs/dashboard.png with UPDATE_DOCS_SCREENSHOT=1)."""
 
 import json
 import os
@@ -61,6 +62,7 @@ def watch_progress(page: Page) -> list[str]:
 
 
 # Nothing here tests failover: leases long enough that a busy machine does not hand the job to a new attempt.
+RUN_TIMEOUT_MS = 180_000  # embedding 120 digits is seconds of work; the bound is for a machine several-fold slower
 CALM_LEASES = {"SELFSUP_LEASE_SECONDS": "60", "SELFSUP_REAPER_INTERVAL_SECONDS": "10"}
 
 
@@ -105,6 +107,16 @@ def test_dashboard_walkthrough(make_stack: StackFactory, tmp_path: Path) -> None
         page.click("#embed button")
         expect(page.locator("#embed-result")).to_contain_text("of dim ")
         page.screenshot(path=shots / "model.png", full_page=True)
+
+        page.click("a[href='#/runs']")
+        page.click("#start-run button")  # the one model and its dataset are preselected
+        status = page.locator("#runs tr[data-run] .status")
+        expect(status).to_have_text("succeeded", timeout=RUN_TIMEOUT_MS)
+        page.screenshot(path=shots / "runs.png", full_page=True)
+        page.click("#runs tr[data-run] a")
+        expect(page.locator("[data-chart=map] .scatterlayer .points path")).not_to_have_count(0)
+        expect(page.locator("#quality")).to_contain_text("Likely label errors")
+        page.screenshot(path=shots / "run.png", full_page=True)
 
         page.click("a[href='#/keys']")
         expect(page.locator("#keys tbody tr")).not_to_have_count(0)

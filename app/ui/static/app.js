@@ -7,6 +7,8 @@ import * as job from "./job.js";
 import * as models from "./models.js";
 import * as model from "./model.js";
 import * as keys from "./keys.js";
+import * as runs from "./runs.js";
+import * as run from "./run.js";
 
 const ROUTES = [
   [/^#\/datasets$/, datasets],
@@ -14,6 +16,8 @@ const ROUTES = [
   [/^#\/jobs\/([\w-]+)$/, job],
   [/^#\/models$/, models],
   [/^#\/models\/([\w.-]+)$/, model],
+  [/^#\/runs$/, runs],
+  [/^#\/runs\/([\w-]+)$/, run],
   [/^#\/keys$/, keys],
 ];
 
