@@ -10,9 +10,11 @@ import logging
 import re
 import time
 import uuid
+import weakref
 from typing import Any
 
-from starlette.routing import Match
+from fastapi.routing import iter_route_contexts
+from starlette.routing import compile_path, get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.gate import GATE_PRINCIPAL
@@ -81,7 +83,21 @@ def _observe(scope: Scope, *, status: int, seconds: float, request_id: str) -> N
 def route_template(scope: Scope) -> str:
     """The template of the route that served the request (``/v1/jobs/{job_id}``), also for requests refused
     before routing (the key gate's 401s)."""
-    route = scope.get("route")
-    if route is None:
-        route = next((r for r in scope["app"].router.routes if r.matches(scope)[0] == Match.FULL), None)
-    return str(getattr(route, "path", UNMATCHED))
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    route_path = get_route_path(scope)
+    return next((template for pattern, template in _templates(scope["app"]) if pattern.match(route_path)), UNMATCHED)
+
+
+_TEMPLATES: "weakref.WeakKeyDictionary[Any, list[tuple[re.Pattern[str], str]]]" = weakref.WeakKeyDictionary()
+
+
+def _templates(app: Any) -> list[tuple[re.Pattern[str], str]]:
+    """Every route template of ``app`` with its pattern, in routing order. FastAPI keeps included routers as
+    branches, so the app's own route list holds no templates; its route contexts do."""
+    if app not in _TEMPLATES:
+        paths = (context.path_format for context in iter_route_contexts(app.router.routes))
+        unique = dict.fromkeys(path for path in paths if isinstance(path, str))
+        _TEMPLATES[app] = [(compile_path(path)[0], path) for path in unique]
+    return _TEMPLATES[app]

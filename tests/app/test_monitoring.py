@@ -30,14 +30,15 @@ def test_metrics_need_the_token_and_count_requests_by_route_template(scraped: Te
     assert scraped.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     key = {"Authorization": f"Bearer {new_key()}"}
     assert scraped.get("/v1/jobs/job_missing", headers=key).status_code == 404
+    assert scraped.get("/v1/jobs/job_refused").status_code == 401  # refused by the key gate, before routing
     response = scraped.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200
     families = {family.name: family for family in text_string_to_metric_families(response.text)}
     assert {"selfsup_http_requests", "selfsup_jobs", "selfsup_embedding_queue_depth"} <= families.keys()
     assert {"selfsup_training_samples_per_second", "selfsup_training_data_wait_fraction"} <= families.keys()
     counted = {(s.labels["route"], s.labels["status"]) for s in families["selfsup_http_requests"].samples if s.labels}
-    assert ("/v1/jobs/{job_id}", "404") in counted
-    assert not any("job_missing" in route for route, _ in counted)
+    assert {("/v1/jobs/{job_id}", "404"), ("/v1/jobs/{job_id}", "401")} <= counted
+    assert not any("job_missing" in route or "job_refused" in route for route, _ in counted)
 
 
 def test_request_lines_carry_the_request_id_and_tenant_and_never_a_key(
