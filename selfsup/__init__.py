@@ -12,6 +12,7 @@ The names above are imported on first use, not with the package: a process that 
 (``selfsup.data.images``, as ingest's decoding processes do) must not pay for importing torch.
 """
 
+import os
 from typing import TYPE_CHECKING
 
 from selfsup.lazy import lazy_exports
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
     from selfsup.encoder import Encoder
     from selfsup.methods import MethodSpec, get_method, list_methods
     from selfsup.train.loop import Trainer, TrainResult
+
+# onnxruntime's Linux wheels (1.2x) start Microsoft's 1DS telemetry on import and write a session file into
+# $TMPDIR; a self-hosted service must not phone home, and its temp folder holds uploads being spooled.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 _EXPORTS = {
     "Encoder": "selfsup.encoder",
