@@ -15,6 +15,7 @@ from selfsup_client.errors import (
     WaitTimeoutError,
 )
 from selfsup_client.events import JobEvent
+from selfsup_client.transport import Retry, RetryHook
 
 __all__ = [
     "AuthenticationError",
@@ -26,6 +27,8 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "Retry",
+    "RetryHook",
     "SelfSupError",
     "ServiceUnavailableError",
     "ValidationError",

@@ -9,7 +9,7 @@ from selfsup_client.datasets import Datasets
 from selfsup_client.jobs import Jobs
 from selfsup_client.keys import Keys
 from selfsup_client.models import Models
-from selfsup_client.transport import DEFAULT_TIMEOUT, Transport
+from selfsup_client.transport import DEFAULT_TIMEOUT, RetryHook, Transport
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -18,7 +18,9 @@ class Client:
     """``Client(url, api_key)``; either missing is read from SELFSUP_URL / SELFSUP_API_KEY.
 
     Errors raise ``SelfSupError`` subclasses; 429 and 503 are retried ``max_retries`` times, waiting what the
-    server's Retry-After asks (at most ``max_backoff`` seconds each)."""
+    server's Retry-After asks (else 0.5 s, doubling), at most ``max_backoff`` seconds each. ``on_retry`` is
+    told of each retry before its wait (a ``Retry``: the status, the server's message, the delay); the
+    ``selfsup_client`` logger says the same at INFO. Timeouts must be finite."""
 
     def __init__(
         self,
@@ -28,10 +30,13 @@ class Client:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = 5,
         max_backoff: float = 30.0,
+        on_retry: RetryHook | None = None,
     ) -> None:
         self.url = url or os.environ.get("SELFSUP_URL") or DEFAULT_URL
         key = api_key or os.environ.get("SELFSUP_API_KEY")
-        self._transport = Transport(self.url, key, timeout=timeout, max_retries=max_retries, max_backoff=max_backoff)
+        self._transport = Transport(
+            self.url, key, timeout=timeout, max_retries=max_retries, max_backoff=max_backoff, on_retry=on_retry
+        )
         self.datasets = Datasets(self._transport)
         self.jobs = Jobs(self._transport)
         self.models = Models(self._transport)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from selfsup_client.errors import SelfSupError
 
 
 @dataclass(frozen=True)
@@ -31,18 +31,6 @@ def parse_events(lines: Iterator[str]) -> Iterator[JobEvent]:
             data.append(line[len("data:") :].removeprefix(" "))
 
 
-def stream_is_missing(response: httpx.Response) -> bool:
+def route_is_missing(error: SelfSupError) -> bool:
     """An older server: no events route (404 from the router rather than for the job, or 405)."""
-    if response.status_code == 405:
-        return True
-    if response.status_code != 404:
-        return False
-    response.read()
-    return _detail(response) == "Not Found"
-
-
-def _detail(response: httpx.Response) -> Any:
-    try:
-        return response.json().get("detail")
-    except (ValueError, AttributeError):
-        return None
+    return error.status == 405 or (error.status == 404 and error.detail == "Not Found")

@@ -6,8 +6,8 @@ from typing import Any, cast
 
 import httpx
 
-from selfsup_client.errors import WaitTimeoutError, error_from_response
-from selfsup_client.events import JobEvent, parse_events, stream_is_missing
+from selfsup_client.errors import SelfSupError, WaitTimeoutError
+from selfsup_client.events import JobEvent, parse_events, route_is_missing
 from selfsup_client.schemas import TERMINAL_STATUSES, Job, MetricPoint
 from selfsup_client.transport import Transport
 
@@ -62,18 +62,18 @@ class Jobs:
     def _follow_events(
         self, job: str, deadline: float, on_progress: ProgressCallback | None, on_metric: MetricCallback | None
     ) -> Job | None:
-        """The final job, or None when the server has no event stream."""
+        """The final job, or None when the server has no event stream. A refusal (429 past the tenant's open
+        streams, say) is retried like any request, then raised."""
         while time.monotonic() < deadline:
             try:
-                with self._transport.http.stream("GET", f"/v1/jobs/{job}/events") as response:
-                    if stream_is_missing(response):
-                        return None
-                    if response.is_error and response.status_code not in (429, 503):
-                        response.read()
-                        raise error_from_response(response)
+                with self._transport.stream("GET", f"/v1/jobs/{job}/events") as response:
                     for event in parse_events(response.iter_lines()):
                         if (final := _dispatch(event, on_progress, on_metric)) is not None:
                             return final
+            except SelfSupError as exc:
+                if route_is_missing(exc):
+                    return None
+                raise
             except httpx.TransportError:
                 pass  # the stream's lifetime budget, or a dropped connection: reconnect
             time.sleep(RECONNECT_DELAY_SECONDS)

@@ -19,8 +19,10 @@ class Keys:
         }
         return cast(Key, self._transport.request("POST", "/v1/keys", json=body))
 
-    def list(self, *, limit: int = 50, offset: int = 0) -> list[Key]:
-        page = self._transport.request("GET", "/v1/keys", params={"limit": limit, "offset": offset})
+    def list(self, *, tenant: str | None = None, limit: int = 50, offset: int = 0) -> list[Key]:
+        """This tenant's keys; an operator key sees every tenant's, or only ``tenant``'s."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset, **({"tenant": tenant} if tenant else {})}
+        page = self._transport.request("GET", "/v1/keys", params=params)
         return cast(list[Key], page["items"])
 
     def revoke(self, key_id: str) -> None:

@@ -11,6 +11,7 @@ import typer
 from selfsup_client.cli.context import Connection, client_of, local_key_file
 from selfsup_client.cli.datasets import datasets
 from selfsup_client.cli.jobs import jobs
+from selfsup_client.cli.keys import keys
 from selfsup_client.cli.models import embed, models
 from selfsup_client.cli.output import JsonFlag, field, reported_errors, show
 
@@ -18,6 +19,7 @@ cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 cli.add_typer(datasets, name="datasets", rich_help_panel="Client")
 cli.add_typer(jobs, name="jobs", rich_help_panel="Client")
 cli.add_typer(models, name="models", rich_help_panel="Client")
+cli.add_typer(keys, name="keys", rich_help_panel="Client")
 cli.command("embed", rich_help_panel="Client")(embed)
 
 

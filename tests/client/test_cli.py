@@ -1,6 +1,6 @@
 """The selfsup command in a subprocess (what the installed ``selfsup`` runs: selfsup_client.cli:main) against a
-real API and worker: upload, submit --watch (exit 0 on success, 1 on a failing job), --json that parses, embed;
-and ``up`` refusing a taken port before it touches anything."""
+real API and worker: upload, submit --watch and jobs watch (exit 0 on success, 1 on a failing job), --json that
+parses, embed, keys; ``up`` refusing a taken port before it touches anything; each level's own --help."""
 
 import json
 import os
@@ -55,9 +55,45 @@ def test_the_command_line_against_a_running_service(stack: Stack, tmp_path: Path
     assert embedded.returncode == 0, embedded.stderr
     assert np.load(tmp_path / "vectors.npy").shape[0] == 2
 
-    (stack.data_dir / "blobs" / "datasets" / dataset["id"] / "images.npy").write_bytes(b"\x93NUMPY garbage")
-    failing = selfsup("jobs", "submit", "--dataset", dataset["id"], "--method", "simclr", *TINY, "--watch", env=env)
-    assert failing.returncode == 1 and "failed" in failing.stderr, failing.stderr
+    manages_keys(env)
+    watches_jobs(stack, env, dataset["id"], job)
+
+
+def watches_jobs(stack: Stack, env: dict[str, str], dataset: str, succeeded: dict) -> None:
+    """``jobs watch``: exit 0 and the final job as JSON for a job that succeeded; for one that fails at run time
+    (its dataset's arrays corrupted on disk), the live view until it fails, then exit 1 naming the failure."""
+    watched = selfsup("jobs", "watch", succeeded["id"], "--json", env=env)
+    assert watched.returncode == 0, watched.stderr
+    assert json.loads(watched.stdout)["status"] == "succeeded"
+
+    (stack.data_dir / "blobs" / "datasets" / dataset / "images.npy").write_bytes(b"\x93NUMPY garbage")
+    submitted = selfsup("jobs", "submit", "--dataset", dataset, "--method", "simclr", *TINY, "--json", env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    failing = selfsup("jobs", "watch", json.loads(submitted.stdout)["id"], "--json", env=env)
+    assert failing.returncode == 1, failing.stderr
+    final = json.loads(failing.stdout)
+    assert final["status"] == "failed" and final["error"], final
+    assert f"job {final['id']} failed" in failing.stderr, failing.stderr
+
+
+def manages_keys(env: dict[str, str]) -> None:
+    """``keys create`` prints the secret once, ``ls`` lists without it, the new key works with its scopes
+    only, and ``revoke`` stops it at once."""
+    created = selfsup("keys", "create", "cli-reader", "--scope", "read", "--json", env=env)
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["scopes"] == ["read"] and key["key"].startswith(key["prefix"]), key
+    listed = {k["id"]: k for k in json.loads(selfsup("keys", "ls", "--json", env=env).stdout)}
+    assert "key" not in listed[key["id"]] and listed[key["id"]]["name"] == "cli-reader", "secrets are not listed"
+
+    reader = {**env, "SELFSUP_API_KEY": key["key"]}
+    assert selfsup("datasets", "ls", env=reader).returncode == 0, "the new key reads"
+    refused = selfsup("keys", "create", "escalated", "--scope", "admin", env=reader)
+    assert refused.returncode == 1 and refused.stderr.startswith("selfsup: 403: "), refused.stderr
+    revoked = selfsup("keys", "revoke", key["id"], env=env)
+    assert revoked.returncode == 0 and key["id"] in revoked.stderr, revoked.stderr
+    after = selfsup("datasets", "ls", env=reader)
+    assert after.returncode == 1 and after.stderr.startswith("selfsup: 401: "), after.stderr
 
 
 def test_up_refuses_a_taken_port_at_once_and_mints_no_key(tmp_path: Path) -> None:
@@ -69,8 +105,14 @@ def test_up_refuses_a_taken_port_at_once_and_mints_no_key(tmp_path: Path) -> Non
     assert done.returncode == 1 and f"port {port}" in done.stderr, done.stderr
     assert str(tmp_path / "data") in done.stdout, "it says where the data lives"
     assert not (tmp_path / "data" / "admin-key.txt").exists(), "no key was minted"
-    helped = selfsup("up", "--help")
-    assert "--port" in helped.stdout and "--data-dir" in helped.stdout and "``" not in helped.stdout
+
+
+def test_each_level_shows_its_own_help_without_rest_markup() -> None:
+    for level, shows in ([], "create-key"), (["up"], "--data-dir"), (["jobs"], "watch"), (["keys"], "revoke"):
+        helped = selfsup(*level, "--help", timeout=120)
+        usage = " ".join(["Usage: selfsup", *level])
+        assert helped.returncode == 0 and usage in helped.stdout and shows in helped.stdout, helped.stdout
+        assert "``" not in helped.stdout and ":func:" not in helped.stdout, helped.stdout
 
 
 def test_the_client_imports_neither_the_server_nor_the_engine() -> None:
