@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from selfsup_client.cli.context import client_of
-from selfsup_client.cli.output import JsonFlag, field, reported_errors, say, show
+from selfsup_client.cli.output import JsonFlag, PageLimit, field, reported_errors, say, show
 
 datasets = typer.Typer(help="Upload and list datasets.", no_args_is_help=True)
 COLUMNS = [
@@ -42,9 +42,7 @@ def upload(
 
 
 @datasets.command("ls")
-def list_datasets(
-    ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 50, as_json: JsonFlag = False
-) -> None:
+def list_datasets(ctx: typer.Context, limit: PageLimit = 50, as_json: JsonFlag = False) -> None:
     """List this tenant's datasets, newest first."""
     with reported_errors(), client_of(ctx) as client:
         show(client.datasets.list(limit=limit), COLUMNS, as_json=as_json, title="datasets")

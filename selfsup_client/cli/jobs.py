@@ -7,7 +7,7 @@ import typer
 
 from selfsup_client.cli.context import client_of
 from selfsup_client.cli.datasets import parse_pairs
-from selfsup_client.cli.output import JsonFlag, field, reported_errors, say, show
+from selfsup_client.cli.output import JsonFlag, PageLimit, field, reported_errors, say, show
 from selfsup_client.cli.watch import watch_job
 from selfsup_client.client import Client
 from selfsup_client.schemas import Job
@@ -59,7 +59,7 @@ def watch(ctx: typer.Context, job_id: str, as_json: JsonFlag = False) -> None:
 def list_jobs(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="Only jobs in this state.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: PageLimit = 50,
     as_json: JsonFlag = False,
 ) -> None:
     """List this tenant's jobs, newest first."""

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from selfsup_client.cli.context import client_of
-from selfsup_client.cli.output import JsonFlag, field, reported_errors, say, show
+from selfsup_client.cli.output import JsonFlag, PageLimit, field, reported_errors, say, show
 
 keys = typer.Typer(help="Create, list and revoke API keys (needs an admin key).", no_args_is_help=True)
 COLUMNS = [
@@ -42,7 +42,7 @@ def create(
 def list_keys(
     ctx: typer.Context,
     tenant: Tenant = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: PageLimit = 50,
     as_json: JsonFlag = False,
 ) -> None:
     """List this tenant's keys (an operator key: every tenant's), newest first; secrets are never shown."""

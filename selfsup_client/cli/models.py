@@ -7,7 +7,7 @@ import numpy as np
 import typer
 
 from selfsup_client.cli.context import client_of
-from selfsup_client.cli.output import JsonFlag, field, reported_errors, say, show
+from selfsup_client.cli.output import JsonFlag, PageLimit, field, reported_errors, say, show
 
 models = typer.Typer(help="List, name and export trained models.", no_args_is_help=True)
 COLUMNS = [
@@ -22,9 +22,7 @@ TEXT_SUFFIXES = (".txt",)
 
 
 @models.command("ls")
-def list_models(
-    ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 50, as_json: JsonFlag = False
-) -> None:
+def list_models(ctx: typer.Context, limit: PageLimit = 50, as_json: JsonFlag = False) -> None:
     """List this tenant's models, newest first."""
     with reported_errors(), client_of(ctx) as client:
         show(client.models.list(limit=limit), COLUMNS, as_json=as_json, title="models")
