@@ -8,7 +8,6 @@ weights (``classifier.npz``) and a card saying what they were trained on are pub
 import contextlib
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,10 @@ from app.core.config import Settings
 from app.core.db import session_factory
 from app.core.storage import Storage, open_storage
 from app.embedding_runs.files import RunArrays, read_run_arrays
-from app.jobs.lease import Claim, finish_claim, release_for_retry
-from app.jobs.service import dispatch
+from app.jobs.lease import Claim, finish_claim
 from selfsup.curation.fewshot import FitResult, fit_classifier
-from worker.heartbeat import Heartbeat, LeaseLost
+from worker.attempts import outcome, release, staged_attempt
+from worker.heartbeat import LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +42,8 @@ def run_classify_claim(claim: Claim, *, settings: Settings) -> str:
     """Fit the claimed classifier to its end: succeeded, failed (bad labels: for good), requeued, or lost."""
     storage = open_storage(settings)
     blobs = BlobCache.from_settings(settings, storage)
-    storage.clear_staging(staging_prefix(claim.job_id))  # what killed attempts of this job left behind
-    workdir = storage.staging_dir(f"{staging_prefix(claim.job_id)}{claim.attempt}")
-    heartbeat = Heartbeat(claim, lease_seconds=settings.lease_seconds, cancel_poll_seconds=settings.cancel_poll_seconds)
     try:
-        with heartbeat:
+        with staged_attempt(claim, settings, storage, prefix=staging_prefix(claim.job_id)) as (workdir, _):
             return _attempt(claim, blobs, workdir)
     except LeaseLost:
         log.warning("classifier %s: lease lost; another worker owns it now", claim.job_id)
@@ -57,9 +53,7 @@ def run_classify_claim(claim: Claim, *, settings: Settings) -> str:
         return _fail(claim, str(exc))
     except Exception as exc:  # I/O, a lost database, a crashed library: another attempt may succeed
         log.exception("classifier %s attempt %d failed", claim.job_id, claim.attempt)
-        return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        return outcome(release(claim, f"{type(exc).__name__}: {exc}", settings))
 
 
 def _attempt(claim: Claim, blobs: BlobCache, workdir: Path) -> str:
@@ -144,11 +138,3 @@ def _fail(claim: Claim, error: str) -> str:
         ended = finish_claim(session, claim=claim, status="failed", error=error)
         session.commit()
     return "failed" if ended else "lease_lost"
-
-
-def _retry_or_fail(claim: Claim, error: str, settings: Settings) -> str:
-    with session_factory()() as session:
-        status = release_for_retry(session, claim=claim, error=error, max_attempts=settings.max_attempts)
-        if status == "queued":
-            dispatch(session, job_id=claim.job_id)
-    return {"queued": "requeued", "": "lease_lost"}.get(status, status)

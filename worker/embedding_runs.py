@@ -9,7 +9,6 @@ published under ``embedding-runs/<id>`` and marked succeeded with its counts in 
 import contextlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,12 +22,12 @@ from app.datasets.ingest import LABELS_ARRAY
 from app.embedding_runs import files
 from app.embedding_runs.attempts import EmbedTask, mark_succeeded, read_run_id, read_task
 from app.embedding_runs.files import RunArrays, read_run_arrays
-from app.jobs.lease import Claim, finish_claim, release_for_retry
-from app.jobs.service import dispatch
+from app.jobs.lease import Claim, finish_claim
 from app.models.service import ENCODER_FILE
 from selfsup.device import pick_device
 from selfsup.encoder import Encoder
 from selfsup.errors import SelfSupError
+from worker.attempts import outcome, release, staged_attempt
 from worker.embedding_items import item_reader
 from worker.heartbeat import Heartbeat, LeaseLost
 from worker.ingest import ProgressReporter
@@ -104,11 +103,8 @@ def run_embed_claim(claim: Claim, *, settings: Settings, shard_items: int = SHAR
     """Embed the claimed run to its end: succeeded, canceled, failed (for good), requeued, or lost."""
     storage = open_storage(settings)
     blobs = BlobCache.from_settings(settings, storage)
-    storage.clear_staging(staging_prefix(claim.job_id))  # what killed attempts of this job left behind
-    workdir = storage.staging_dir(f"{staging_prefix(claim.job_id)}{claim.attempt}")
-    heartbeat = Heartbeat(claim, lease_seconds=settings.lease_seconds, cancel_poll_seconds=settings.cancel_poll_seconds)
     try:
-        with heartbeat:
+        with staged_attempt(claim, settings, storage, prefix=staging_prefix(claim.job_id)) as (workdir, heartbeat):
             return _attempt(claim, blobs, settings, heartbeat, workdir, shard_items)
     except LeaseLost:
         log.warning("embedding run %s: lease lost; another worker owns it now", claim.job_id)
@@ -121,8 +117,6 @@ def run_embed_claim(claim: Claim, *, settings: Settings, shard_items: int = SHAR
     except Exception as exc:  # I/O, a lost database, a crashed library: another attempt may succeed
         log.exception("embedding run %s attempt %d failed", claim.job_id, claim.attempt)
         return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings, shard_items)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _attempt(
@@ -246,11 +240,9 @@ def _end(claim: Claim, storage: Storage, status: str, error: str | None, shard_i
 
 
 def _retry_or_fail(claim: Claim, error: str, settings: Settings, shard_items: int) -> str:
+    status = release(claim, error, settings)
     with session_factory()() as session:
-        status = release_for_retry(session, claim=claim, error=error, max_attempts=settings.max_attempts)
-        if status == "queued":
-            dispatch(session, job_id=claim.job_id)
         run_id = read_run_id(session, job_id=claim.job_id)
     if status in ("failed", "canceled") and run_id is not None:  # no attempt comes to resume from the shards
         StoredShards(open_storage(settings), run_id, shard_items).remove()
-    return {"queued": "requeued", "": "lease_lost"}.get(status, status)
+    return outcome(status)

@@ -9,7 +9,6 @@ earlier one may have published without committing.
 
 import contextlib
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -30,12 +29,11 @@ from app.datasets.ingest_jobs import (
     staging_prefix,
 )
 from app.datasets.modalities import run_ingest
-from app.jobs.lease import Claim, release_for_retry, report_counters
-from app.jobs.service import dispatch
+from app.jobs.lease import Claim, report_counters
 from app.quotas import service as quotas
 from app.quotas.errors import QuotaExceeded
+from worker.attempts import outcome, release, staged_attempt
 from worker.heartbeat import Heartbeat, LeaseLost
-from worker.job_log import logged_attempt
 from worker.sources import fetch_source
 
 log = logging.getLogger(__name__)
@@ -73,16 +71,9 @@ class ProgressReporter:
 
 def run_ingest_claim(claim: Claim, *, settings: Settings) -> str:
     """Ingest the claimed job's upload to its end: succeeded, failed (bad input: for good), requeued, or lost."""
-    return logged_attempt(claim, kind="ingest", attempt=lambda: _run_ingest_claim(claim, settings=settings))
-
-
-def _run_ingest_claim(claim: Claim, *, settings: Settings) -> str:
     storage = open_storage(settings)
-    storage.clear_staging(staging_prefix(claim.job_id))  # what killed attempts of this job left behind
-    workdir = storage.staging_dir(f"{staging_prefix(claim.job_id)}{claim.attempt}")
-    heartbeat = Heartbeat(claim, lease_seconds=settings.lease_seconds, cancel_poll_seconds=settings.cancel_poll_seconds)
     try:
-        with heartbeat:
+        with staged_attempt(claim, settings, storage, prefix=staging_prefix(claim.job_id)) as (workdir, heartbeat):
             return _attempt(claim, storage, settings, heartbeat, workdir)
     except LeaseLost:
         log.warning("ingest %s: lease lost; another worker owns it now", claim.job_id)
@@ -91,12 +82,10 @@ def _run_ingest_claim(claim: Claim, *, settings: Settings) -> str:
         log.info("ingest %s failed: %s", claim.job_id, str(exc))
         return _fail(claim, storage, str(exc))
     except DatasetGone as exc:
-        return _retry_or_fail(claim, storage, str(exc), settings, retry=False)
+        return _retry_or_fail(claim, str(exc), settings, retry=False)
     except Exception as exc:  # I/O, a lost database, a crashed library: another attempt may succeed
         log.exception("ingest %s attempt %d failed", claim.job_id, claim.attempt)
-        return _retry_or_fail(claim, storage, f"{type(exc).__name__}: {exc}", settings, retry=True)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings, retry=True)
 
 
 def _attempt(claim: Claim, storage: Storage, settings: Settings, heartbeat: Heartbeat, workdir: Path) -> str:
@@ -168,14 +157,11 @@ def _fail(claim: Claim, storage: Storage, error: str) -> str:
     return "failed"
 
 
-def _retry_or_fail(claim: Claim, storage: Storage, error: str, settings: Settings, *, retry: bool) -> str:
-    with session_factory()() as session:
-        status = release_for_retry(session, claim=claim, error=error, max_attempts=settings.max_attempts, retry=retry)
-        if status == "queued":
-            dispatch(session, job_id=claim.job_id)
+def _retry_or_fail(claim: Claim, error: str, settings: Settings, *, retry: bool) -> str:
+    status = release(claim, error, settings, retry=retry)
     if status == "failed":
         settle_abandoned(settings)  # the dataset fails with the job
-    return {"queued": "requeued", "": "lease_lost"}.get(status, status)
+    return outcome(status)
 
 
 def settle_abandoned(settings: Settings) -> list[str]:

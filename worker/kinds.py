@@ -17,6 +17,7 @@ from app.core.db import session_factory
 from app.core.queue import DOORBELLS
 from app.jobs.lease import Claim
 from app.jobs.scheduling import claim_next
+from worker.job_log import logged_attempt
 
 RunClaim = Callable[..., str]  # (claim, *, settings, **options) -> the attempt's outcome
 
@@ -34,7 +35,7 @@ class JobKind:
     def run(self, claim: Claim, *, settings: Settings, **options: Any) -> str:
         module, function = self.runner.split(":")
         run_claim: RunClaim = getattr(importlib.import_module(module), function)
-        return run_claim(claim, settings=settings, **options)
+        return logged_attempt(claim, kind=self.name, attempt=lambda: run_claim(claim, settings=settings, **options))
 
 
 JOB_KINDS = {

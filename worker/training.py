@@ -23,21 +23,19 @@ from app.jobs.lease import (
     finish_claim,
     holds_claim,
     record_progress,
-    release_for_retry,
 )
 from app.jobs.orm import Job
-from app.jobs.service import dispatch
 from app.jobs.workdirs import remove_workdirs, workdir_key
 from app.models.service import ENCODER_FILE, add_model, model_key
 from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer, TrainResult
+from worker.attempts import outcome, release
 from worker.checkpoints import StoredCheckpoint
 from worker.data import job_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
-from worker.job_log import logged_attempt
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +139,6 @@ def run_job(job_id: str, *, settings: Settings, worker_name: str) -> str:
 
 def run_claim(claim: Claim, *, settings: Settings) -> str:
     """Train the claimed job to its end: succeeded, canceled, requeued for another attempt, or failed."""
-    return logged_attempt(claim, kind="train", attempt=lambda: _run_claim(claim, settings=settings))
-
-
-def _run_claim(claim: Claim, *, settings: Settings) -> str:
     job_id = claim.job_id
     storage = open_storage(settings)
     blobs = BlobCache.from_settings(settings, storage)
@@ -159,10 +153,10 @@ def _run_claim(claim: Claim, *, settings: Settings) -> str:
         return "lease_lost"
     except (SelfSupError, JobSetupError) as exc:  # retrying cannot help: same data, same params (out of memory too)
         log.exception("job %s failed", job_id)
-        return _retry_or_fail(claim, str(exc), settings, retry=False)
+        return outcome(release(claim, str(exc), settings, retry=False))
     except Exception as exc:  # I/O, a lost database, a crashed library: another attempt may succeed
         log.exception("job %s attempt %d failed", job_id, claim.attempt)
-        return _retry_or_fail(claim, f"{type(exc).__name__}: {exc}", settings, retry=True)
+        return outcome(release(claim, f"{type(exc).__name__}: {exc}", settings))
     finally:
         # What matters is in storage now; a later attempt (on any host) fetches it again.
         blobs.drop_workdir(workdir)
@@ -265,11 +259,3 @@ def _register_model(claim: Claim, trainer: Trainer, storage: Storage, evaluation
         # The encoder is exported; the checkpoint is no longer needed.
         remove_workdirs(session, storage=storage, job_ids=[claim.job_id], now=db_now(session))
     return "succeeded"
-
-
-def _retry_or_fail(claim: Claim, error: str, settings: Settings, *, retry: bool) -> str:
-    with session_factory()() as session:
-        status = release_for_retry(session, claim=claim, error=error, max_attempts=settings.max_attempts, retry=retry)
-        if status == "queued":
-            dispatch(session, job_id=claim.job_id)
-    return {"queued": "requeued", "": "lease_lost"}.get(status, status)
