@@ -12,8 +12,8 @@ the embedding is used as is. A side that is not a whole number of patches is zer
 """
 
 import itertools
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, get_args
 
 import timm
@@ -31,6 +31,8 @@ VIT_MAX_PATCH = 16  # ... until the patch reaches ViT's usual 16 px
 
 ViTName = Literal["vit_tiny", "vit_small"]
 _VIT_ARCHS: dict[str, str] = {"vit_tiny": "vit_tiny_patch16_224", "vit_small": "vit_small_patch16_224"}
+# Our backbone names -> the timm architectures they build: what pretrained weights may name (tiny_cnn is ours).
+TIMM_ARCHITECTURES: dict[str, str] = {"resnet18": "resnet18", "resnet50": "resnet50", **_VIT_ARCHS}
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class BackboneSpec:
     image_size: int
     small_stem: bool  # ResNets only: a stride-1 stem without max-pooling
     patch_size: int | None = None  # ViTs only
+    mean: tuple[float, ...] | None = None  # the input normalization, when not ImageNet's (pretrained weights')
+    std: tuple[float, ...] | None = None
+    pretrained: str | None = None  # the pretrained model training started from; provenance, not architecture
 
     def to_dict(self) -> dict[str, Any]:
         """Fields that do not apply (None) are left out, so older readers and files see the same keys. There is
@@ -50,13 +55,20 @@ class BackboneSpec:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "BackboneSpec":
-        patch_size = raw.get("patch_size")
+        patch_size, pretrained = raw.get("patch_size"), raw.get("pretrained")
         return cls(
             name=str(raw["name"]),
             image_size=int(raw["image_size"]),
             small_stem=bool(raw["small_stem"]),
             patch_size=None if patch_size is None else int(patch_size),
+            mean=_floats(raw.get("mean")),
+            std=_floats(raw.get("std")),
+            pretrained=None if pretrained is None else str(pretrained),
         )
+
+
+def _floats(values: Sequence[float] | None) -> tuple[float, ...] | None:
+    return None if values is None else tuple(float(value) for value in values)
 
 
 class TinyCNN(nn.Module):
@@ -149,11 +161,13 @@ class Backbone(nn.Module):
         self.trunk = trunk
         self.spec = spec
         self.dim: int = getattr(trunk, "num_features")  # noqa: B009  (timm's attribute, not typed)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        mean, std = spec.mean or IMAGENET_MEAN, spec.std or IMAGENET_STD
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) floats in [0, 1] -> the trunk's input (ImageNet-standardized)."""
+        """(B, 3, H, W) floats in [0, 1] -> the trunk's input (standardized as its spec says, ImageNet's way by
+        default)."""
         return (images - self.mean) / self.std
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
@@ -181,20 +195,22 @@ def create_backbone(
     ``small_stem`` (ResNets) defaults to on for images up to 96 px, ``patch_size`` (ViTs) to
     :func:`vit_patch_size`; each is recorded as off / None where it does not apply.
     """
-    if name not in _BACKBONES:
-        raise UnknownNameError("backbone", name, list(_BACKBONES))
     if is_vit(name):
         spec = BackboneSpec(name, image_size, small_stem=False, patch_size=patch_size or vit_patch_size(image_size))
     else:
         stem = image_size <= SMALL_IMAGE_MAX if small_stem is None else small_stem
         spec = BackboneSpec(name, image_size, small_stem=stem)
-    return Backbone(_BACKBONES[name](spec), spec)
+    return backbone_from_spec(spec)
 
 
 def backbone_from_spec(spec: BackboneSpec) -> Backbone:
-    return create_backbone(
-        spec.name, image_size=spec.image_size, small_stem=spec.small_stem, patch_size=spec.patch_size
-    )
+    """The architecture ``spec`` describes, randomly initialized (a ViT spec without a patch size, from before
+    it was recorded, gets the one its image size gives)."""
+    if spec.name not in _BACKBONES:
+        raise UnknownNameError("backbone", spec.name, list(_BACKBONES))
+    if is_vit(spec.name) and spec.patch_size is None:
+        spec = replace(spec, patch_size=vit_patch_size(spec.image_size))
+    return Backbone(_BACKBONES[spec.name](spec), spec)
 
 
 @register_encoder_kind("image")

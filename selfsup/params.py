@@ -39,6 +39,14 @@ class TrainingParams(CommonParams):
     """Parameters every image method shares: the common ones plus the encoder architecture."""
 
     backbone: Annotated[BackboneName, Field(description="Encoder architecture.")] = "resnet18"
+    pretrained: Annotated[
+        str | None,
+        Field(
+            description="Pretrained timm weights to continue from (backbone must be their architecture; a lower "
+            "lr suits): over HTTP the name of a model installed in the service's pretrained folder; in the "
+            "engine, its local directory."
+        ),
+    ] = None
 
 
 def validate_params(cls: type[P], raw: dict[str, Any] | None) -> P:

@@ -30,14 +30,15 @@ def pretrained_path(params: Any, settings: Settings) -> Path | None:
 def job_data(modality: str, dataset_dir: Path, params: Any, *, settings: Settings, workdir: Path) -> JobData:
     """The dataset in ``dataset_dir`` as the engine reads it: memory-mapped where the form allows.
 
-    A text job that continues from a pretrained model tokenizes the stored texts once with that model's
-    tokenizer; the ids are cached in the job's ``workdir``, so a resumed attempt does not tokenize again.
+    A job that continues from a pretrained model finds it by name in the pretrained folder: an image job's
+    backbone starts from its weights; a text job tokenizes the stored texts once with that model's tokenizer,
+    caching the ids in the job's ``workdir``, so a resumed attempt does not tokenize again.
     An image-text job trains on 90% of the images (split by the job's seed, so every attempt agrees) and keeps
     the rest, with all their captions, for retrieval recall.
     """
     pretrained = pretrained_path(params, settings)
     if modality == "image":
-        return JobData(ImageData(load_image_array(dataset_dir / IMAGES_FILE)))
+        return JobData(ImageData(load_image_array(dataset_dir / IMAGES_FILE), pretrained_dir=pretrained))
     if modality == "text":
         from selfsup.text.data import load_text_data
 

@@ -250,7 +250,8 @@ class Settings(BaseSettings):
 
     @property
     def pretrained_dir(self) -> Path:
-        """Where operators place pretrained model directories that text jobs may continue from, by name."""
+        """Where operators place pretrained model directories that text and image jobs may continue from, by
+        name."""
         return self.data_dir / "pretrained"
 
     @property

@@ -17,7 +17,8 @@ from app.datasets.orm import Dataset
 from app.jobs.orm import Job, JobMetric
 from selfsup.errors import ParamError, UnknownNameError
 from selfsup.methods import get_method
-from selfsup.params import params_to_dict
+from selfsup.params import TrainingParams, params_to_dict
+from selfsup.pretrained_backbones import PretrainedModelError, check_pretrained_backbone
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,11 @@ def _check_pretrained(params: Any, pretrained_dir: Path | None) -> None:
         raise FieldErrors([(loc, "a pretrained model's name (letters, digits, '-', '_', '.'), not a path")])
     if pretrained_dir is None or not (pretrained_dir / name).is_dir():
         raise FieldErrors([(loc, f"no pretrained model named {name!r} is installed on this service")])
+    if isinstance(params, TrainingParams):  # image weights: checked to the architecture's keys before queueing
+        try:
+            check_pretrained_backbone(pretrained_dir / name, backbone=params.backbone)
+        except PretrainedModelError as exc:
+            raise FieldErrors([(loc, str(exc))]) from None
 
 
 def dispatch(session: Session, *, job_id: str) -> bool:

@@ -1,5 +1,6 @@
 """Images as training data: the canonical (N, S, S, 3) uint8 array behind the :class:`TrainingData` contract."""
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ from torch import nn
 from selfsup.augment import simclr_view, to_float_images
 from selfsup.backbones import create_backbone
 from selfsup.data.base import TrainingData
+from selfsup.pretrained_backbones import load_pretrained_backbone
 
 
 class ImageData(TrainingData):
@@ -16,10 +18,11 @@ class ImageData(TrainingData):
 
     modality = "image"
 
-    def __init__(self, images: np.ndarray) -> None:
+    def __init__(self, images: np.ndarray, *, pretrained_dir: str | Path | None = None) -> None:
         if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3:
             raise ValueError(f"expected (N, S, S, 3) images, got {images.shape}")
         self.images = images
+        self.pretrained_dir = pretrained_dir  # where the model ``params.pretrained`` names lives on this host
         self.image_size = int(images.shape[1])
         # The probe view is SimCLR's default whatever the method, so alignment and uniformity compare across
         # methods.
@@ -33,7 +36,13 @@ class ImageData(TrainingData):
         return to_float_images(uint8)  # (B, 3, S, S)
 
     def create_encoder(self, params: Any) -> nn.Module:
-        return create_backbone(params.backbone, image_size=self.image_size)
+        """A randomly initialized backbone, or one holding the pretrained weights ``params.pretrained`` names: in
+        ``pretrained_dir`` when given (``params.pretrained`` then being only its name, the same on every host, as
+        a checkpoint records it), else at the path ``params.pretrained``."""
+        if params.pretrained is None:
+            return create_backbone(params.backbone, image_size=self.image_size)
+        model_dir = self.pretrained_dir or params.pretrained
+        return load_pretrained_backbone(model_dir, backbone=params.backbone, image_size=self.image_size)
 
     def probe_view(self, batch: torch.Tensor) -> torch.Tensor:
         return self._probe_view(batch)

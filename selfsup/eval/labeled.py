@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from selfsup.data.base import TrainingData
+from selfsup.encoders import encoder_from_spec
 from selfsup.eval.limits import MIN_LABELED
 from selfsup.eval.probes import evaluate_with_labels
 from selfsup.eval.representation import embedder
@@ -13,11 +14,15 @@ from selfsup.methods.base import SSLMethod
 from selfsup.methods.registry import MethodSpec
 
 
-def random_init_like(spec: MethodSpec, params: Any, data: TrainingData, seed: int) -> SSLMethod:
-    """A fresh, untrained instance of the same method and architecture (its own seed, the caller's RNG kept)."""
+def random_init_like(spec: MethodSpec, model: SSLMethod, seed: int) -> SSLMethod:
+    """A fresh, untrained instance of the same method and architecture (its own seed, the caller's RNG kept).
+
+    The encoder is rebuilt from the trained one's spec, not by the data: a run that started from pretrained
+    weights is compared with its architecture at random init, not with its pretrained start.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return spec.method_cls(params, data.create_encoder(params))
+        return spec.method_cls(model.params, encoder_from_spec(model.backbone.spec.to_dict()))
 
 
 def labeled_report(
@@ -28,5 +33,5 @@ def labeled_report(
     labeled = labels[labels >= 0]
     if len(labeled) < MIN_LABELED or len(np.unique(labeled)) < 2:
         return {}
-    twin = random_init_like(spec, params, data, seed=params.seed + 1).to(device)
+    twin = random_init_like(spec, model, seed=params.seed + 1).to(device)
     return evaluate_with_labels(embedder(model, data, device), embedder(twin, data, device), labels, seed=params.seed)

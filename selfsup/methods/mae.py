@@ -54,8 +54,12 @@ class MAE(SSLMethod):
             raise ValueError(f"MAE needs a ViT backbone, got {backbone.spec.name!r}")
         super().__init__(params, backbone)
         vit = cast(VisionTransformer, backbone.trunk)
-        # Wraps, does not copy, the backbone's ViT: MAE's init and a fixed sine-cosine position embedding.
-        self.encoder = MaskedVisionTransformerTIMM(vit=vit)
+        # Wraps, does not copy, the backbone's ViT: MAE's init and a fixed sine-cosine position embedding, or,
+        # from pretrained weights, those weights and their learned position embedding as they are.
+        skip = "skip" if backbone.spec.pretrained else ""
+        self.encoder = MaskedVisionTransformerTIMM(
+            vit=vit, weight_initialization=skip, pos_embed_initialization=skip or "sincos"
+        )
         self.patch_size = int(vit.patch_embed.patch_size[0])
         self.num_patches = int(vit.patch_embed.num_patches)
         self.view_size = int(vit.patch_embed.img_size[0])  # grid * patch: the padded size

@@ -13,7 +13,7 @@ from selfsup.data.base import TrainingData
 from selfsup.data.batches import EpochBatches
 from selfsup.data.image_data import as_training_data
 from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, pick_device
-from selfsup.errors import CheckpointError, SelfSupError
+from selfsup.errors import CheckpointError, ParamError, SelfSupError
 from selfsup.eval import DEFAULT_PROBE_SIZE, RepresentationProbe
 from selfsup.methods import MethodSpec, get_method
 from selfsup.params import params_to_dict
@@ -189,7 +189,7 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Restore every stateful object from a checkpoint of this same run."""
         payload = load_payload(path, CHECKPOINT_FORMAT)
-        if payload["method"] != self.spec.name or payload["params"] != params_to_dict(self.params):
+        if payload["method"] != self.spec.name or not self._same_params(payload["params"]):
             raise CheckpointError(f"{path} belongs to a different run (method or params differ)")
         if payload.get("max_steps") != self.max_steps:  # checkpoints from before the option have none
             raise CheckpointError(
@@ -207,6 +207,14 @@ class Trainer:
             progress["step_in_epoch"],
         )
         restore_rng_state(payload["rng"])
+
+    def _same_params(self, stored: dict[str, Any]) -> bool:
+        """Compared once resolved, so that a checkpoint written before a parameter existed (its default now)
+        still resumes its run."""
+        try:
+            return params_to_dict(self.spec.validate(stored)) == params_to_dict(self.params)
+        except ParamError:
+            return False
 
     def export_encoder(self, path: Path) -> Path:
         return export_encoder(

@@ -282,6 +282,20 @@ def test_restore_refuses_a_checkpoint_of_another_run(
         other.fit()  # fit resumes from the workdir, and must refuse rather than mix two runs
 
 
+def test_a_checkpoint_from_before_a_parameter_existed_resumes_its_run(
+    straight: Run, params: Any, images: np.ndarray, tmp_path: Path
+) -> None:
+    """Params are compared once resolved: ``pretrained`` came later, and its default (None) is what an older
+    checkpoint meant."""
+    payload = load_payload(straight.result.checkpoint_path, CHECKPOINT_FORMAT)
+    del payload["params"]["pretrained"]
+    older = tmp_path / "older.pt"
+    torch.save(payload, older)
+    trainer = Trainer("simclr", params, images, workdir=tmp_path)
+    trainer.restore(older)
+    assert trainer.progress() == straight.result.progress
+
+
 def test_restore_refuses_files_that_are_not_checkpoints(
     straight: Run, params: Any, images: np.ndarray, tmp_path: Path
 ) -> None:
