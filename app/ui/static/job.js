@@ -53,7 +53,7 @@ class JobView {
     this.errors = el("div");
     this.charts = Object.fromEntries(LINE_CHARTS.map((c) => [c.id, el("div", { class: "chart", "data-chart": c.id, hidden: true })]));
     this.probes = el("div", { class: "chart", "data-chart": "probes", hidden: true });
-    this.waiting = el("p", { class: "muted" }, "The curves appear once training reports its first steps.");
+    this.waiting = el("p", { class: "muted" });
     const grid = el("div", { class: "charts" }, Object.values(this.charts), this.probes);
     replace(root, this.errors, this.head, this.warning, el("section", {}, this.waiting, grid));
   }
@@ -79,6 +79,8 @@ class JobView {
     const final = points.filter((p) => p.kind === "final").at(-1);
     drawn.push(drawProbes(this.probes, final ? final.values : this.job?.metrics || {}));
     this.waiting.hidden = drawn.some(Boolean);
+    const ended = TERMINAL.includes(this.job?.status);
+    replace(this.waiting, ended ? "This job reported no metrics." : "The curves appear once training reports its first steps.");
     replace(this.warning, this.job ? collapseWarning(this.job, points) : null);
   }
 
