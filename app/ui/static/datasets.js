@@ -1,9 +1,8 @@
 // Datasets: the list with ingest progress, an upload form, and one dataset's samples plus a job form.
-import { api, blobUrl } from "./api.js";
+import { api } from "./api.js";
 import { bytes, el, errorBox, every, progressBar, replace, table } from "./dom.js";
+import { samples } from "./samples.js";
 
-const SAMPLE_IMAGES = 24;
-const SAMPLE_RECORDS = 5;
 const DEFAULT_METHOD = "simclr";
 const DEFAULT_PARAMS = { backbone: "tiny_cnn", epochs: 2, batch_size: 32 };
 
@@ -34,24 +33,45 @@ async function withProgress(dataset) {
   return dataset.status === "processing" ? api(`/v1/datasets/${encodeURIComponent(dataset.id)}`) : dataset;
 }
 
+// Fields only some modalities take: shown, and sent, only for those (a disabled input is left out of the form).
+const MODALITY_FIELDS = [
+  { name: "image_size", label: "Image size (px)", modalities: ["image", "image_text"], attrs: { type: "number", min: 8, max: 1024 } },
+  { name: "label_column", label: "Label column", modalities: ["tabular"], attrs: { maxlength: 200, size: 14 } },
+];
+
+function modalityFields(modality) {
+  const fields = MODALITY_FIELDS.map((f) => ({ ...f, input: el("input", { name: f.name, ...f.attrs }) }));
+  const labels = fields.map((f) => el("label", {}, f.label, f.input));
+  const fit = () => fields.forEach((f, i) => {
+    const used = f.modalities.includes(modality.value);
+    labels[i].hidden = !used;
+    f.input.disabled = !used;
+  });
+  modality.addEventListener("change", fit);
+  fit();
+  return { labels, fit };
+}
+
 function uploadForm(onUploaded) {
   const status = el("div");
+  const modality = el("select", { name: "modality" }, ["image", "text", "tabular", "image_text"].map((m) => el("option", {}, m)));
+  const optional = modalityFields(modality);
   const submit = async (event) => {
     event.preventDefault();
     const form = event.target;
     const data = new FormData(form);
-    if (!data.get("image_size")) data.delete("image_size");
+    for (const { name } of MODALITY_FIELDS) if (!data.get(name)) data.delete(name);
     replace(status, "Uploading…");
     try {
       const dataset = await api("/v1/datasets", { method: "POST", body: data });
-      replace(status, `Uploaded ${dataset.name}: ingesting.`);
+      replace(status, `Uploaded ${dataset.name}; its ingest shows in the list below.`);
       form.reset();
+      optional.fit();
       onUploaded(dataset.id);
     } catch (error) {
       replace(status, errorBox(error));
     }
   };
-  const modality = el("select", { name: "modality" }, ["image", "text", "tabular", "image_text"].map((m) => el("option", {}, m)));
   return el(
     "section",
     {},
@@ -61,32 +81,12 @@ function uploadForm(onUploaded) {
       { id: "upload", onsubmit: submit },
       el("label", {}, "Name", el("input", { name: "name", required: true, maxlength: 200 })),
       el("label", {}, "Modality", modality),
-      el("label", {}, "Image size (px)", el("input", { name: "image_size", type: "number", min: 8, max: 1024 })),
+      optional.labels,
       el("label", {}, "File", el("input", { name: "file", type: "file", required: true })),
       el("button", {}, "Upload"),
     ),
     status,
   );
-}
-
-async function imageSamples(dataset) {
-  const count = Math.min(SAMPLE_IMAGES, dataset.num_items);
-  const indices = Array.from({ length: count }, (_, i) => i);
-  const urls = await Promise.all(indices.map((i) => blobUrl(`/v1/datasets/${encodeURIComponent(dataset.id)}/items/${i}`)));
-  return el("div", { class: "thumbs" }, urls.map((src, i) => el("img", { src, alt: `item ${i}` })));
-}
-
-async function recordSamples(dataset) {
-  const count = Math.min(SAMPLE_RECORDS, dataset.num_items);
-  const items = await Promise.all(
-    Array.from({ length: count }, (_, i) => api(`/v1/datasets/${encodeURIComponent(dataset.id)}/items/${i}`)),
-  );
-  return el("div", {}, items.map((item) => el("pre", {}, JSON.stringify(item))));
-}
-
-async function samples(dataset) {
-  if (dataset.status !== "ready") return el("p", { class: "muted" }, "Samples show once ingest is done.");
-  return dataset.modality === "image" || dataset.modality === "image_text" ? imageSamples(dataset) : recordSamples(dataset);
 }
 
 async function jobForm(dataset) {
@@ -119,14 +119,38 @@ async function jobForm(dataset) {
   );
 }
 
+// What ingest found: counts as a small table, larger findings (a table's schema) folded away until opened.
+function ingestDetails(details) {
+  const entries = Object.entries(details);
+  if (!entries.length) return null;
+  const plain = entries.filter(([, v]) => typeof v !== "object" || v === null);
+  const nested = entries.filter(([, v]) => typeof v === "object" && v !== null);
+  return el(
+    "div",
+    { class: "ingest-details" },
+    plain.length ? el("table", { class: "compact fields" }, plain.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, String(v))))) : null,
+    nested.map(([k, v]) => el("details", {}, el("summary", {}, k), el("pre", {}, JSON.stringify(v, null, 1)))),
+  );
+}
+
+function labelsText(labels) {
+  if (!labels) return "no labels";
+  const use = labels.usable_for_evaluation ? "used to evaluate encoders" : `not used: ${labels.note}`;
+  return `${labels.num_labeled} labeled in ${labels.classes.length} classes (${labels.source}; ${use})`;
+}
+
+function summaryLine(dataset) {
+  const size = dataset.image_size ? `${dataset.image_size}×${dataset.image_size} px, ` : "";
+  return `${dataset.modality}, ${dataset.num_items} items, ${size}${bytes(dataset.size_bytes)}, ${labelsText(dataset.labels)}`;
+}
+
 async function detail(panel, datasetId) {
   const dataset = await api(`/v1/datasets/${encodeURIComponent(datasetId)}`);
-  const details = Object.keys(dataset.details).length ? el("pre", {}, JSON.stringify(dataset.details)) : null;
   replace(
     panel,
     el("h2", {}, `${dataset.name} `, el("code", {}, dataset.id)),
-    el("p", {}, `${dataset.modality}, ${dataset.num_items} items, ${bytes(dataset.size_bytes)}, `, ingestLabel(dataset)),
-    details,
+    el("p", {}, `${summaryLine(dataset)}, `, ingestLabel(dataset)),
+    ingestDetails(dataset.details),
     await samples(dataset),
     dataset.status === "ready" ? el("h2", {}, "Train an encoder") : null,
     dataset.status === "ready" ? await jobForm(dataset) : null,
@@ -156,6 +180,7 @@ export function render(root) {
     replace(list, el("h1", {}, `Datasets (${page.total})`), table(
       ["Name", "Id", "Modality", "Status", "Items", "Size", "Labels"],
       rows.map((d) => datasetRow(d, select)),
+      "No datasets yet: upload one above.",
     ));
     const current = rows.find((d) => d.id === selected);
     if (current && shownStatus === "processing" && current.status !== "processing") await select(selected);

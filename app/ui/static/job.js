@@ -1,10 +1,11 @@
-// One job: status and progress, curves from its metrics history and the collapse warning, kept live by the
-// event stream or, where the server has none (404), by polling.
+// One job: status, phase, progress and time left, its outcome in words (the summary sentence, or the error),
+// curves from its metrics history and the collapse warning, kept live by the event stream or, where the server
+// has none (404), by polling.
 import { ApiError, api } from "./api.js";
 import { drawLine, drawProbes, LINE_CHARTS } from "./charts.js";
 import { el, errorBox, replace } from "./dom.js";
 import { readEvents } from "./events.js";
-import { progressOf } from "./jobs.js";
+import { phaseOf, progressOf } from "./jobs.js";
 
 const POLL_MS = 1500;
 const HISTORY_LIMIT = 2000; // the server's cap on a job's history
@@ -12,18 +13,29 @@ const TERMINAL = ["succeeded", "failed", "canceled"];
 
 const pointKey = (p) => `${p.attempt}/${p.kind}/${p.epoch}/${p.step}/${p.created_at}`;
 
-function summary(job) {
+// The outcome in words, above the details: the summary sentence once succeeded, the reason once failed.
+function outcome(job) {
+  if (job.status === "succeeded" && job.summary) return el("p", { class: "outcome", id: "job-summary" }, job.summary);
+  if (job.error) return el("p", { class: "error outcome", id: "job-error", role: "alert" }, `Failed: ${job.error}`);
+  if (job.status === "canceled") return el("p", { class: "muted outcome" }, "Canceled.");
+  return null;
+}
+
+// "epochs=12, lr=0.002, …": spaces between the parameters let a long list wrap between them, not inside one.
+const paramsText = (params) => Object.entries(params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+
+function details(job) {
   const rows = [
     ["Status", el("span", { id: "job-status" }, job.status)],
+    ["Phase", el("span", { id: "job-phase" }, phaseOf(job))],
     ["Progress", el("span", { id: "job-progress" }, progressOf(job))],
     ["Method", job.method],
-    ["Params", el("code", {}, JSON.stringify(job.params))],
+    ["Params", el("code", {}, paramsText(job.params))],
     ["Dataset", job.dataset_id || ""],
     ["Model", job.model_id ? el("a", { href: `#/models/${job.model_id}`, id: "job-model" }, job.model_id) : "not yet"],
+    ["Attempts", String(job.attempts)],
   ];
-  if (job.summary) rows.push(["Summary", job.summary]);
-  if (job.error) rows.push(["Error", el("span", { class: "error" }, job.error)]);
-  return el("table", {}, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));
+  return el("table", { class: "fields" }, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));
 }
 
 function collapseWarning(job, points) {
@@ -39,10 +51,11 @@ class JobView {
     this.head = el("section", { id: "job" });
     this.warning = el("div");
     this.errors = el("div");
-    this.charts = Object.fromEntries(LINE_CHARTS.map((c) => [c.id, el("div", { class: "chart", "data-chart": c.id })]));
-    this.probes = el("div", { class: "chart", "data-chart": "probes" });
-    const grid = el("section", { class: "charts" }, Object.values(this.charts), this.probes);
-    replace(root, this.errors, this.head, this.warning, grid);
+    this.charts = Object.fromEntries(LINE_CHARTS.map((c) => [c.id, el("div", { class: "chart", "data-chart": c.id, hidden: true })]));
+    this.probes = el("div", { class: "chart", "data-chart": "probes", hidden: true });
+    this.waiting = el("p", { class: "muted" });
+    const grid = el("div", { class: "charts" }, Object.values(this.charts), this.probes);
+    replace(root, this.errors, this.head, this.warning, el("section", {}, this.waiting, grid));
   }
 
   get path() {
@@ -51,7 +64,7 @@ class JobView {
 
   showJob(job) {
     this.job = job;
-    replace(this.head, el("h1", {}, `Job ${job.name || job.id}`), summary(job));
+    replace(this.head, el("h1", {}, `Job ${job.name || job.id}`), outcome(job), details(job));
     this.redraw();
   }
 
@@ -62,9 +75,12 @@ class JobView {
 
   redraw() {
     const points = [...this.points.values()];
-    for (const chart of LINE_CHARTS) drawLine(this.charts[chart.id], chart, points);
+    const drawn = LINE_CHARTS.map((chart) => drawLine(this.charts[chart.id], chart, points));
     const final = points.filter((p) => p.kind === "final").at(-1);
-    drawProbes(this.probes, final ? final.values : this.job?.metrics || {});
+    drawn.push(drawProbes(this.probes, final ? final.values : this.job?.metrics || {}));
+    this.waiting.hidden = drawn.some(Boolean);
+    const ended = TERMINAL.includes(this.job?.status);
+    replace(this.waiting, ended ? "This job reported no metrics." : "The curves appear once training reports its first steps.");
     replace(this.warning, this.job ? collapseWarning(this.job, points) : null);
   }
 

@@ -1,12 +1,17 @@
-// Jobs: every job of the tenant with status and progress, refreshed every two seconds.
+// Jobs: every job of the tenant with status, phase, progress and time left, refreshed every two seconds.
 import { api } from "./api.js";
-import { el, every, progressBar, replace, table } from "./dom.js";
+import { duration, el, every, progressBar, replace, table } from "./dom.js";
 
 export function progressOf(job) {
   const p = job.progress;
-  const phase = job.phase ? `${job.phase}, ` : "";
-  const eta = job.eta_seconds ? `, about ${Math.ceil(job.eta_seconds)} s left` : "";
-  return progressBar(p.fraction, `${phase}epoch ${p.epoch}/${p.epochs}, step ${p.step}/${p.total_steps}${eta}`);
+  return progressBar(p.fraction, `epoch ${p.epoch}/${p.epochs}, step ${p.step}/${p.total_steps}`);
+}
+
+/** The phase (queued, training, evaluating, exporting, done) and, while training, the server's estimate. */
+export function phaseOf(job) {
+  return job.eta_seconds === null || job.eta_seconds === undefined
+    ? job.phase
+    : `${job.phase}, about ${duration(job.eta_seconds)} left`;
 }
 
 function jobRow(job) {
@@ -16,7 +21,8 @@ function jobRow(job) {
     el("td", {}, el("a", { href: `#/jobs/${job.id}` }, job.name || job.id)),
     el("td", {}, job.method),
     el("td", {}, el("code", {}, job.dataset_id || "")),
-    el("td", { class: "status" }, job.status),
+    el("td", { class: "status nowrap" }, job.status),
+    el("td", { class: "phase" }, phaseOf(job)),
     el("td", { class: "progress" }, progressOf(job)),
     el("td", {}, job.model_id ? el("a", { href: `#/models/${job.model_id}` }, job.model_id) : ""),
   );
@@ -31,8 +37,9 @@ export function render(root) {
     async () => {
       const page = await api("/v1/jobs?limit=50");
       replace(list, el("h1", {}, `Jobs (${page.total})`), table(
-        ["Job", "Method", "Dataset", "Status", "Progress", "Model"],
+        ["Job", "Method", "Dataset", "Status", "Phase", "Progress", "Model"],
         page.items.map(jobRow),
+        "No jobs yet: open a dataset on the Datasets page to start one.",
       ));
     },
     errors,

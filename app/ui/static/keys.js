@@ -1,11 +1,18 @@
 // Keys (admins): the tenant's keys, a form to create one (its secret shown once), and revoking.
-import { api } from "./api.js";
+import { api, signedInKey } from "./api.js";
 import { el, errorBox, replace, table } from "./dom.js";
 
 const SCOPES = ["read", "write", "admin"];
 
+// Revoking the key this tab signed in with would lock the page out mid-action; that one is revoked elsewhere.
+const inUse = (key) => !key.revoked_at && signedInKey()?.startsWith(key.prefix);
+
 function keyRow(key, revoke) {
-  const action = key.revoked_at ? "revoked" : el("button", { type: "button", onclick: () => revoke(key.id) }, "Revoke");
+  const action = key.revoked_at
+    ? "revoked"
+    : inUse(key)
+      ? el("span", { class: "muted" }, "signed in here")
+      : el("button", { type: "button", onclick: () => revoke(key.id) }, "Revoke");
   return el(
     "tr",
     {},
@@ -42,13 +49,14 @@ export function render(root) {
     const data = new FormData(event.target);
     try {
       const key = await api("/v1/keys", { method: "POST", json: { name: data.get("name"), scopes: data.getAll("scopes") } });
-      replace(status, el("p", {}, "New key (shown once): ", el("code", {}, key.key)));
+      replace(status, el("p", { id: "new-key-secret" }, "New key (shown once): ", el("code", {}, key.key)));
+      event.target.reset();
       await load();
     } catch (error) {
       replace(status, errorBox(error));
     }
   };
-  const scopes = SCOPES.map((s) => el("label", {}, s, el("input", { type: "checkbox", name: "scopes", value: s, checked: s !== "admin" })));
+  const scopes = SCOPES.map((s) => el("label", {}, s, el("input", { type: "checkbox", name: "scopes", value: s, defaultChecked: s !== "admin" })));
   const form = el("form", { id: "new-key", onsubmit: create }, el("label", {}, "Name", el("input", { name: "name", required: true })), scopes, el("button", {}, "Create key"));
   replace(root, list, el("section", {}, el("h2", {}, "Create a key"), form, status));
   load();

@@ -1,6 +1,6 @@
 // One model: metadata and evaluation, aliases, an embed-a-file box and export downloads.
 import { api, download } from "./api.js";
-import { el, errorBox, replace, table } from "./dom.js";
+import { compact, el, errorBox, replace, table } from "./dom.js";
 
 const EXPORT_FORMATS = ["onnx", "torchscript", "safetensors"];
 const SHOWN_VALUES = 8;
@@ -65,9 +65,11 @@ function aliasBox(model, reload) {
   const remove = (alias) => act(() => api(`/v1/aliases/${encodeURIComponent(alias)}`, { method: "DELETE" }));
   return el(
     "section",
-    {},
+    { id: "model-aliases" },
     el("h2", {}, "Aliases"),
-    el("ul", {}, model.aliases.map((a) => el("li", {}, a, " ", el("button", { type: "button", onclick: remove(a) }, "remove")))),
+    model.aliases.length
+      ? el("ul", {}, model.aliases.map((a) => el("li", {}, el("code", {}, a), " ", el("button", { type: "button", onclick: remove(a) }, "remove"))))
+      : el("p", { class: "muted" }, "No aliases yet: an alias is a name that POST /v1/embeddings accepts for this model."),
     el("form", { id: "alias", onsubmit: setAlias }, el("label", {}, "New alias", el("input", { name: "alias", required: true })), el("button", {}, "Set")),
     status,
   );
@@ -78,14 +80,24 @@ function exportBox(model) {
   const fetchExport = (format) => async () => {
     replace(status, `Exporting ${format}…`);
     try {
-      await download(`/v1/models/${encodeURIComponent(model.id)}/export?format=${format}`, `${model.id}.${format}`);
+      await download(`/v1/models/${encodeURIComponent(model.id)}/export?format=${format}`, `${model.id}-${format}.zip`);
       replace(status, `Downloaded the ${format} export.`);
     } catch (error) {
       replace(status, errorBox(error));
     }
   };
   const buttons = EXPORT_FORMATS.map((f) => el("button", { type: "button", "data-format": f, onclick: fetchExport(f) }, f));
-  return el("section", {}, el("h2", {}, "Export"), el("div", {}, buttons), status);
+  return el("section", { id: "model-export" }, el("h2", {}, "Export"), el("div", { class: "buttons" }, buttons), status);
+}
+
+const shown = (value) => (typeof value === "number" ? String(Number(value.toPrecision(4))) : String(value));
+
+// One row a metric, its random-init baseline beside it rather than on a row of its own.
+function evaluationRows(evaluation) {
+  const baselines = Object.keys(evaluation).filter((k) => k.endsWith("_random_init"));
+  return Object.entries(evaluation)
+    .filter(([k]) => !baselines.includes(k))
+    .map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, shown(v)), el("td", {}, k + "_random_init" in evaluation ? shown(evaluation[k + "_random_init"]) : "")));
 }
 
 function metadata(model) {
@@ -97,14 +109,13 @@ function metadata(model) {
     ["Job", el("a", { href: `#/jobs/${model.job_id}` }, model.job_id)],
     ["Created", new Date(model.created_at).toLocaleString()],
   ];
-  const evaluation = Object.entries(model.evaluation).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, String(v))));
   return el(
     "section",
     { id: "model" },
     el("h1", {}, `Model `, el("code", {}, model.id)),
-    el("table", {}, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))),
+    el("table", { class: "fields" }, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))),
     el("h2", {}, "Evaluation"),
-    table(["Metric", "Value"], evaluation),
+    compact(table(["Metric", "Value", "Random init"], evaluationRows(model.evaluation), "No evaluation reported.")),
   );
 }
 

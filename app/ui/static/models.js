@@ -23,6 +23,7 @@ export function render(root) {
       replace(list, el("h1", {}, `Models (${page.total})`), table(
         ["Model", "Aliases", "Method / backbone", "Modality", "Dim", "Created"],
         page.items.map(modelRow),
+        "No models yet: a job that succeeds registers one.",
       )),
     )
     .catch((error) => replace(list, errorBox(error)));

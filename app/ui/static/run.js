@@ -1,6 +1,6 @@
 // One embedding run: its data-quality report (duplicates, outliers, likely label errors) and its 2-D map.
 import { api } from "./api.js";
-import { el, errorBox, replace, table } from "./dom.js";
+import { compact, el, errorBox, replace, table } from "./dom.js";
 
 const CONFIG = { displayModeBar: false, responsive: true };
 
@@ -14,14 +14,14 @@ function qualityReport(report) {
     el("h2", {}, "Data quality"),
     el("p", {}, `${report.exact_duplicates.num_groups} groups of exact duplicates, `,
       `${report.near_duplicates.num_groups} groups of near duplicates (cosine >= ${report.near_duplicates.threshold}).`),
-    table(["Items", "Near-duplicate group"], groupRows(report.near_duplicates.groups)),
+    table(["Items", "Near-duplicate group"], groupRows(report.near_duplicates.groups), "None found."),
     el("h3", {}, "Outliers (sparsest first)"),
-    table(["Item", "Density"], report.outliers.map((o) => el("tr", {}, el("td", {}, String(o.index)), el("td", {}, o.density.toFixed(3))))),
+    compact(table(["Item", "Density"], report.outliers.map((o) => el("tr", {}, el("td", {}, String(o.index)), el("td", {}, o.density.toFixed(3)))), "None found.")),
     el("h3", {}, "Likely label errors"),
     suspects === null
       ? el("p", { class: "muted" }, "The dataset has no labels.")
-      : table(["Item", "Label", "Neighbours say", "Agreement"], suspects.slice(0, 50).map((d) =>
-          el("tr", {}, el("td", {}, String(d.index)), el("td", {}, d.label), el("td", {}, d.suggested), el("td", {}, d.agreement.toFixed(2))))),
+      : compact(table(["Item", "Label", "Neighbours say", "Agreement"], suspects.slice(0, 50).map((d) =>
+          el("tr", {}, el("td", {}, String(d.index)), el("td", {}, d.label), el("td", {}, d.suggested), el("td", {}, d.agreement.toFixed(2)))), "None found.")),
   );
 }
 
@@ -44,7 +44,7 @@ export function render(root, runId) {
   const header = el("section", {}, el("h1", {}, `Embedding run ${runId}`));
   const report = el("div", {}, "Loading the report…");
   const map = el("div", { "data-chart": "map", class: "map" });
-  replace(root, header, map, report);
+  replace(root, header, el("section", {}, map), report);
   api(`/v1/embedding-runs/${runId}`)
     .then((run) => {
       header.append(el("p", {}, `${run.status}: ${run.num_items} items, dim ${run.dim}, ${run.dtype}, model `,

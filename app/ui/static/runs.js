@@ -12,7 +12,7 @@ function runRow(run) {
     el("td", {}, el("a", { href: `#/runs/${run.id}` }, run.id)),
     el("td", {}, el("a", { href: `#/models/${run.model_id}` }, run.model_id)),
     el("td", {}, el("code", {}, run.dataset_id || "")),
-    el("td", { class: "status" }, run.status),
+    el("td", { class: "status nowrap" }, run.status),
     el("td", {}, progressBar(fraction, `${p.items_done}/${p.items_total} items`)),
   );
 }
@@ -36,22 +36,16 @@ async function startForm(status) {
       replace(status, errorBox(error));
     }
   };
-  return el(
-    "form",
-    { id: "start-run", onsubmit: submit },
-    el("h2", {}, "Embed a dataset"),
-    el("label", {}, "Model ", model),
-    el("label", {}, " Dataset ", dataset),
-    el("button", {}, "Embed"),
-  );
+  const form = el("form", { id: "start-run", onsubmit: submit }, el("label", {}, "Model", model), el("label", {}, "Dataset", dataset), el("button", {}, "Embed"));
+  return [el("h2", {}, "Embed a dataset"), form];
 }
 
 export function render(root) {
   const list = el("section", { id: "runs" });
   const status = el("div");
   const errors = el("div");
-  const form = el("section");
-  replace(root, errors, form, status, list);
+  const form = el("div");
+  replace(root, errors, el("section", {}, form, status), list);
   startForm(status).then((node) => replace(form, node)).catch((error) => replace(form, errorBox(error)));
   return every(
     2000,
@@ -60,6 +54,7 @@ export function render(root) {
       replace(list, el("h1", {}, `Embedding runs (${page.total})`), table(
         ["Run", "Model", "Dataset", "Status", "Progress"],
         page.items.map(runRow),
+        "No embedding runs yet.",
       ));
     },
     errors,
