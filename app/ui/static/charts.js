@@ -24,12 +24,15 @@ export function drawLine(node, chart, points) {
   return true;
 }
 
-/** kNN and linear-probe accuracy of the trained encoder next to the same network at random init. */
+/** kNN and linear-probe accuracy of the trained encoder next to the same network at random init and, where the
+ * modality has one, its classical baseline (raw pixels, TF-IDF, standardized columns). */
 export function drawProbes(node, report) {
   const probes = ["knn_top1", "linear_probe"].filter((k) => typeof report[k] === "number");
   if (!probes.length) return false;
   const bars = (suffix, name) => ({ type: "bar", name, x: probes, y: probes.map((k) => report[k + suffix] ?? null) });
-  const layout = { ...LAYOUT, title: { text: "Probe accuracy vs random init" }, yaxis: { range: [0, 1] } };
-  window.Plotly.react(node, [bars("", "trained"), bars("_random_init", "random init")], layout, CONFIG);
+  const traces = [bars("", "trained"), bars("_random_init", "random init")];
+  if (report.baseline) traces.push(bars("_baseline", report.baseline));
+  const title = report.baseline ? `Probe accuracy vs random init and ${report.baseline}` : "Probe accuracy vs random init";
+  window.Plotly.react(node, traces, { ...LAYOUT, title: { text: title }, yaxis: { range: [0, 1] } }, CONFIG);
   return true;
 }
