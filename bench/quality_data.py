@@ -27,7 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from selfsup.data.base import TrainingData
 from selfsup.data.images import canonical_image
-from selfsup.eval.probes import pixel_features
+from selfsup.eval.baselines import pixel_features
 from selfsup.tabular.data import TableData, encode_table
 from selfsup.tabular.reading import read_table
 from selfsup.tabular.schema import infer_schema

@@ -1,5 +1,6 @@
 """What a job reports about its encoder: the engine's metrics made JSON-ready, with a collapse warning and,
-when the dataset carries labels, probe accuracies next to a random-init baseline."""
+when the dataset carries labels, probe accuracies next to a random-init twin and the modality's classical
+baseline (named by ``baseline``)."""
 
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ from selfsup.eval.labeled import labeled_report
 from selfsup.train.loop import Trainer
 
 
-def reportable(metrics: dict[str, float], dim: int) -> dict[str, Any]:
-    """Rounded numbers plus, when the label-free metrics show a collapsing representation, a ``warning``."""
-    report: dict[str, Any] = {key: round(float(value), 6) for key, value in metrics.items()}
+def reportable(metrics: dict[str, Any], dim: int) -> dict[str, Any]:
+    """Rounded numbers (names, such as the baseline's, kept as they are) plus, when the label-free metrics show
+    a collapsing representation, a ``warning``."""
+    report = {key: value if isinstance(value, str) else round(float(value), 6) for key, value in metrics.items()}
     if "rankme" in metrics and (warning := collapse_warning(metrics, dim)):
         report["warning"] = warning
     return report
@@ -28,9 +30,10 @@ def dataset_labels(dataset_dir: Path) -> np.ndarray | None:
 def final_report(
     trainer: Trainer, metrics: dict[str, float], labels: np.ndarray | None, heldout: Any = None
 ) -> dict[str, Any]:
-    """The last epoch's metrics, plus labeled probes of the trained encoder vs random init where possible, and
-    for image-text models retrieval recall@1/5 in both directions on the held-out pairs."""
-    final = dict(metrics, embedding_dim=trainer.model.embedding_dim)  # for "RankMe 84 of 128" in the summary
+    """The last epoch's metrics, plus labeled probes of the trained encoder vs random init and vs the modality's
+    baseline where possible, and for image-text models retrieval recall@1/5 in both directions on the held-out
+    pairs."""
+    final: dict[str, Any] = dict(metrics, embedding_dim=trainer.model.embedding_dim)  # "RankMe 84 of 128"
     if heldout is not None:
         from selfsup.pairs.retrieval import retrieval_recall
 

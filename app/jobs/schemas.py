@@ -50,7 +50,9 @@ class JobOut(BaseModel):
     metrics: dict[str, Any] = Field(description=metrics_description())
     summary: str | None = Field(
         description="Once succeeded: the final report in plain words, e.g. 'kNN 0.91: +4.2 points over the "
-        "random-init encoder; RankMe 84 of 128'."
+        "random-init encoder, +1.3 points over raw pixels; RankMe 84 of 128', or for an encoder that loses to "
+        "its baseline 'kNN 0.39: +2.0 points over the random-init encoder, 23.0 points below TF-IDF on these "
+        "labels'."
     )
     error: str | None
     model_id: str | None

@@ -24,7 +24,9 @@ class ModelOut(BaseModel):
     evaluation: dict[str, Any] = Field(
         default_factory=dict,
         description="The job's final representation metrics: label-free (rankme, alignment, uniformity, "
-        "embedding_std, warning) and, for labeled datasets, kNN and linear-probe accuracy vs random init.",
+        "embedding_std, mean_cosine, participation_ratio, warning) and, for labeled datasets, kNN and "
+        "linear-probe accuracy vs random init and vs the modality's classical baseline (baseline, "
+        "knn_top1_baseline, linear_probe_baseline).",
     )
     aliases: list[str] = Field(default_factory=list, description="The names that resolve to this model, sorted.")
 

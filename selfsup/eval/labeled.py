@@ -1,4 +1,5 @@
-"""Label-based evaluation of a trained method against the same architecture at random initialization."""
+"""Label-based evaluation of a trained method against the same architecture at random initialization and against
+the classical baseline of its modality (:mod:`selfsup.eval.baselines`)."""
 
 from typing import Any
 
@@ -7,6 +8,7 @@ import torch
 
 from selfsup.data.base import TrainingData
 from selfsup.encoders import encoder_from_spec
+from selfsup.eval.baselines import baseline_for
 from selfsup.eval.limits import MIN_LABELED
 from selfsup.eval.probes import evaluate_with_labels
 from selfsup.eval.representation import embedder
@@ -27,11 +29,25 @@ def random_init_like(spec: MethodSpec, model: SSLMethod, seed: int) -> SSLMethod
 
 def labeled_report(
     model: SSLMethod, spec: MethodSpec, params: Any, data: TrainingData, labels: np.ndarray, device: torch.device
-) -> dict[str, float]:
-    """kNN and linear-probe accuracy of ``model`` and of a random-init twin on the labeled items; {} when the
-    labels cannot support a split (fewer than ``MIN_LABELED`` labeled items or a single class)."""
+) -> dict[str, float | str]:
+    """kNN and linear-probe accuracy of ``model``, of a random-init twin and of the modality's baseline (named by
+    ``baseline``; absent where the modality has none) on the labeled items; {} when the labels cannot support a
+    split (fewer than ``MIN_LABELED`` labeled items or a single class)."""
     labeled = labels[labels >= 0]
     if len(labeled) < MIN_LABELED or len(np.unique(labeled)) < 2:
         return {}
     twin = random_init_like(spec, model, seed=params.seed + 1).to(device)
-    return evaluate_with_labels(embedder(model, data, device), embedder(twin, data, device), labels, seed=params.seed)
+    baseline = baseline_for(data.modality)
+    report: dict[str, float | str] = {}
+    report.update(
+        evaluate_with_labels(
+            embedder(model, data, device),
+            embedder(twin, data, device),
+            labels,
+            seed=params.seed,
+            baseline=baseline.featurizer(data) if baseline else None,
+        )
+    )
+    if baseline is not None:
+        report["baseline"] = baseline.name
+    return report

@@ -10,7 +10,7 @@ import torch
 from selfsup.data.base import TrainingData
 from selfsup.data.image_data import as_training_data
 from selfsup.errors import SelfSupError
-from selfsup.eval.metrics import alignment, embedding_std, rankme, uniformity
+from selfsup.eval.metrics import alignment, embedding_std, mean_cosine, participation_ratio, rankme, uniformity
 from selfsup.methods.base import SSLMethod
 
 DEFAULT_PROBE_SIZE = 512
@@ -92,8 +92,9 @@ class RepresentationProbe:
         return len(self.indices)
 
     def evaluate(self, model: SSLMethod, device: torch.device) -> dict[str, float]:
-        """``rankme`` and ``embedding_std`` of the probe items' embeddings; ``alignment`` between two views
-        of each, and ``uniformity`` of the views (the mean over both, as in Wang & Isola's code)."""
+        """``rankme``, ``embedding_std``, ``mean_cosine`` and ``participation_ratio`` of the probe items'
+        embeddings; ``alignment`` between two views of each, and ``uniformity`` of the views (the mean over both,
+        as in Wang & Isola's code)."""
         with evaluating(model):
             torch.manual_seed(VIEW_SEED)
             plain = embed_items(model, self.data, self.indices, device=device)  # (P, D)
@@ -107,4 +108,6 @@ class RepresentationProbe:
             "alignment": alignment(view1, view2),
             "uniformity": (uniformity(view1) + uniformity(view2)) / 2,
             "embedding_std": embedding_std(plain),
+            "mean_cosine": mean_cosine(plain),
+            "participation_ratio": participation_ratio(plain),
         }

@@ -29,8 +29,9 @@ class TrainingHooks:
 
     def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
         """After every epoch, with the epoch's mean ``epoch_loss`` (absent if a resume found no step left) and
-        the label-free ``rankme``, ``alignment``, ``uniformity`` and ``embedding_std`` of the embeddings
-        (absent if the trainer's ``probe_size`` is 0); :func:`selfsup.eval.collapse_warning` reads the latter."""
+        the label-free ``rankme``, ``alignment``, ``uniformity``, ``embedding_std``, ``mean_cosine`` and
+        ``participation_ratio`` of the embeddings (absent if the trainer's ``probe_size`` is 0);
+        :func:`selfsup.eval.collapse_warning` reads them."""
 
     def may_publish_checkpoint(self) -> bool:
         """Asked after a checkpoint is written, before it replaces the previous one: a caller that may have

@@ -161,7 +161,8 @@ class Trainer:
 
     def evaluate_representation(self) -> Metrics:
         """Label-free quality of the current embeddings on the probe items: ``rankme``, ``alignment``,
-        ``uniformity`` and ``embedding_std`` (see :mod:`selfsup.eval.metrics`); empty when ``probe_size`` is 0.
+        ``uniformity``, ``embedding_std``, ``mean_cosine`` and ``participation_ratio`` (see
+        :mod:`selfsup.eval.metrics`); empty when ``probe_size`` is 0.
 
         Runs in eval mode without gradients on a forked RNG, so it changes neither the model nor the run.
         """

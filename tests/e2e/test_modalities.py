@@ -46,7 +46,16 @@ def test_one_method_per_modality_trains_on_the_worker_and_serves_openai_clients(
         done = client.wait_until(job["id"], timeout=240)
         assert done["status"] == "succeeded", f"{modality}: {done['error']}" + stack.workers[0].log()[-2000:]
         models[modality] = done["model_id"]
-    assert "knn_top1" in client.job(jobs["text"]["id"])["metrics"]
+    text_job, table_job = client.job(jobs["text"]["id"]), client.job(jobs["tabular"]["id"])
+    # Beside the random-init twin, each labeled job scores its modality's classical baseline on the same split,
+    # and the summary says where the encoder stands against it.
+    for job, name in ((text_job, "TF-IDF"), (table_job, "standardized columns")):
+        metrics = job["metrics"]
+        assert metrics["baseline"] == name and 0 < metrics["knn_top1_baseline"] <= 1, metrics
+        assert 0 < metrics["linear_probe_baseline"] <= 1 and {"mean_cosine", "participation_ratio"} <= metrics.keys()
+        gap = 100 * (metrics["knn_top1"] - metrics["knn_top1_baseline"])
+        said = f"{-gap:.1f} points below {name} on these labels" if gap < 0 else f"{gap:+.1f} points over {name}"
+        assert f"kNN {metrics['knn_top1']:.2f}: " in job["summary"] and said in job["summary"], job["summary"]
     assert "text_to_image_recall@5" in client.job(jobs["image_text"]["id"])["metrics"]
 
     api = openai.OpenAI(base_url=str(client.http.base_url).rstrip("/") + "/v1", api_key=ADMIN_KEY, max_retries=0)

@@ -21,7 +21,7 @@ from selfsup.train.loop import Trainer, TrainResult
 
 NUM_ITEMS, BATCH, EPOCHS = 96, 32, 2
 STEPS_PER_EPOCH = NUM_ITEMS // BATCH
-REPRESENTATION_KEYS = {"rankme", "alignment", "uniformity", "embedding_std"}
+REPRESENTATION_KEYS = {"rankme", "alignment", "uniformity", "embedding_std", "mean_cosine", "participation_ratio"}
 
 
 class SimulatedCrash(Exception):
@@ -144,6 +144,7 @@ def test_epoch_end_metrics_measure_the_representation(straight: Run) -> None:
         assert 1 <= metrics["rankme"] <= NUM_ITEMS  # the probe is every item here: min(512, 96)
         assert 0 <= metrics["alignment"] <= 4 and -4 <= metrics["uniformity"] <= 0
         assert 0 < metrics["embedding_std"] < 1
+        assert -1 <= metrics["mean_cosine"] <= 1 and 1 <= metrics["participation_ratio"] <= NUM_ITEMS
     assert straight.result.metrics.keys() >= REPRESENTATION_KEYS
     assert straight.trainer.evaluate_representation() == {
         key: straight.result.metrics[key] for key in REPRESENTATION_KEYS

@@ -37,7 +37,8 @@ export function drawLine(node, chart, points) {
   return show(node, traces, { title: titled(chart.title), xaxis: { title: { text: chart.x } } });
 }
 
-/** kNN and linear-probe accuracy of the trained encoder next to the same network at random init. */
+/** kNN and linear-probe accuracy of the trained encoder next to the same network at random init and, where the
+ * modality has one, its classical baseline (raw pixels, TF-IDF, standardized columns). */
 export function drawProbes(node, report) {
   const probes = ["knn_top1", "linear_probe"].filter((k) => typeof report[k] === "number");
   const bars = (suffix, name) => ({
@@ -49,5 +50,7 @@ export function drawProbes(node, report) {
     textposition: "inside",
   });
   const traces = probes.length ? [bars("", "trained"), bars("_random_init", "random init")] : [];
-  return show(node, traces, { title: titled("Probe accuracy vs random init"), yaxis: { range: [0, 1.05] } });
+  if (probes.length && report.baseline) traces.push(bars("_baseline", report.baseline));
+  const title = report.baseline ? `Probe accuracy vs random init and ${report.baseline}` : "Probe accuracy vs random init";
+  return show(node, traces, { title: titled(title), yaxis: { range: [0, 1.05] } });
 }

@@ -14,6 +14,8 @@ from selfsup.eval import (
     alignment,
     collapse_warning,
     embedding_std,
+    mean_cosine,
+    participation_ratio,
     rankme,
     uniformity,
 )
@@ -81,6 +83,45 @@ def test_embedding_std(gaussian: torch.Tensor) -> None:
     assert embedding_std(gaussian) == pytest.approx(1 / math.sqrt(D), rel=0.05)
 
 
+def test_mean_cosine_is_one_for_a_shared_direction_and_zero_when_spread(gaussian: torch.Tensor) -> None:
+    direction = torch.randn(1, D)
+    assert mean_cosine(direction.expand(300, -1) * torch.rand(300, 1)) == pytest.approx(1.0)  # scale-free
+    assert mean_cosine(gaussian) == pytest.approx(0.0, abs=0.01)
+    assert mean_cosine(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(-1.0)
+    z = torch.nn.functional.normalize(gaussian[:200] + 2.0, dim=1)  # a cone around (1, ..., 1)
+    pairs = (z @ z.T)[~torch.eye(200, dtype=torch.bool)]
+    assert mean_cosine(z) == pytest.approx(float(pairs.mean()), abs=1e-5)  # the O(N D) formula
+    assert 0.7 < mean_cosine(z) < 0.9
+    with pytest.raises(ValueError):
+        mean_cosine(torch.randn(1, D))
+
+
+def test_participation_ratio_counts_equally_used_directions(gaussian: torch.Tensor) -> None:
+    basis = torch.linalg.qr(torch.randn(D, 4)).Q.T  # (4, D) orthonormal rows
+    codes = torch.randn(4000, 4)
+    assert participation_ratio(codes @ basis) == pytest.approx(4.0, rel=0.05)  # 4 equal variances
+    assert participation_ratio(torch.randn(500, 1) * basis[:1]) == pytest.approx(1.0)  # unit rows: +-basis[0]
+    # Far off the origin, normalizing barely bends a patch: eigenvalues 9 : 1, so (9 + 1)^2 / (81 + 1).
+    uneven = torch.randn(4000, 2) * torch.tensor([3.0, 1.0])
+    assert participation_ratio(uneven @ basis[:2] + 1000 * basis[2]) == pytest.approx(100 / 82, rel=0.05)
+    assert participation_ratio(gaussian) == pytest.approx(D, rel=0.05)
+    assert participation_ratio(torch.randn(1, D).expand(50, -1)) == 0.0  # constant: no variance at all
+
+
+def test_an_anisotropic_low_spread_encoder_like_mlm_is_flagged(gaussian: torch.Tensor) -> None:
+    """Embeddings as MLM's: a large shared direction with small variation around it, 0.997 cosine apart."""
+    shared = torch.nn.functional.normalize(torch.randn(1, D), dim=1)
+    cone = shared + 0.05 * gaussian[:512] / math.sqrt(D)  # (512, D), spread evenly but slightly
+    metrics = {**_metrics(cone), "mean_cosine": mean_cosine(cone), "participation_ratio": participation_ratio(cone)}
+    assert metrics["rankme"] > 2 and metrics["embedding_std"] * math.sqrt(D) > 0.01  # the old checks pass it
+    warning = collapse_warning(metrics, D)
+    assert warning is not None and "point the same way" in warning, metrics
+    one_axis = {"rankme": 10.0, "embedding_std": 0.1, "mean_cosine": 0.3, "participation_ratio": 1.2}
+    assert "participation ratio" in (collapse_warning(one_axis, D) or "")
+    healthy_relu = {"rankme": 23.0, "embedding_std": 0.02, "mean_cosine": 0.95, "participation_ratio": 8.4}
+    assert collapse_warning(healthy_relu, 128) is None  # SimCLR's tiny CNN on digits: a ReLU network's cone
+
+
 def test_collapse_warning_flags_collapsed_embeddings(gaussian: torch.Tensor) -> None:
     direction, offset = torch.randn(1, D), torch.randn(1, D)
     collapsed = {
@@ -105,7 +146,14 @@ def _simclr(size: int) -> SSLMethod:
 def test_a_randomly_initialized_encoder_is_not_flagged(digits: np.ndarray) -> None:
     probe = RepresentationProbe(digits, size=256, seed=0)
     metrics = probe.evaluate(_simclr(32), torch.device("cpu"))
-    assert metrics.keys() == {"rankme", "alignment", "uniformity", "embedding_std"}
+    assert metrics.keys() == {
+        "rankme",
+        "alignment",
+        "uniformity",
+        "embedding_std",
+        "mean_cosine",
+        "participation_ratio",
+    }
     assert collapse_warning(metrics, 128) is None, metrics
 
 

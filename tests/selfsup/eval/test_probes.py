@@ -10,12 +10,12 @@ from sklearn.datasets import load_digits
 
 from selfsup.data.image_data import ImageData
 from selfsup.eval import collapse_warning, embedder
+from selfsup.eval.baselines import baseline_for, pixel_features
 from selfsup.eval.probes import (
     evaluate_with_labels,
     knn_top1,
     labeled_split,
     linear_probe,
-    pixel_features,
     probe_accuracies,
 )
 from selfsup.methods import get_method
@@ -106,15 +106,19 @@ def test_evaluate_with_labels_on_digits(trained: Trainer, digits16: np.ndarray, 
         embedder(trained.model, every_digit, trained.device),
         embedder(random_init.model, every_digit, random_init.device),
         labels,
+        baseline=baseline_for("image").featurizer(every_digit),  # type: ignore[union-attr]
     )
     assert result.keys() == {
         "knn_top1",
         "linear_probe",
         "knn_top1_random_init",
         "linear_probe_random_init",
+        "knn_top1_baseline",
+        "linear_probe_baseline",
         "num_train",
         "num_test",
     }
+    assert result["knn_top1_baseline"] > 0.8, result  # raw pixels of digits: a strong reference
     assert result["num_train"] + result["num_test"] == len(digits16)
     assert result["num_test"] == pytest.approx(0.2 * len(digits16), abs=CLASSES)
     assert all(0.1 < result[key] <= 1 for key in result if not key.startswith("num_")), result
