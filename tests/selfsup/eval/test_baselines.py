@@ -18,7 +18,6 @@ from selfsup.eval.baselines import (
     register_baseline,
     token_counts,
 )
-from selfsup.eval.labeled import random_init_like
 from selfsup.eval.probes import capped_labels, evaluate_with_labels, knn_top1, labeled_split, linear_probe
 from selfsup.methods import get_method
 from selfsup.tabular import TableData, encode_table, infer_schema, read_table
@@ -50,7 +49,8 @@ def test_tf_idf_beats_an_untrained_text_encoder_on_labeled_docstrings(text: tupl
     data, labels = text
     spec = get_method("mlm")
     params: Any = spec.validate({"preset": "tiny", "max_length": 32})
-    untrained = embedder(random_init_like(spec, params, data, seed=0), data, torch.device("cpu"))
+    torch.manual_seed(0)
+    untrained = embedder(spec.method_cls(params, data.create_encoder(params)), data, torch.device("cpu"))
     tf_idf = baseline_for("text")
     assert tf_idf is not None
     result = evaluate_with_labels(untrained, untrained, labels, baseline=tf_idf.featurizer(data))
