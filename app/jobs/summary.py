@@ -28,7 +28,11 @@ def _over_random(report: dict[str, Any], key: str, label: str) -> str | None:
     text = f"{label} {report[key]:.2f}"
     baseline = report.get(f"{key}_random_init")
     if baseline is not None:
-        text += f": {100 * (report[key] - baseline):+.1f} points over the random-init encoder"
+        points = round(100 * (report[key] - baseline), 1)
+        # "-2.8 points over" reads as a gain at a glance, so a loss says so in words; abs() keeps -0.0 from
+        # printing as "+-0.0"
+        side = f"+{abs(points):.1f} points over" if points >= 0 else f"{-points:.1f} points below"
+        text += f": {side} the random-init encoder"
     return text
 
 
