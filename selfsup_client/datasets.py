@@ -72,6 +72,10 @@ class Datasets:
         page = self._transport.request("GET", "/v1/datasets", params={"limit": limit, "offset": offset})
         return cast(list[Dataset], page["items"])
 
+    def count(self) -> int:
+        """How many datasets this tenant has (the page's total, not a page of them)."""
+        return int(self._transport.request("GET", "/v1/datasets", params={"limit": 1})["total"])
+
     def delete(self, dataset_id: str) -> None:
         self._transport.request("DELETE", f"/v1/datasets/{dataset_id}")
 

@@ -34,6 +34,11 @@ class Jobs:
         params: dict[str, Any] = {"limit": limit, "offset": offset, **({"status": status} if status else {})}
         return cast(list[Job], self._transport.request("GET", "/v1/jobs", params=params)["items"])
 
+    def count(self, *, status: str | None = None) -> int:
+        """How many jobs this tenant has (in ``status``): the page's total, not a page of them."""
+        params: dict[str, Any] = {"limit": 1, **({"status": status} if status else {})}
+        return int(self._transport.request("GET", "/v1/jobs", params=params)["total"])
+
     def cancel(self, job: Job | str) -> Job:
         return cast(Job, self._transport.request("POST", f"/v1/jobs/{job_id(job)}/cancel"))
 

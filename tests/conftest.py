@@ -19,6 +19,17 @@ from tests.support.s3 import AWS_ENV, ChildProcess, moto_server, new_bucket
 # and the end-to-end tests' worker processes want the other core.
 torch.set_num_threads(1)
 
+# Fixtures that start real API or worker processes: a test that takes one is end-to-end, so that
+# `-m "not e2e"` (the README's quick subset) leaves it out whether or not its module is marked.
+PROCESS_FIXTURES = frozenset({"make_stack", "start_api"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
 
 def reset_service_caches() -> None:
     """Settings, engine, sessions and the Celery app are cached per process; tests change them."""

@@ -6,7 +6,7 @@ from fastapi.responses import StreamingResponse
 from app.auth.deps import Reader
 from app.core.deps import SessionDep
 from app.exports.service import Exporter, training_card
-from app.models import service as models
+from app.models.aliases import resolve_model
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
@@ -29,9 +29,10 @@ def export_model(
 ) -> StreamingResponse:
     """A zip of the model file(s), ``card.json`` (method, params, dataset stats, metrics, input spec,
     preprocessing) and ``tokenizer.json`` or ``schema.json`` where the modality needs one. Image-text models
-    give one graph per tower (``image.onnx``, ``text.onnx``). Built on the first request for a model and format
-    (one build at a time per server: 503 with Retry-After while another runs), then served from storage."""
-    model = models.get_model(session, tenant=caller.tenant, model_id=model_id)
+    give one graph per tower (``image.onnx``, ``text.onnx``); ``model_id`` is an id or one of the tenant's
+    aliases. Built on the first request for a model and format (one build at a time per server: 503 with
+    Retry-After while another runs), then served from storage."""
+    model = resolve_model(session, tenant=caller.tenant, name=model_id)  # an id or an alias, as the embed routes
     card = training_card(session, model)
     session.close()  # no connection stays checked out while an export builds or streams
     exporter: Exporter = request.app.state.exporter

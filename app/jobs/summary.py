@@ -36,8 +36,11 @@ METRIC_MEANINGS = {
 
 
 def _gap(value: float, reference: float, name: str, *, below_suffix: str = "") -> str:
-    points = 100 * (value - reference)
-    return f"{-points:.1f} points below {name}{below_suffix}" if points < 0 else f"{points:+.1f} points over {name}"
+    # Rounded first, so that a gap under 0.05 points reads "+0.0 points over", never "0.0 points below" or "+-0.0".
+    points = round(100 * (value - reference), 1)
+    if points < 0:
+        return f"{-points:.1f} points below {name}{below_suffix}"
+    return f"+{abs(points):.1f} points over {name}"
 
 
 def _probe(report: dict[str, Any], key: str, label: str) -> str | None:

@@ -38,8 +38,8 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     connection: Connection = ctx.ensure_object(Connection)
     with reported_errors(), client_of(ctx) as client:
         report = {"url": connection.shown_url, "local_key_file": str(local_key_file()), **client.ready()}
-        report["datasets"] = len(client.datasets.list(limit=500))
-        report["jobs_running"] = len(client.jobs.list(status="running", limit=500))
+        report["datasets"] = client.datasets.count()
+        report["jobs_running"] = client.jobs.count(status="running")
         show(report, [(name, field(name)) for name in report], as_json=as_json)
 
 

@@ -13,8 +13,8 @@ from rich.table import Table
 from selfsup_client.errors import SelfSupError
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")]
-# 500: the API's own bound on a page.
-PageLimit = Annotated[int, typer.Option(min=1, max=500, help="At most this many, newest first.")]
+# 200: the API's own bound on a page.
+PageLimit = Annotated[int, typer.Option(min=1, max=200, help="At most this many, newest first.")]
 stdout = Console()
 stderr = Console(stderr=True)
 Column = tuple[str, Callable[[Any], object]]

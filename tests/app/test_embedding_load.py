@@ -207,6 +207,7 @@ def trained_model(url: str) -> str:
         return str(http.get(f"/v1/jobs/{job['id']}").json()["model_id"])
 
 
+@pytest.mark.e2e  # a real uvicorn API process
 def test_many_clients_get_their_vectors_or_a_prompt_503_with_retry_after(saturable_api: str) -> None:
     model_id = trained_model(saturable_api)
     load = run_load(saturable_api, ADMIN_KEY, model_id, clients=48, seconds=5, images=2)

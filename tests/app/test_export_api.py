@@ -1,6 +1,7 @@
 """GET /v1/models/{id}/export: the archives' ONNX graphs (through onnxruntime) and TorchScript modules give the
 vectors the service's own embed route gives, for image, text and table models trained through the worker code;
-safetensors rebuild the encoder; archives are built once, one at a time, and another tenant's model is a 404."""
+safetensors rebuild the encoder; archives are built once, one at a time, a model is named by id or alias, and
+another tenant's model is a 404."""
 
 import base64
 import io
@@ -107,7 +108,11 @@ def test_table_exports_embed_as_the_route_does_and_stay_the_tenants(client: Test
     )
     stored = client.app.state.exporter.storage  # type: ignore[attr-defined]
     assert stored.exists(export_key(model_id, "onnx")) and not stored.exists(export_key(model_id, "safetensors"))
+    assert client.put(f"/v1/models/{model_id}/alias", json={"alias": "tables-latest"}).status_code == 200
+    by_alias = export(client, "tables-latest", "onnx")
+    assert by_alias.read("schema.json") == export(client, model_id, "onnx").read("schema.json")
     other = {"Authorization": f"Bearer {new_key('globex')}"}
-    missing = client.get(f"/v1/models/{model_id}/export", headers=other)
-    assert missing.status_code == 404, missing.text
+    for name in (model_id, "tables-latest"):  # an alias names a model of its own tenant only
+        missing = client.get(f"/v1/models/{name}/export", headers=other)
+        assert missing.status_code == 404, missing.text
     assert client.get(f"/v1/models/{model_id}/export", params={"format": "pickle"}).status_code == 422

@@ -172,6 +172,7 @@ def test_json_body_over_its_limit_is_413(limited: TestClient) -> None:
     assert limited.get("/v1/jobs").json()["total"] == 0
 
 
+@pytest.mark.e2e  # a real uvicorn API process
 def test_client_that_disconnects_mid_upload_leaves_nothing_behind(
     service_env: dict[str, str], data_dir: Path, tmp_path: Path
 ) -> None:

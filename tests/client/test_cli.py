@@ -46,6 +46,9 @@ def test_the_command_line_against_a_running_service(stack: Stack, tmp_path: Path
     job = json.loads(trained.stdout)
     assert job["status"] == "succeeded" and "epoch 1/1" in trained.stderr, "the live view showed the epochs"
     assert "succeeded" in selfsup("jobs", "ls", env=env).stdout, "the table shows the job"
+    status = selfsup("status", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    assert {"datasets": 1, "jobs_running": 0}.items() <= json.loads(status.stdout).items()
 
     images = []
     for index, (_, png) in enumerate(digit_pngs(2)):

@@ -6,12 +6,15 @@ import stat
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.auth.bootstrap import ADMIN_KEY_FILE
 from app.core.access_log import ACCESS_LOGGER
 from tests.e2e.client import SelfSupClient
 from tests.support.images import digits_zip
 from tests.support.processes import ServiceProcess, free_port, wait_for, wait_until_healthy
+
+pytestmark = pytest.mark.e2e  # both tests start real service processes
 
 
 def test_a_key_sent_in_the_query_string_never_reaches_the_access_log(

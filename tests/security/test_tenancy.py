@@ -13,6 +13,8 @@ from app.core import db
 from tests.conftest import new_key
 from tests.support.processes import ServiceProcess, free_port, wait_until_healthy
 
+pytestmark = pytest.mark.e2e  # every test here runs against a real API process
+
 
 class Api:
     """A running ``selfsup api`` and the operator key it was started with."""
