@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 from selfsup.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from selfsup.eval.metrics import alignment, collapse_warning, embedding_std, rankme, uniformity
+    from selfsup.eval.metrics import (
+        alignment,
+        collapse_warning,
+        embedding_std,
+        neighbour_agreement,
+        rankme,
+        uniformity,
+    )
     from selfsup.eval.representation import (
         DEFAULT_PROBE_SIZE,
         NonFiniteEmbeddings,
@@ -26,6 +33,7 @@ _EXPORTS = {
     "alignment": "selfsup.eval.metrics",
     "collapse_warning": "selfsup.eval.metrics",
     "embedding_std": "selfsup.eval.metrics",
+    "neighbour_agreement": "selfsup.eval.metrics",
     "rankme": "selfsup.eval.metrics",
     "uniformity": "selfsup.eval.metrics",
     "DEFAULT_PROBE_SIZE": "selfsup.eval.representation",
@@ -46,6 +54,7 @@ __all__ = [
     "embedder",
     "embedding_std",
     "evaluating",
+    "neighbour_agreement",
     "rankme",
     "uniformity",
 ]
