@@ -104,6 +104,18 @@ def test_the_teacher_stays_frozen_outside_the_state_and_the_optimizer(digits16: 
     assert all(key.startswith(("backbone.", "projection.")) for key in keys), sorted(keys)
 
 
+def test_a_resumed_run_is_handed_its_teacher_again_and_continues(digits16: np.ndarray, tmp_path: Path) -> None:
+    params = _params(epochs=2, warmup_epochs=0)
+    first = Trainer("distill", params, digits16[:64], workdir=tmp_path, teacher=fixed_teacher(), probe_size=0)
+    first.hooks = LossRecorder(stop_at_epoch=1)
+    assert first.fit().status == "canceled"
+    second = Trainer("distill", params, digits16[:64], workdir=tmp_path, teacher=fixed_teacher(), probe_size=0)
+    second.restore(first.checkpoint_path)
+    for name, value in first.model.state_dict().items():
+        torch.testing.assert_close(second.model.state_dict()[name], value)
+    assert second.fit().status == "completed" and second.progress().epoch == 2
+
+
 def test_the_trainer_hands_a_teacher_only_to_methods_that_take_one(digits16: np.ndarray, tmp_path: Path) -> None:
     with pytest.raises(SelfSupError, match="learns from a teacher"):
         Trainer("distill", _params(), digits16[:64], workdir=tmp_path)
