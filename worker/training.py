@@ -172,7 +172,7 @@ def _prepare(
     claim: Claim, blobs: BlobCache, workdir: Path, settings: Settings, heartbeat: Heartbeat, held: ExitStack
 ) -> PreparedRun:
     """Build the trainer over a local copy of the dataset (held in the cache until the attempt ends) and a local
-    working folder holding the job's stored checkpoint, if it has one."""
+    working folder holding the job's stored checkpoint, if it has one; a distillation also loads its teacher."""
     with session_factory()() as session:
         job = session.get_one(Job, claim.job_id)
         if job.dataset_id is None:
