@@ -88,7 +88,8 @@ def parse_args() -> argparse.Namespace:
 def modality_methods(names: str, modality: str) -> list[MethodSpec]:
     if names:
         return [get_method(name.strip()) for name in names.split(",") if name.strip()]
-    return [spec for spec in list_methods() if modality in spec.modalities]
+    # A method that learns from a teacher needs one trained first: bench/distill.py measures those.
+    return [spec for spec in list_methods() if modality in spec.modalities and not spec.takes_teacher]
 
 
 def resolve_params(spec: MethodSpec, args: argparse.Namespace) -> Any:

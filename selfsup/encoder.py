@@ -64,6 +64,14 @@ class Encoder:
         image_spec = spec.image if self.modality == "image_text" else spec
         return int(image_spec.image_size)
 
+    def to(self, device: torch.device | str) -> "Encoder":
+        """Move the network (and head) to ``device``; returns self."""
+        self.device = torch.device(device)
+        self.backbone.to(self.device)
+        if self.head is not None:
+            self.head.to(self.device)
+        return self
+
     @classmethod
     def load(cls, path: Path | str, *, device: str | None = None) -> "Encoder":
         """Load from an exported encoder file or from a full training checkpoint."""
@@ -88,6 +96,16 @@ class Encoder:
             batch = torch.tensor(images[start : start + batch_size], device=self.device)  # copies: may be read-only
             chunks.append(self._vectors(to_float_images(batch), "image"))
         return self._stack(chunks)
+
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) floats in [0, 1] on :attr:`device` -> (B, D) features, not normalized, on the device.
+
+        What a distillation teacher gives its student: the served vector before its L2 normalization, under the
+        caller's grad mode and autocast. Any size the network takes is accepted; :meth:`embed` insists on the
+        trained one.
+        """
+        self._require("image")
+        return self._features(images, "image")
 
     def embed_encoded(self, blobs: Sequence[bytes]) -> np.ndarray:
         """Encoded image files (PNG, JPEG, ...) -> (B, D), prepared exactly as at ingest."""
@@ -150,14 +168,15 @@ class Encoder:
             self._rows = RowPreprocessor.from_assets(self.assets)
         return self._rows
 
-    def _vectors(self, batch: Any, kind: str) -> torch.Tensor:
+    def _features(self, batch: Any, kind: str) -> torch.Tensor:
         if self.modality == "image_text":
             features = self.backbone.encode_image(batch) if kind == "image" else self.backbone.encode_text(batch)
         else:
             features = self.backbone(batch)  # (b, encoder dim)
-        if self.head is not None:
-            features = self.head(features)  # (b, D)
-        return torch.nn.functional.normalize(features.float(), dim=1).cpu()
+        return self.head(features) if self.head is not None else features  # (b, D)
+
+    def _vectors(self, batch: Any, kind: str) -> torch.Tensor:
+        return torch.nn.functional.normalize(self._features(batch, kind).float(), dim=1).cpu()
 
     def _stack(self, chunks: list[torch.Tensor]) -> np.ndarray:
         return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.dim), np.float32)

@@ -65,6 +65,7 @@ class Model(TypedDict, total=False):
     created_at: str
     evaluation: dict[str, Any]
     aliases: list[str]
+    teacher: dict[str, Any] | None  # a distilled model's teacher: model_id, method, backbone, dim
 
 
 class Key(TypedDict, total=False):

@@ -16,6 +16,11 @@ from app.jobs.lease import Claim, release_for_retry
 from app.jobs.service import dispatch
 from worker.heartbeat import Heartbeat
 
+
+class JobSetupError(Exception):
+    """The job cannot run as stored (its dataset is gone, say); retrying would not help."""
+
+
 # A runner's outcome for the job status release_for_retry leaves ("" when another worker holds the lease now).
 _OUTCOME_OF_STATUS = {"queued": "requeued", "": "lease_lost"}
 

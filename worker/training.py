@@ -31,17 +31,14 @@ from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer, TrainResult
-from worker.attempts import outcome, release
+from worker.attempts import JobSetupError, outcome, release
 from worker.checkpoints import StoredCheckpoint
 from worker.data import job_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
+from worker.teachers import load_teacher
 
 log = logging.getLogger(__name__)
-
-
-class JobSetupError(Exception):
-    """The job cannot run as stored (its dataset is gone, say); retrying would not help."""
 
 
 class TrainingClock:
@@ -168,13 +165,14 @@ class PreparedRun:
     hooks: JobHooks
     labels: np.ndarray | None  # (N,) class indices, -1 unlabeled; only for evaluation
     heldout: Any = None  # image-text pairs kept out of training, for retrieval recall
+    teacher: dict[str, Any] | None = None  # a distillation's teacher, as the model's details record it
 
 
 def _prepare(
     claim: Claim, blobs: BlobCache, workdir: Path, settings: Settings, heartbeat: Heartbeat, held: ExitStack
 ) -> PreparedRun:
     """Build the trainer over a local copy of the dataset (held in the cache until the attempt ends) and a local
-    working folder holding the job's stored checkpoint, if it has one."""
+    working folder holding the job's stored checkpoint, if it has one; a distillation also loads its teacher."""
     with session_factory()() as session:
         job = session.get_one(Job, claim.job_id)
         if job.dataset_id is None:
@@ -182,7 +180,9 @@ def _prepare(
         dataset = session.get_one(Dataset, job.dataset_id)
         method, raw_params, data_key, modality = job.method, job.params, dataset.storage_key, dataset.modality
         tenant = job.tenant
-    params = get_method(method).validate(raw_params)  # ``pretrained`` stays a name: see worker.data
+    spec = get_method(method)
+    params = spec.validate(raw_params)  # ``pretrained`` stays a name: see worker.data
+    teacher = load_teacher(params.teacher, tenant=tenant, blobs=blobs) if spec.takes_teacher else None
     dataset_dir = held.enter_context(blobs.local(data_key))
     checkpoint = StoredCheckpoint(blobs.storage, claim.job_id)
     checkpoint.restore(workdir)
@@ -197,9 +197,11 @@ def _prepare(
         device=settings.device,
         hooks=hooks,
         checkpoint_every_s=settings.checkpoint_interval_seconds,
+        teacher=teacher.encoder if teacher is not None else None,
     )
     hooks.embedding_dim = trainer.model.embedding_dim
-    return PreparedRun(trainer, hooks, dataset_labels(dataset_dir), data.heldout)
+    summary = teacher.summary if teacher is not None else None
+    return PreparedRun(trainer, hooks, dataset_labels(dataset_dir), data.heldout, summary)
 
 
 def _conclude(claim: Claim, run: PreparedRun, result: TrainResult, storage: Storage) -> str:
@@ -212,7 +214,8 @@ def _conclude(claim: Claim, run: PreparedRun, result: TrainResult, storage: Stor
     report = final_report(run.trainer, result.metrics, run.labels, run.heldout)
     run.hooks.write_final(result.progress, report)
     _enter_phase(claim, "exporting")
-    return _register_model(claim, run.trainer, storage, report)
+    details = {"evaluation": report, **({"teacher": run.teacher} if run.teacher is not None else {})}
+    return _register_model(claim, run.trainer, storage, details)
 
 
 def _enter_phase(claim: Claim, phase: str) -> None:
@@ -221,7 +224,7 @@ def _enter_phase(claim: Claim, phase: str) -> None:
             raise LeaseLost(claim.job_id)
 
 
-def _register_model(claim: Claim, trainer: Trainer, storage: Storage, evaluation: dict[str, Any]) -> str:
+def _register_model(claim: Claim, trainer: Trainer, storage: Storage, details: dict[str, Any]) -> str:
     """Publish the encoder files, then mark the job succeeded and add the model in one transaction."""
     model_id = new_id("mdl")
     staged = storage.staging_dir()
@@ -252,7 +255,7 @@ def _register_model(claim: Claim, trainer: Trainer, storage: Storage, evaluation
             backbone=backbone.spec.name,
             modality=trainer.data.modality,
             dim=trainer.model.embedding_dim,
-            details={"evaluation": evaluation},
+            details=details,
             size_bytes=size_bytes,
         )
         session.commit()

@@ -15,6 +15,7 @@ from app.core.queries import get_owned, paged
 from app.core.queue import ring_doorbell
 from app.datasets.orm import Dataset
 from app.jobs.orm import Job, JobMetric
+from app.models.teachers import pin_teacher
 from selfsup.errors import ParamError, UnknownNameError
 from selfsup.methods import get_method
 from selfsup.params import TrainingParams, params_to_dict
@@ -37,13 +38,16 @@ def create_job(
     name: str | None,
     pretrained_dir: Path | None = None,
 ) -> Job:
-    """Validate against the method registry, store the resolved params, commit, then ring the doorbell."""
+    """Validate against the method registry, store the resolved params (a distillation's teacher pinned to a
+    model id), commit, then ring the doorbell."""
     dataset = session.get(Dataset, dataset_id)
     if dataset is None or dataset.tenant != tenant:
         raise FieldErrors([(("body", "dataset_id"), f"dataset {dataset_id!r} not found")])
     _check_ready(dataset)
     resolved = _resolve_params(method, dataset, params)
     _check_pretrained(resolved, pretrained_dir)
+    if get_method(method).takes_teacher:
+        resolved = pin_teacher(session, tenant=tenant, params=resolved)
     batch = min(resolved.batch_size, dataset.num_items)
     job = Job(
         id=new_id("job"),

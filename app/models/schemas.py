@@ -29,11 +29,17 @@ class ModelOut(BaseModel):
         "knn_top1_baseline, linear_probe_baseline).",
     )
     aliases: list[str] = Field(default_factory=list, description="The names that resolve to this model, sorted.")
+    teacher: dict[str, Any] | None = Field(
+        default=None,
+        description="For a distilled model, the model it learned from: its model_id, method, backbone and dim "
+        "(the id even when the job named it by an alias). None for every other model.",
+    )
 
     @classmethod
     def from_row(cls, row: RegisteredModel, *, aliases: Sequence[str] = ()) -> "ModelOut":
-        fields = ModelOut.model_validate(row).model_dump(exclude={"evaluation", "aliases"})
-        return cls.model_validate({**fields, "evaluation": row.details.get("evaluation", {}), "aliases": aliases})
+        fields = ModelOut.model_validate(row).model_dump(exclude={"evaluation", "aliases", "teacher"})
+        details = {"evaluation": row.details.get("evaluation", {}), "teacher": row.details.get("teacher")}
+        return cls.model_validate({**fields, **details, "aliases": aliases})
 
 
 class AliasIn(BaseModel):

@@ -156,6 +156,29 @@ def _one_axis(metrics: dict[str, float], dim: int) -> str | None:
 CHECKS: tuple[Check, ...] = (_few_directions, _constant, _narrow_cone, _one_axis)
 
 
+def neighbour_agreement(x: torch.Tensor, y: torch.Tensor, k: int = 10) -> float:
+    """How far two representations of the same N items agree on who is near whom: the mean over items of
+    |N_k^x(i) & N_k^y(i)| / k, where N_k(i) are item i's ``k`` most cosine-similar other items.
+
+    ``x`` (N, Dx) and ``y`` (N, Dy) may differ in width (a student and its teacher). 1 when every item has the
+    same k neighbours in both, about k / (N - 1) for unrelated ones. O(N^2) memory: keep N in the thousands.
+    """
+    k = min(k, len(x) - 1)
+    if k < 1:
+        raise ValueError("neighbour agreement needs at least 2 items")
+    neighbours = [_nearest_others(z, k) for z in (x, y)]  # 2 x (N, k)
+    hits = (neighbours[0].unsqueeze(2) == neighbours[1].unsqueeze(1)).any(dim=2)  # (N, k)
+    return float(hits.float().mean())
+
+
+def _nearest_others(z: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, D) -> (N, k) indices of each row's k most cosine-similar other rows."""
+    z = F.normalize(z.detach().float(), dim=1)
+    similarity = z @ z.T  # (N, N)
+    similarity.fill_diagonal_(-float("inf"))
+    return similarity.topk(k, dim=1).indices
+
+
 def collapse_warning(metrics: dict[str, float], dim: int) -> str | None:
     """A plain-language warning when ``metrics`` (from this module, for D = ``dim``) show a collapsed
     representation, else None. Any of these, when present, flags it:

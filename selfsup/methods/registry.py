@@ -10,7 +10,9 @@ from selfsup.params import params_schema, validate_params
 if TYPE_CHECKING:
     from selfsup.methods.base import SSLMethod
 
-FAMILIES = ("contrastive", "clustering", "masked", "generative", "cross_modal")
+# "distillation" learns from another, frozen model rather than from the data alone: not self-supervised in the
+# sense of the other four families, though it trains on the same unlabeled data.
+FAMILIES = ("contrastive", "clustering", "masked", "generative", "cross_modal", "distillation")
 MODALITIES = ("image", "text", "tabular", "image_text")
 
 
@@ -24,6 +26,7 @@ class MethodSpec:
     params_cls: type
     method_cls: type["SSLMethod"]
     summary: str
+    takes_teacher: bool = False  # built with ``teacher=`` (a frozen Encoder) besides its params and backbone
 
     def validate(self, raw: dict[str, Any] | None) -> Any:
         """Resolve untrusted params into the method's frozen dataclass (raises ParamError)."""
@@ -37,8 +40,15 @@ _METHODS: dict[str, MethodSpec] = {}
 M = TypeVar("M", bound="type[SSLMethod]")
 
 
-def register_method(name: str, *, family: str, modalities: tuple[str, ...], params: type) -> Callable[[M], M]:
-    """Class decorator that adds an :class:`SSLMethod` subclass to the registry under ``name``."""
+def register_method(
+    name: str, *, family: str, modalities: tuple[str, ...], params: type, takes_teacher: bool = False
+) -> Callable[[M], M]:
+    """Class decorator that adds an :class:`SSLMethod` subclass to the registry under ``name``.
+
+    ``takes_teacher``: the method learns from a frozen model that the caller loads and hands to the Trainer
+    (``Trainer(..., teacher=...)``); the class then takes it as the keyword ``teacher``, None when it is rebuilt
+    only to read its encoder (from a checkpoint, or as an evaluation's random-init twin).
+    """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if unknown := set(modalities) - set(MODALITIES):
@@ -48,7 +58,7 @@ def register_method(name: str, *, family: str, modalities: tuple[str, ...], para
         if name in _METHODS:
             raise ValueError(f"method {name!r} is registered twice")
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else name
-        _METHODS[name] = MethodSpec(name, family, modalities, params, cls, summary)
+        _METHODS[name] = MethodSpec(name, family, modalities, params, cls, summary, takes_teacher)
         return cls
 
     return add

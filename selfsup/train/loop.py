@@ -51,6 +51,10 @@ class Trainer:
     cancel continues the same run. After every epoch it measures the embeddings of ``probe_size`` items fixed
     by the seed (see :meth:`evaluate_representation`); 0 turns that off.
 
+    ``teacher`` is the frozen :class:`~selfsup.encoder.Encoder` a distillation method learns from (those whose
+    spec ``takes_teacher``), moved to the training device; it is not checkpointed, so a resumed run is handed
+    it again. Other methods take none.
+
     ``max_steps`` ends the run after that many steps if they come before the end of its last epoch (a
     bounded trial or benchmark run over a large dataset): the learning-rate schedule then spans those steps,
     and the epoch the run stops in ends early, with its checkpoint and probe. Like ``params``, it belongs to
@@ -69,6 +73,7 @@ class Trainer:
         checkpoint_every_s: float = 300.0,
         probe_size: int = DEFAULT_PROBE_SIZE,
         max_steps: int | None = None,
+        teacher: Any = None,
     ) -> None:
         self.spec = get_method(method) if isinstance(method, str) else method
         self.params = params
@@ -85,7 +90,8 @@ class Trainer:
         if self.data.modality not in self.spec.modalities:
             raise SelfSupError(f"method {self.spec.name!r} does not train on {self.data.modality} data")
         encoder = self.data.create_encoder(params)
-        self.model = self.spec.method_cls(params, encoder).to(self.device).to(memory_format=self.memory_format)
+        self.model = self.spec.method_cls(params, encoder, **self._method_inputs(teacher))
+        self.model = self.model.to(self.device).to(memory_format=self.memory_format)
         if max_steps is not None and max_steps < 1:
             raise SelfSupError(f"max_steps must be at least 1, not {max_steps}")
         self.max_steps = max_steps
@@ -94,6 +100,14 @@ class Trainer:
         self.scheduler = build_schedule(self.optimizer, params, len(self.batches), total_steps=self.total_steps)
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
         self.probe = RepresentationProbe(self.data, size=probe_size, seed=params.seed) if probe_size else None
+
+    def _method_inputs(self, teacher: Any) -> dict[str, Any]:
+        """What the method is built with besides its params and encoder: a distillation method's teacher."""
+        if self.spec.takes_teacher and teacher is None:
+            raise SelfSupError(f"method {self.spec.name!r} learns from a teacher: pass teacher=Encoder.load(...)")
+        if not self.spec.takes_teacher and teacher is not None:
+            raise SelfSupError(f"method {self.spec.name!r} takes no teacher")
+        return {"teacher": teacher.to(self.device)} if teacher is not None else {}
 
     @property
     def total_steps(self) -> int:

@@ -110,13 +110,18 @@ def test_params_round_trip_through_a_plain_dict() -> None:
     assert get_method("simclr").validate(raw) == params
 
 
+# A value for each parameter some method requires (has no default for).
+REQUIRED_EXAMPLES = {"teacher": "mdl_teacher"}
+
+
 @pytest.mark.parametrize("spec", list_methods(), ids=lambda spec: spec.name)
 def test_every_methods_params_survive_the_trip_through_json(spec: MethodSpec) -> None:
     # The job row stores resolved params as JSON and the worker validates them again, strictly.
-    resolved = spec.validate({})
+    required = {name: REQUIRED_EXAMPLES[name] for name in spec.params_schema().get("required", [])}
+    resolved = spec.validate(required)
     assert spec.validate(json.loads(json.dumps(params_to_dict(resolved)))) == resolved
     defaults = {name: prop["default"] for name, prop in spec.params_schema()["properties"].items() if "default" in prop}
-    assert spec.validate(defaults) == resolved, "the published defaults validate as given"
+    assert spec.validate({**defaults, **required}) == resolved, "the published defaults validate as given"
 
 
 def test_schema_has_defaults_bounds_and_descriptions() -> None:

@@ -15,6 +15,7 @@ from selfsup.eval import (
     collapse_warning,
     embedding_std,
     mean_cosine,
+    neighbour_agreement,
     participation_ratio,
     rankme,
     uniformity,
@@ -120,6 +121,31 @@ def test_an_anisotropic_low_spread_encoder_like_mlm_is_flagged(gaussian: torch.T
     assert "participation ratio" in (collapse_warning(one_axis, D) or "")
     healthy_relu = {"rankme": 23.0, "embedding_std": 0.02, "mean_cosine": 0.95, "participation_ratio": 8.4}
     assert collapse_warning(healthy_relu, 128) is None  # SimCLR's tiny CNN on digits: a ReLU network's cone
+
+
+def neighbour_agreement_reference(x: torch.Tensor, y: torch.Tensor, k: int) -> float:
+    """The same count written out item by item with Python sets."""
+
+    def nearest(z: torch.Tensor, i: int) -> set[int]:
+        z = torch.nn.functional.normalize(z.double(), dim=1)
+        others = [(float(z[i] @ z[j]), j) for j in range(len(z)) if j != i]
+        return {j for _, j in sorted(others, reverse=True)[:k]}
+
+    return float(np.mean([len(nearest(x, i) & nearest(y, i)) / k for i in range(len(x))]))
+
+
+def test_neighbour_agreement_counts_shared_nearest_neighbours(gaussian: torch.Tensor) -> None:
+    x = gaussian[:60]
+    assert neighbour_agreement(x, x, k=5) == 1.0
+    assert neighbour_agreement(x, 3 * x @ torch.linalg.qr(torch.randn(D, D))[0], k=5) == pytest.approx(1.0)  # rotated
+    y = gaussian[60:120]  # unrelated vectors for the same 60 items
+    assert neighbour_agreement(x, y, k=5) == pytest.approx(neighbour_agreement_reference(x, y, 5))
+    assert neighbour_agreement(x, y, k=5) < 0.25  # chance: 5 / 59
+    wide = torch.cat([x, torch.randn(60, 90, generator=torch.Generator().manual_seed(1)) * 0.01], dim=1)  # (60, 122)
+    assert neighbour_agreement(x, wide, k=5) == pytest.approx(neighbour_agreement_reference(x, wide, 5))
+    assert neighbour_agreement(x, wide, k=5) > 0.9  # other widths compare; a little noise moves few neighbours
+    with pytest.raises(ValueError, match="2 items"):
+        neighbour_agreement(x[:1], x[:1])
 
 
 def test_collapse_warning_flags_collapsed_embeddings(gaussian: torch.Tensor) -> None:
