@@ -9,10 +9,12 @@ from torch import nn
 from selfsup.augment import simclr_view, to_float_images
 from selfsup.backbones import create_backbone
 from selfsup.data.base import TrainingData
+from selfsup.data.image_store import HostImages, ImageStore, ResidentImages, place_images
 
 
 class ImageData(TrainingData):
-    """Batches are (B, 3, S, S) floats in [0, 1] on the device; the array may be memory-mapped."""
+    """Batches are (B, 3, S, S) floats in [0, 1] on the device; the array may be memory-mapped, or be kept on the
+    device when it fits (:meth:`keep_on`)."""
 
     modality = "image"
 
@@ -20,6 +22,7 @@ class ImageData(TrainingData):
         if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3:
             raise ValueError(f"expected (N, S, S, 3) images, got {images.shape}")
         self.images = images
+        self.store: ImageStore = HostImages(images)
         self.image_size = int(images.shape[1])
         # The probe view is SimCLR's default whatever the method, so alignment and uniformity compare across
         # methods.
@@ -28,9 +31,15 @@ class ImageData(TrainingData):
     def __len__(self) -> int:
         return len(self.images)
 
-    def batch(self, indices: np.ndarray, device: torch.device) -> torch.Tensor:
-        uint8 = torch.from_numpy(np.ascontiguousarray(self.images[indices])).to(device, non_blocking=True)
-        return to_float_images(uint8)  # (B, 3, S, S)
+    def gather(self, indices: np.ndarray) -> torch.Tensor:
+        return self.store.gather(indices)  # (B, S, S, 3) uint8
+
+    def assemble(self, gathered: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return to_float_images(gathered)  # (B, 3, S, S)
+
+    def keep_on(self, device: torch.device, budget_bytes: int) -> bool:
+        self.store = place_images(self.store, self.images, device, budget_bytes)
+        return isinstance(self.store, ResidentImages)
 
     def create_encoder(self, params: Any) -> nn.Module:
         return create_backbone(params.backbone, image_size=self.image_size)
