@@ -57,11 +57,12 @@ class Trainer:
     and the epoch the run stops in ends early, with its checkpoint and probe. Like ``params``, it belongs to
     the run: a checkpoint resumes only with the same value.
 
-    The rest are how the run is carried out, and change none of its numbers. ``prefetch`` batches are gathered
+    The rest say how the run is carried out, not what it computes. ``prefetch`` batches are gathered
     and moved to the device ahead of the step on a loader thread (0: each loaded when its step starts). The loss
     is read back from the device every ``loss_every`` steps (see :class:`~selfsup.train.readout.StepReadout`).
     Data that fits ``resident_budget`` bytes of device memory (by default a quarter of the free memory on CUDA,
-    none on CPU) is kept there and gathered there. ``compile_step`` puts the loss through ``torch.compile``.
+    none on CPU) is kept there and gathered there. ``compile_step`` puts the loss through ``torch.compile`` (off:
+    on CPU it made the tiny preset no faster, see bench/train_throughput.py ``--compile``).
     """
 
     def __init__(
@@ -97,15 +98,15 @@ class Trainer:
             raise SelfSupError(f"method {self.spec.name!r} does not train on {self.data.modality} data")
         encoder = self.data.create_encoder(params)
         self.model = self.spec.method_cls(params, encoder).to(self.device).to(memory_format=self.memory_format)
-        self._training_loss: Callable[[list[Any]], torch.Tensor] = (
-            torch.compile(self.model.training_loss) if compile_step else self.model.training_loss
-        )
-        self._keep_data_on_device(resident_budget)
-        self.staging, self.prefetch = staging_for(self.data, self.device), prefetch
-        self.readout = StepReadout(loss_every)
         if max_steps is not None and max_steps < 1:
             raise SelfSupError(f"max_steps must be at least 1, not {max_steps}")
         self.max_steps = max_steps
+        self._training_loss: Callable[[list[Any]], torch.Tensor] = (
+            torch.compile(self.model.training_loss) if compile_step else self.model.training_loss
+        )
+        self._keep_data_on_device(resident_budget)  # once the model is there: the budget is of what it left free
+        self.staging, self.prefetch = staging_for(self.data, self.device), prefetch
+        self.readout = StepReadout(loss_every)
         self.batches = EpochBatches(len(self.data), params.batch_size, params.seed)
         self.optimizer = build_optimizer(self.model, params)
         self.scheduler = build_schedule(self.optimizer, params, len(self.batches), total_steps=self.total_steps)
