@@ -7,25 +7,29 @@ same optimizer and batch size. Three ways to feed it:
      transforms (lightly.transforms.SimCLRTransform) in --workers processes, then forward/backward/step.
      Normalize is left out of the transform because selfsup's Backbone normalizes its input itself, so
      every path feeds the model [0, 1] floats and normalizes exactly once.
-  B  selfsup: Trainer.train_step(indices) over the uint8 array, two views augmented batched on the device
-     (selfsup.augment: fused crop/flip and colour transforms), bf16 autocast and channels-last on CUDA.
+  B  selfsup: Trainer.fit over the uint8 array: batches gathered ahead on its loader thread (or kept on the
+     device when they fit), two views augmented batched on the device (selfsup.augment: fused crop/flip
+     and colour transforms), bf16 autocast and channels-last on CUDA.
   C  the model alone: two pre-made view tensors, no augmentation and no indexing; the same
      forward/backward/step with the same autocast and memory format as B. The ceiling for A and B.
 
-Every path reads the loss back as a Python float each step (Trainer.train_step does), which also syncs
-CUDA. Warm-up steps (DataLoader worker start-up, cuDNN autotuning, allocator growth) are not timed.
+Every path reads the loss back from the device every 10 steps, as the Trainer does (each read waits for the
+device). data_wait is the share of the timed steps' time the training loop spent waiting for its batch: on
+A's DataLoader (and the copy to the device), on B's prefetch queue; C has no data to wait for. Warm-up
+steps (DataLoader worker start-up, cuDNN autotuning, allocator growth, compiling) are not timed.
 
     python bench/train_throughput.py                                  # tiny CNN, 32 px, batch 256
     python bench/train_throughput.py --backbone resnet18 --steps 3 --batch-size 128
+    python bench/train_throughput.py --compile                        # B and C through torch.compile
 """
 
 import argparse
 import gc
-import itertools
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +45,12 @@ from selfsup.backbones import create_backbone
 from selfsup.data.images import canonical_image
 from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, pick_device
 from selfsup.methods import SSLMethod, get_method
+from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.loop import Trainer
 from selfsup.train.optim import build_optimizer
+from selfsup.train.readout import DEFAULT_LOSS_EVERY
+
+Loss = Callable[[list[torch.Tensor]], torch.Tensor]
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,6 +63,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes for A")
     parser.add_argument("--rounds", type=int, default=3, help="A, B, C measured this many times, interleaved")
+    parser.add_argument("--compile", action="store_true", help="B and C put the loss through torch.compile")
     return parser.parse_args()
 
 
@@ -73,29 +82,49 @@ def build_model(params: Any, size: int, device: torch.device) -> SSLMethod:
     return model.to(memory_format=memory_format_for(device)).train()
 
 
-def model_step(model: SSLMethod, optimizer: torch.optim.Optimizer, views: list[torch.Tensor]) -> float:
-    """Forward, backward and optimizer step exactly as Trainer.train_step does them after augmentation."""
-    device = views[0].device
-    with autocast_for(device):
-        loss = model.training_loss(views)
+@dataclass(frozen=True)
+class Timing:
+    seconds: float  # of the timed steps
+    waited_s: float  # of which the loop waited for its batch
+
+
+class EveryFewSteps:
+    """Reads the loss back from the device every few steps, as the Trainer does."""
+
+    def __init__(self) -> None:
+        self.pending: list[torch.Tensor] = []
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.pending.append(loss.detach())
+        if len(self.pending) >= DEFAULT_LOSS_EVERY:
+            torch.stack(self.pending).cpu()
+            self.pending = []
+
+
+def model_step(optimizer: torch.optim.Optimizer, loss_fn: Loss, views: list[torch.Tensor]) -> torch.Tensor:
+    """Forward, backward and optimizer step exactly as the Trainer does them after augmentation."""
+    with autocast_for(views[0].device):
+        loss = loss_fn(views)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return float(loss.detach())
+    return loss
 
 
-def timed(step: Callable[[], object], warmup: int, steps: int, device: torch.device) -> float:
-    """Seconds for ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
+def timed(step: Callable[[], float], warmup: int, steps: int, device: torch.device) -> Timing:
+    """``steps`` calls of ``step`` (which returns the seconds it waited for data) after ``warmup`` untimed ones."""
     for _ in range(warmup):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     started = time.perf_counter()
-    for _ in range(steps):
-        step()
+    waited_s = sum(step() for _ in range(steps))
+    synchronize(device)
+    return Timing(time.perf_counter() - started, waited_s)
+
+
+def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - started
 
 
 class PILImages(Dataset[list[torch.Tensor]]):
@@ -111,7 +140,7 @@ class PILImages(Dataset[list[torch.Tensor]]):
         return self.transform(Image.fromarray(self.images[index]))
 
 
-def reference_loop(params: Any, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> float:
+def reference_loop(params: Any, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> Timing:
     """(A) LightlySSL's example loop: DataLoader + per-sample PIL transforms, then the model step."""
     size, memory_format = images.shape[1], memory_format_for(device)
     transform = SimCLRTransform(
@@ -133,31 +162,73 @@ def reference_loop(params: Any, images: np.ndarray, args: argparse.Namespace, de
     model = build_model(params, size, device)
     optimizer = build_optimizer(model, params)
     batches: Iterator[list[torch.Tensor]] = iter(loader)  # workers start here, stop when it is freed
+    reads = EveryFewSteps()
 
     def step() -> float:
-        views = [v.to(device, non_blocking=True) for v in next(batches)]
-        return model_step(model, optimizer, [v.contiguous(memory_format=memory_format) for v in views])
+        started = time.perf_counter()
+        views = [v.to(device, non_blocking=True).contiguous(memory_format=memory_format) for v in next(batches)]
+        waited_s = time.perf_counter() - started
+        reads.add(model_step(optimizer, model.training_loss, views))
+        return waited_s
 
     return timed(step, args.warmup_steps, args.steps, device)  # returning frees the iterator
 
 
-def selfsup_loop(params: Any, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> float:
-    """(B) selfsup's Trainer.train_step over the uint8 array, augmentation batched on the device."""
+class StepClock(TrainingHooks):
+    """Times the Trainer's steps after the warm-up ones, from the end of the last warm-up step to the end of
+    the last step, and the time its loop waited for batches meanwhile."""
+
+    def __init__(self, warmup: int, steps: int, device: torch.device) -> None:
+        self.warmup, self.last, self.device = warmup, warmup + steps, device
+        self.trainer: Trainer | None = None
+        self.marks: list[tuple[float, float]] = []  # (time, seconds waited so far) at both ends
+
+    def on_step(self, progress: Progress, metrics: Metrics) -> None:
+        if progress.step in (self.warmup, self.last) and self.trainer is not None:
+            synchronize(self.device)
+            self.marks.append((time.perf_counter(), self.trainer.readout.data_wait_s))
+
+    def timing(self) -> Timing:
+        (started, waited_before), (ended, waited_after) = self.marks
+        return Timing(ended - started, waited_after - waited_before)
+
+
+def selfsup_loop(params: Any, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> Timing:
+    """(B) selfsup's Trainer.fit over the uint8 array, its data pipeline and augmentation batched on the device."""
+    clock = StepClock(args.warmup_steps, args.steps, device)
     with tempfile.TemporaryDirectory() as workdir:
-        trainer = Trainer("simclr", params, images, workdir=Path(workdir), device=str(device))
-        epochs = itertools.chain.from_iterable(trainer.batches.epoch(epoch) for epoch in itertools.count())
-        return timed(lambda: trainer.train_step(next(epochs)), args.warmup_steps, args.steps, device)
+        trainer = Trainer(
+            "simclr",
+            params,
+            images,
+            workdir=Path(workdir),
+            device=str(device),
+            hooks=clock,
+            probe_size=0,
+            max_steps=args.warmup_steps + args.steps,
+            compile_step=args.compile,
+        )
+        clock.trainer = trainer
+        trainer.fit()  # its checkpoint at the end is not timed
+    return clock.timing()
 
 
-def model_only_loop(params: Any, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> float:
+def model_only_loop(params: Any, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> Timing:
     """(C) The model step alone, on two pre-made views (made once by selfsup's augmentation)."""
     model = build_model(params, images.shape[1], device)
     optimizer = build_optimizer(model, params)
+    loss_fn: Loss = torch.compile(model.training_loss) if args.compile else model.training_loss
     batch = torch.from_numpy(images[: args.batch_size]).to(device)
     with torch.no_grad():
         views = model.make_views(to_float_images(batch))
     views = [v.contiguous(memory_format=memory_format_for(device)) for v in views]
-    return timed(lambda: model_step(model, optimizer, views), args.warmup_steps, args.steps, device)
+    reads = EveryFewSteps()
+
+    def step() -> float:
+        reads.add(model_step(optimizer, loss_fn, views))
+        return 0.0  # no data
+
+    return timed(step, args.warmup_steps, args.steps, device)
 
 
 def main() -> None:
@@ -171,28 +242,37 @@ def main() -> None:
     images = digit_images(args.image_size, args.batch_size * (args.warmup_steps + args.steps))
     paths = {
         "A  lightly reference: DataLoader + PIL transforms": reference_loop,
-        "B  selfsup Trainer.train_step (batched on device)": selfsup_loop,
+        "B  selfsup Trainer.fit (batched on device)": selfsup_loop,
         "C  model only (pre-made views)": model_only_loop,
     }
-    runs: dict[str, list[float]] = {name[0]: [] for name in paths}
+    runs: dict[str, list[Timing]] = {name[0]: [] for name in paths}
     for _ in range(args.rounds):  # interleaved rounds, so a noisy neighbour hits every path alike
         for name, run in paths.items():
-            runs[name[0]].append(args.steps * args.batch_size / run(params, images, args, device))
+            runs[name[0]].append(run(params, images, args, device))
             gc.collect()  # let A's DataLoader workers exit before the next path is timed
             time.sleep(0.5)
-    rates = {key: statistics.median(values) for key, values in runs.items()}
+    report(args, device, len(images), list(paths), runs)
+
+
+def report(
+    args: argparse.Namespace, device: torch.device, num_images: int, names: list[str], runs: dict[str, list[Timing]]
+) -> None:
+    rates = {key: [args.steps * args.batch_size / t.seconds for t in timings] for key, timings in runs.items()}
+    median = {key: statistics.median(values) for key, values in rates.items()}
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     print(
         f"torch {torch.__version__} | device {device}{gpu} | threads {torch.get_num_threads()} | "
-        f"A workers {args.workers}\n{args.backbone}, {args.image_size} px, batch {args.batch_size}, "
-        f"{args.steps} timed steps after {args.warmup_steps} warm-up, {len(images)} images\n"
+        f"A workers {args.workers} | compile {args.compile}\n{args.backbone}, {args.image_size} px, batch "
+        f"{args.batch_size}, {args.steps} timed steps after {args.warmup_steps} warm-up, {num_images} images\n"
     )
-    print(f"{'path':<52} {'samples/s':>10} {'s/step':>8}   rounds (samples/s)")
-    for name in paths:
-        rate, each = rates[name[0]], ", ".join(f"{r:.0f}" for r in runs[name[0]])
-        print(f"{name:<52} {rate:>10.1f} {args.batch_size / rate:>8.3f}   {each}")
+    print(f"{'path':<52} {'samples/s':>10} {'s/step':>8} {'data_wait':>10}   rounds (samples/s)")
+    for name in names:
+        key = name[0]
+        wait = statistics.median(t.waited_s / t.seconds for t in runs[key])
+        each = ", ".join(f"{r:.0f}" for r in rates[key])
+        print(f"{name:<52} {median[key]:>10.1f} {args.batch_size / median[key]:>8.3f} {wait:>10.3f}   {each}")
     print(
-        f"\nB/A = {rates['B'] / rates['A']:.2f}x   B/C = {rates['B'] / rates['C']:.2f}"
+        f"\nB/A = {median['B'] / median['A']:.2f}x   B/C = {median['B'] / median['C']:.2f}"
         f"   (medians of {args.rounds} rounds)"
     )
 

@@ -18,13 +18,25 @@ EDGE_STEPS = 10  # the loss "at the start" and "at the end" is the mean over thi
 
 
 class WatchedImages(ImageData):
-    """The engine's image data, unchanged, remembering the indices of the latest batch it was asked for."""
+    """The engine's image data, unchanged, recording the indices of each training batch it gathers, in order
+    (on the trainer's loader thread); the probe's reads, which go through ``batch``, are left out."""
 
-    latest: np.ndarray | None = None
+    def __init__(self, images: np.ndarray) -> None:
+        super().__init__(images)
+        self.drawn: list[np.ndarray] = []
+        self._probing = False
+
+    def gather(self, indices: np.ndarray) -> torch.Tensor:
+        if not self._probing:
+            self.drawn.append(indices)
+        return super().gather(indices)
 
     def batch(self, indices: np.ndarray, device: torch.device) -> torch.Tensor:
-        self.latest = indices
-        return super().batch(indices, device)
+        self._probing = True
+        try:
+            return super().batch(indices, device)
+        finally:
+            self._probing = False
 
 
 class StepWatch(TrainingHooks):
@@ -34,19 +46,18 @@ class StepWatch(TrainingHooks):
         self.data, self.print_every, self.say = data, print_every, say
         self.losses: list[float] = []
         self.ended: list[float] = []
-        self.drawn: list[np.ndarray] = []
+
+    def on_loss(self, step: int, loss: float) -> None:
+        self.losses.append(loss)
 
     def on_step(self, progress: Progress, metrics: Metrics) -> None:
-        # The probe reads batches too, but only after the epoch's steps: the latest batch here is this step's.
-        assert self.data.latest is not None
-        self.drawn.append(self.data.latest)
-        self.losses.append(metrics["loss"])
         self.ended.append(time.perf_counter())
         if progress.step % self.print_every == 0:
             self.say(f"step {progress.step}/{progress.total_steps}: loss {metrics['loss']:.3f}")
 
     def summary(self, num_items: int) -> dict[str, Any]:
-        drawn = np.concatenate(self.drawn)
+        steps = self.data.drawn[: len(self.ended)]  # a cancel may leave batches gathered but not trained on
+        drawn = np.concatenate(steps)
         timed_steps = len(self.ended) - 1  # from the end of the first step: it pays for the warm-up
         seconds = self.ended[-1] - self.ended[0]
         return {
@@ -56,7 +67,7 @@ class StepWatch(TrainingHooks):
             "loss_start_mean": float(np.mean(self.losses[:EDGE_STEPS])),
             "loss_end_mean": float(np.mean(self.losses[-EDGE_STEPS:])),
             "steps_per_s": timed_steps / seconds,
-            "samples_per_s": timed_steps * len(self.drawn[0]) / seconds,
+            "samples_per_s": timed_steps * len(steps[0]) / seconds,
             "index_min": int(drawn.min()),
             "index_max": int(drawn.max()),
             "distinct_items": int(np.unique(drawn).size),

@@ -25,6 +25,21 @@ def memory_format_for(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
+RESIDENT_SHARE = 0.25  # of the device memory free once the model is there
+
+
+def resident_budget(device: torch.device) -> int:
+    """Bytes of ``device`` memory a dataset may take to be kept there whole and gathered there.
+
+    On CUDA a quarter of what is free (the optimizer state and the activations want the rest); elsewhere none:
+    on CPU a memory-mapped array small enough is already in the page cache, and a copy would only double it.
+    """
+    if device.type != "cuda":
+        return 0
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(free * RESIDENT_SHARE)
+
+
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers (malloc.h)
 _KEEP_BYTES = 1 << 30
 

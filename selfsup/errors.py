@@ -52,3 +52,7 @@ class CheckpointError(SelfSupError):
 
 class TrainingCanceled(SelfSupError):
     """Raised inside the loop when a stop was requested; the loop turns it into a result."""
+
+
+class TrainingDiverged(SelfSupError):
+    """The loss became NaN or infinite."""

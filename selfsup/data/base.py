@@ -3,6 +3,10 @@
 Every modality (images, text, tables, image-text pairs) stores its data once, at ingest, in a canonical
 training-ready form, and wraps it in a :class:`TrainingData`. The loop only ever asks it for the batch at
 some item indices; methods and encoders of that modality know what the batch holds.
+
+A batch is made in two stages so that the loop can read ahead: :meth:`TrainingData.gather` reads the items out of
+the arrays (on the loop's loader thread, batches ahead of the step), and :meth:`TrainingData.assemble` turns them,
+once on the device, into the model input (on the training thread, in step order).
 """
 
 from abc import ABC, abstractmethod
@@ -11,6 +15,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
+
+from selfsup.data.placement import to_device
 
 
 class TrainingData(ABC):
@@ -22,9 +28,27 @@ class TrainingData(ABC):
     def __len__(self) -> int: ...
 
     @abstractmethod
+    def gather(self, indices: np.ndarray) -> Any:
+        """The items at ``indices`` (sorted int64) read out of the arrays: tensors (alone, in a tuple or in a
+        dataclass) wherever the arrays live, normally host memory.
+
+        The loop calls it on its loader thread, while the training thread runs earlier steps: it must read only
+        the data's own arrays and leave the global RNG alone (a random choice belongs in :meth:`assemble`)."""
+
+    def assemble(self, gathered: Any, device: torch.device) -> Any:
+        """The model input from what :meth:`gather` read, its tensors now on ``device``: what ``make_views`` and
+        ``embed`` of this modality's methods take. Runs on the training thread, in step order, so a random draw
+        here is part of the run's seeded RNG stream (and a resumed run draws the same)."""
+        return gathered
+
     def batch(self, indices: np.ndarray, device: torch.device) -> Any:
-        """The model input for the items at ``indices`` (sorted int64), on ``device``: what ``make_views``
-        and ``embed`` of this modality's methods take."""
+        """The model input for the items at ``indices``, on ``device``, in one go (what the probe reads)."""
+        return self.assemble(to_device(self.gather(indices), device, non_blocking=True), device)
+
+    def keep_on(self, device: torch.device, budget_bytes: int) -> bool:
+        """Hold the arrays on ``device`` from now on if they fit ``budget_bytes`` there, so that :meth:`gather`
+        reads there and no batch is copied; whether it did. By default the data stays where it is."""
+        return False
 
     @abstractmethod
     def create_encoder(self, params: Any) -> nn.Module:

@@ -10,11 +10,13 @@ from torch import nn
 from selfsup.augment import simclr_view, to_float_images
 from selfsup.backbones import create_backbone
 from selfsup.data.base import TrainingData
+from selfsup.data.image_store import HostImages, ImageStore, ResidentImages, place_images
 from selfsup.pretrained_backbones import load_pretrained_backbone
 
 
 class ImageData(TrainingData):
-    """Batches are (B, 3, S, S) floats in [0, 1] on the device; the array may be memory-mapped."""
+    """Batches are (B, 3, S, S) floats in [0, 1] on the device; the array may be memory-mapped, or be kept on the
+    device when it fits (:meth:`keep_on`)."""
 
     modality = "image"
 
@@ -23,6 +25,7 @@ class ImageData(TrainingData):
             raise ValueError(f"expected (N, S, S, 3) images, got {images.shape}")
         self.images = images
         self.pretrained_dir = pretrained_dir  # where the model ``params.pretrained`` names lives on this host
+        self.store: ImageStore = HostImages(images)
         self.image_size = int(images.shape[1])
         # The probe view is SimCLR's default whatever the method, so alignment and uniformity compare across
         # methods.
@@ -31,9 +34,15 @@ class ImageData(TrainingData):
     def __len__(self) -> int:
         return len(self.images)
 
-    def batch(self, indices: np.ndarray, device: torch.device) -> torch.Tensor:
-        uint8 = torch.from_numpy(np.ascontiguousarray(self.images[indices])).to(device, non_blocking=True)
-        return to_float_images(uint8)  # (B, 3, S, S)
+    def gather(self, indices: np.ndarray) -> torch.Tensor:
+        return self.store.gather(indices)  # (B, S, S, 3) uint8
+
+    def assemble(self, gathered: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return to_float_images(gathered)  # (B, 3, S, S)
+
+    def keep_on(self, device: torch.device, budget_bytes: int) -> bool:
+        self.store = place_images(self.store, self.images, device, budget_bytes)
+        return isinstance(self.store, ResidentImages)
 
     def create_encoder(self, params: Any) -> nn.Module:
         """A randomly initialized backbone, or one holding the pretrained weights ``params.pretrained`` names: in

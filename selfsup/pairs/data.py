@@ -10,6 +10,7 @@ at least one caption.
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tokenizers import Tokenizer
 
 from selfsup.augment import random_resized_crop, to_float_images
 from selfsup.data.base import TrainingData
+from selfsup.data.image_store import HostImages, ImageStore, ResidentImages, place_images
 from selfsup.data.images import load_image_array
 from selfsup.methods.clip import CLIPParams, ImageTextEncoder, create_image_text_encoder
 from selfsup.pairs.batch import PairBatch
@@ -31,6 +33,14 @@ CAPTION_MAX_LENGTH = 77  # CLIP's context length; captions are short
 PROBE_MIN_SCALE = 0.6  # the probe view: a light crop ...
 PROBE_DELETION = 0.1  # ... and this fraction of caption tokens deleted
 MIN_HELDOUT = 5
+
+
+@dataclass(frozen=True)
+class GatheredImages:
+    """A pair batch before its captions are drawn: the (B, S, S, 3) uint8 images and their (B,) rows."""
+
+    images: torch.Tensor
+    rows: np.ndarray
 
 
 class ImageTextData(TrainingData):
@@ -61,6 +71,7 @@ class ImageTextData(TrainingData):
         if len(caption_image) and not 0 <= caption_image.min() <= caption_image.max() < len(images):
             raise ValueError("a caption points outside the images")
         self.images, self.caption_ids, self.caption_image = images, caption_ids, caption_image
+        self.store: ImageStore = HostImages(images)
         self.tokenizer = tokenizer
         self.pretrained_dir = pretrained_dir  # where the text model ``params.pretrained`` names lives on this host
         self.special = special_tokens(tokenizer)
@@ -91,12 +102,21 @@ class ImageTextData(TrainingData):
             pretrained_dir=self.pretrained_dir,
         )
 
-    def batch(self, indices: np.ndarray, device: torch.device) -> PairBatch:
+    def gather(self, indices: np.ndarray) -> GatheredImages:
         rows = self.items[indices]  # sorted, as the loop's indices are
+        return GatheredImages(self.store.gather(rows), rows)
+
+    def assemble(self, gathered: GatheredImages, device: torch.device) -> PairBatch:
+        """Draws each image's caption here, on the training thread: the draw is part of the run's RNG stream."""
+        rows = gathered.rows
         counts = self._counts(rows)
         picks = (torch.rand(len(rows)).numpy() * counts).astype(np.int64)  # a uniform caption of each image
         captions = self._by_image[self._starts[rows] + np.minimum(picks, counts - 1)]
-        return PairBatch(self._images(rows, device), self.captions(captions, device))
+        return PairBatch(to_float_images(gathered.images), self.captions(captions, device))  # (B, 3, S, S)
+
+    def keep_on(self, device: torch.device, budget_bytes: int) -> bool:
+        self.store = place_images(self.store, self.images, device, budget_bytes)
+        return isinstance(self.store, ResidentImages)
 
     def captions(self, caption_rows: np.ndarray, device: torch.device) -> TokenBatch:
         """The captions at ``caption_rows`` (into all M captions) as a (B, L') batch on ``device``."""
@@ -151,10 +171,6 @@ class ImageTextData(TrainingData):
 
     def _counts(self, rows: np.ndarray) -> np.ndarray:
         return self._starts[rows + 1] - self._starts[rows]
-
-    def _images(self, rows: np.ndarray, device: torch.device) -> torch.Tensor:
-        uint8 = torch.from_numpy(np.ascontiguousarray(self.images[rows])).to(device, non_blocking=True)
-        return to_float_images(uint8)  # (B, 3, S, S)
 
 
 def save_pair_dataset(

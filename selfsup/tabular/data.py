@@ -71,9 +71,8 @@ class TableData(TrainingData):
     def __len__(self) -> int:
         return int(self.numeric.shape[0])
 
-    def batch(self, indices: np.ndarray, device: torch.device) -> TableBatch:
-        rows = TableBatch(torch.from_numpy(self.numeric[indices]), torch.from_numpy(self.categorical[indices]))
-        return rows.to(device)
+    def gather(self, indices: np.ndarray) -> TableBatch:
+        return TableBatch(torch.from_numpy(self.numeric[indices]), torch.from_numpy(self.categorical[indices]))
 
     def create_encoder(self, params: "TabularParams") -> "TableEncoder":
         from selfsup.tabular.encoders import create_table_encoder  # the encoders import torch layers only here

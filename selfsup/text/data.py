@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tokenizers import Tokenizer
 
 from selfsup.data.base import TrainingData
@@ -70,9 +69,9 @@ class TextData(TrainingData):
         """L: the longest sequence, in tokens."""
         return int(self.ids.shape[1])
 
-    def batch(self, indices: np.ndarray, device: torch.device) -> TokenBatch:
-        """(B,) indices -> a :class:`TokenBatch` trimmed to the longest of those items."""
-        return TokenBatch.from_ids(np.asarray(self.ids[indices]), self.special.pad).to(device)
+    def gather(self, indices: np.ndarray) -> TokenBatch:
+        """(B,) indices -> a :class:`TokenBatch` in host memory, trimmed to the longest of those items."""
+        return TokenBatch.from_ids(np.asarray(self.ids[indices]), self.special.pad)
 
     def create_encoder(self, params: TextParams) -> TextTransformer:
         vocab_size = self.tokenizer.get_vocab_size()

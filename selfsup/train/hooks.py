@@ -24,8 +24,13 @@ class TrainingHooks:
     """No-op base; override what you need. Hooks run on the training thread, so keep them cheap."""
 
     def on_step(self, progress: Progress, metrics: Metrics) -> None:
-        """After every optimizer step, with ``loss``, ``lr``, ``samples_per_second`` and
-        ``data_wait_fraction`` (of the step's time spent loading its batch)."""
+        """After every optimizer step, with its ``lr`` and, as of the latest loss read (the trainer reads the
+        loss back from the device every ``loss_every`` steps, not every step), ``loss`` (of the step read last),
+        ``samples_per_second`` and ``data_wait_fraction`` (of the time since the read before it, the share the
+        training thread spent waiting for batches)."""
+
+    def on_loss(self, step: int, loss: float) -> None:
+        """Once for every step, with its loss, when it is read: several at a time, in step order."""
 
     def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
         """After every epoch, with the epoch's mean ``epoch_loss`` (absent if a resume found no step left) and

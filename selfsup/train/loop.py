@@ -2,6 +2,7 @@
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -12,8 +13,8 @@ import torch
 from selfsup.data.base import TrainingData
 from selfsup.data.batches import EpochBatches
 from selfsup.data.image_data import as_training_data
-from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, pick_device
-from selfsup.errors import CheckpointError, ParamError, SelfSupError
+from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, pick_device, resident_budget
+from selfsup.errors import CheckpointError, ParamError, SelfSupError, TrainingDiverged
 from selfsup.eval import DEFAULT_PROBE_SIZE, RepresentationProbe
 from selfsup.methods import MethodSpec, get_method
 from selfsup.params import params_to_dict
@@ -28,10 +29,10 @@ from selfsup.train.export import export_encoder
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.memory import out_of_memory_as_error
 from selfsup.train.optim import build_optimizer, build_schedule
+from selfsup.train.prefetch import DEFAULT_DEPTH, Prefetcher, staging_for
+from selfsup.train.readout import DEFAULT_LOSS_EVERY, StepReadout
 
-
-class TrainingDiverged(SelfSupError):
-    """The loss became NaN or infinite."""
+__all__ = ["TrainResult", "Trainer", "TrainingDiverged"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,13 @@ class Trainer:
     bounded trial or benchmark run over a large dataset): the learning-rate schedule then spans those steps,
     and the epoch the run stops in ends early, with its checkpoint and probe. Like ``params``, it belongs to
     the run: a checkpoint resumes only with the same value.
+
+    The rest say how the run is carried out, not what it computes. ``prefetch`` batches are gathered
+    and moved to the device ahead of the step on a loader thread (0: each loaded when its step starts). The loss
+    is read back from the device every ``loss_every`` steps (see :class:`~selfsup.train.readout.StepReadout`).
+    Data that fits ``resident_budget`` bytes of device memory (by default a quarter of the free memory on CUDA,
+    none on CPU) is kept there and gathered there. ``compile_step`` puts the loss through ``torch.compile`` (off:
+    on CPU it made the tiny preset no faster, see bench/train_throughput.py ``--compile``).
     """
 
     def __init__(
@@ -74,6 +82,10 @@ class Trainer:
         probe_size: int = DEFAULT_PROBE_SIZE,
         max_steps: int | None = None,
         teacher: Any = None,
+        prefetch: int = DEFAULT_DEPTH,
+        loss_every: int = DEFAULT_LOSS_EVERY,
+        resident_budget: int | None = None,
+        compile_step: bool = False,
     ) -> None:
         self.spec = get_method(method) if isinstance(method, str) else method
         self.params = params
@@ -95,6 +107,12 @@ class Trainer:
         if max_steps is not None and max_steps < 1:
             raise SelfSupError(f"max_steps must be at least 1, not {max_steps}")
         self.max_steps = max_steps
+        self._training_loss: Callable[[list[Any]], torch.Tensor] = (
+            torch.compile(self.model.training_loss) if compile_step else self.model.training_loss
+        )
+        self._keep_data_on_device(resident_budget)  # once the model is there: the budget is of what it left free
+        self.staging, self.prefetch = staging_for(self.data, self.device), prefetch
+        self.readout = StepReadout(loss_every)
         self.batches = EpochBatches(len(self.data), params.batch_size, params.seed)
         self.optimizer = build_optimizer(self.model, params)
         self.scheduler = build_schedule(self.optimizer, params, len(self.batches), total_steps=self.total_steps)
@@ -124,21 +142,20 @@ class Trainer:
         metrics: Metrics = {}
         last_save = time.monotonic()
         while self._work_left():
-            epoch_losses: list[float] = []
-            batches = self.batches.epoch(self.epoch, skip=self.step_in_epoch)
-            for indices in itertools.islice(batches, self.total_steps - self.step):
-                if self.hooks.should_stop():
-                    return self._finish("canceled", metrics)
-                with out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device):
-                    metrics = self.train_step(indices)
-                epoch_losses.append(metrics["loss"])
-                self.hooks.on_step(self.progress(), metrics)
-                if time.monotonic() - last_save > self.checkpoint_every_s:
-                    self.save_checkpoint()
-                    last_save = time.monotonic()
+            with self._epoch_batches() as batches:
+                for indices, staged in batches:
+                    if self.hooks.should_stop():
+                        return self._finish("canceled", metrics)
+                    with out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device):
+                        loss, lr = self._step(self.staging.receive(staged))
+                    metrics = self._record(loss, lr, samples=len(indices), waited_s=batches.last_wait_s)
+                    self.hooks.on_step(self.progress(), metrics)
+                    if time.monotonic() - last_save > self.checkpoint_every_s:
+                        self.save_checkpoint()
+                        last_save = time.monotonic()
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
-            if epoch_losses:  # none when a resume found this epoch's steps all done (a crash after the last)
-                metrics = {**metrics, "epoch_loss": float(np.mean(epoch_losses))}
+            self._read_losses()
+            metrics = {**metrics, **self.readout.metrics, **self.readout.end_epoch()}
             self.save_checkpoint()
             last_save = time.monotonic()
             metrics = {**metrics, **self.evaluate_representation()}
@@ -151,14 +168,32 @@ class Trainer:
         return self.epoch < self.params.epochs and (self.step < self.total_steps or self.step_in_epoch > 0)
 
     def train_step(self, indices: np.ndarray) -> Metrics:
+        """One step on the items at ``indices``, their batch loaded here and the loss read at once, for a step
+        taken alone; :meth:`fit` loads ahead and reads the loss every ``loss_every`` steps."""
+        self.readout.restart()
         started = time.perf_counter()
         batch = self.data.batch(indices, self.device)
-        loaded = time.perf_counter()  # operators ask how much of a step waits on data rather than on the model
+        waited_s = time.perf_counter() - started
+        loss, lr = self._step(batch)
+        self.readout.add(self.step, loss, samples=len(indices), waited_s=waited_s)
+        self._read_losses()
+        return {**self.readout.metrics, "lr": lr}
+
+    def _epoch_batches(self) -> Prefetcher[np.ndarray, Any]:
+        """The epoch's index batches left to do, in order, each gathered and on its way to the device ahead."""
+        batches = self.batches.epoch(self.epoch, skip=self.step_in_epoch)
+        self.readout.restart()
+        return Prefetcher(
+            itertools.islice(batches, self.total_steps - self.step), self.staging.stage, depth=self.prefetch
+        )
+
+    def _step(self, batch: Any) -> tuple[torch.Tensor, float]:
+        """One optimizer step on a batch on the device: the loss, not read back, and the lr the step used."""
         with torch.no_grad():
             views = self.model.make_views(batch)
         views = [self._formatted(view) for view in views]
         with autocast_for(self.device):
-            loss = self.model.training_loss(views)
+            loss = self._training_loss(views)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses; the schedule then moves on
@@ -166,12 +201,23 @@ class Trainer:
         self.scheduler.step()
         self.step, self.step_in_epoch = self.step + 1, self.step_in_epoch + 1
         self.model.after_step(self.step, self.total_steps)
-        value = float(loss.detach())
-        if not np.isfinite(value):
-            raise TrainingDiverged(f"loss became {value} at step {self.step}; try a lower lr")
-        elapsed = time.perf_counter() - started
-        data_wait = (loaded - started) / elapsed if elapsed > 0 else 0.0
-        return {"loss": value, "lr": lr, "samples_per_second": len(indices) / elapsed, "data_wait_fraction": data_wait}
+        return loss, lr
+
+    def _record(self, loss: torch.Tensor, lr: float, *, samples: int, waited_s: float) -> Metrics:
+        """The step's metrics: its lr, and the loss and rates of the latest read, which this step may make."""
+        self.readout.add(self.step, loss, samples=samples, waited_s=waited_s)
+        if self.readout.due:
+            self._read_losses()
+        return {**self.readout.metrics, "lr": lr}
+
+    def _read_losses(self) -> None:
+        """Read the losses not yet read (raising TrainingDiverged on a NaN or infinite one) and report them."""
+        for step, loss in self.readout.read():
+            self.hooks.on_loss(step, loss)
+
+    def _keep_data_on_device(self, budget: int | None) -> None:
+        """Data that fits the budget lives on the device from now on: batches are gathered there, not copied."""
+        self.data.keep_on(self.device, resident_budget(self.device) if budget is None else budget)
 
     def evaluate_representation(self) -> Metrics:
         """Label-free quality of the current embeddings on the probe items: ``rankme``, ``alignment``,
@@ -183,6 +229,9 @@ class Trainer:
         return self.probe.evaluate(self.model, self.device) if self.probe else {}
 
     def save_checkpoint(self) -> Path:
+        """Write every stateful object to ``checkpoint_path`` atomically, after checking the losses not yet read:
+        a checkpoint never keeps weights a NaN loss made."""
+        self._read_losses()
         payload = {
             "format": CHECKPOINT_FORMAT,
             "method": self.spec.name,

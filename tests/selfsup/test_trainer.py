@@ -29,7 +29,7 @@ class SimulatedCrash(Exception):
 
 
 class Recorder(TrainingHooks):
-    """Records every step's loss; stops or crashes when a condition on the latest progress holds."""
+    """Records every step's loss as it is read; stops or crashes when a condition on the latest progress holds."""
 
     def __init__(
         self,
@@ -44,7 +44,9 @@ class Recorder(TrainingHooks):
 
     def on_step(self, progress: Progress, metrics: Metrics) -> None:
         self.latest = progress
-        self.losses[progress.step] = metrics["loss"]
+
+    def on_loss(self, step: int, loss: float) -> None:
+        self.losses[step] = loss
 
     def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
         self.latest = progress

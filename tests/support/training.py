@@ -12,8 +12,8 @@ class LossRecorder(TrainingHooks):
         self.stop_at_epoch = stop_at_epoch
         self.epoch = 0
 
-    def on_step(self, progress: Progress, metrics: Metrics) -> None:
-        self.losses.append(metrics["loss"])
+    def on_loss(self, step: int, loss: float) -> None:
+        self.losses.append(loss)
 
     def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
         self.epoch = progress.epoch
