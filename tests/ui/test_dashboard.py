@@ -62,7 +62,10 @@ RECORD_JOB_LINES = """() => {
 }"""
 ENDED = re.compile(r"^(succeeded|failed|canceled)$")
 # quality_summary's plain words for a labeled image dataset (app/jobs/summary.py)
-SUMMARY = re.compile(r"^kNN \d\.\d\d: [+-]\d+\.\d points over the random-init encoder; .*RankMe \d+ of \d+")
+SUMMARY = re.compile(
+    r"^kNN \d\.\d\d: (\+\d+\.\d points over|\d+\.\d points below) the random-init encoder, "
+    r"(\+\d+\.\d points over raw pixels|\d+\.\d points below raw pixels on these labels); .*RankMe \d+ of \d+"
+)
 
 
 def train_from_page(page: Page) -> list[str]:
