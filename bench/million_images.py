@@ -5,7 +5,7 @@ Three stages, each measured on its own:
   1  generate: --images photo-like JPEGs of 41 to 64 px a side (``ingest_throughput.photo``: shading, flat
      objects, sensor grain), streamed into one uncompressed .tar on disk by a process pool on every core.
   2  ingest: in a child process, the service's own image ingest (``app.datasets.ingest.ingest_image_archive``
-     with the limits ``app.datasets.service.ingest_limits(Settings())`` builds, SELFSUP_* variables included)
+     with the limits ``app.datasets.modalities.ingest_limits(Settings())`` builds, SELFSUP_* variables included)
      into ``images.npy``; wall time, images/s, the child's peak RSS (VmHWM, imports included) and the peaks of
      its anonymous and file-backed resident memory (the array is memory-mapped: its written pages count in
      RSS), and the peaks of its children (decoding processes, a resource tracker).
@@ -162,7 +162,7 @@ def ingest_child(tar: Path, out_dir: Path, image_size: int) -> dict[str, Any]:
     """The ingest stage, in its own process: exactly the service's call with the service's limits."""
     from app.core.config import Settings
     from app.datasets.ingest import IMAGES_FILE, ingest_image_archive
-    from app.datasets.service import ingest_limits
+    from app.datasets.modalities import ingest_limits
 
     imported_kib = proc_status()["VmHWM"]  # the floor: what the service's modules take before any work
     out_dir.mkdir()
