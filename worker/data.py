@@ -1,5 +1,7 @@
-"""Materializing a dataset's canonical files as the engine's training data, for each modality."""
+"""Materializing a dataset's canonical files as the engine's training data, one loader per modality, registered
+under its name as the ingests are in :mod:`app.datasets.modalities`."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,59 @@ class JobData:
     heldout: Any = None  # image-text only: the ImageTextData whose retrieval the final report measures
 
 
+@dataclass(frozen=True)
+class DataRequest:
+    """What a loader gets: the dataset's canonical folder, the job's params, where its pretrained start lives on
+    this host (None without one) and the job's own folder, for caches an attempt can reuse."""
+
+    dataset_dir: Path
+    params: Any
+    pretrained: Path | None
+    workdir: Path
+
+
+Loader = Callable[[DataRequest], JobData]
+
+
+def _images(request: DataRequest) -> JobData:
+    array = load_image_array(request.dataset_dir / IMAGES_FILE)
+    return JobData(ImageData(array, pretrained_dir=request.pretrained))
+
+
+def _texts(request: DataRequest) -> JobData:
+    """Tokenized once with the job's tokenizer (its pretrained model's, where it has one), the ids cached in the
+    job's folder so that a resumed attempt does not tokenize again."""
+    from selfsup.text.data import load_text_data
+
+    return JobData(
+        load_text_data(
+            request.dataset_dir,
+            max_length=request.params.max_length,
+            pretrained_dir=request.pretrained,
+            cache_dir=request.workdir,
+        )
+    )
+
+
+def _tables(request: DataRequest) -> JobData:
+    from selfsup.tabular.data import load_table_data
+
+    return JobData(load_table_data(request.dataset_dir))
+
+
+def _pairs(request: DataRequest) -> JobData:
+    """90% of the images train (split by the job's seed, so every attempt agrees); the rest, with all their
+    captions, are held out for retrieval recall."""
+    from selfsup.pairs.data import load_pair_data, split_holdout
+
+    pairs = load_pair_data(request.dataset_dir, max_length=request.params.max_length, pretrained_dir=request.pretrained)
+    train, heldout = split_holdout(pairs, HELDOUT_FRACTION, seed=request.params.seed)
+    return JobData(train, heldout)
+
+
+LOADERS: dict[str, Loader] = {"image": _images, "text": _texts, "tabular": _tables, "image_text": _pairs}
+
+
 def pretrained_path(params: Any, settings: Settings) -> Path | None:
     """Where the model ``params.pretrained`` names (checked at submit) lives on this host. The params keep the
     name, never this path: they are stored in checkpoints, and a job resumed on a host whose pretrained folder
@@ -28,30 +83,9 @@ def pretrained_path(params: Any, settings: Settings) -> Path | None:
 
 
 def job_data(modality: str, dataset_dir: Path, params: Any, *, settings: Settings, workdir: Path) -> JobData:
-    """The dataset in ``dataset_dir`` as the engine reads it: memory-mapped where the form allows.
-
-    A job that continues from a pretrained model finds it by name in the pretrained folder: an image job's
-    backbone starts from its weights; a text job tokenizes the stored texts once with that model's tokenizer,
-    caching the ids in the job's ``workdir``, so a resumed attempt does not tokenize again.
-    An image-text job trains on 90% of the images (split by the job's seed, so every attempt agrees) and keeps
-    the rest, with all their captions, for retrieval recall.
-    """
-    pretrained = pretrained_path(params, settings)
-    if modality == "image":
-        return JobData(ImageData(load_image_array(dataset_dir / IMAGES_FILE), pretrained_dir=pretrained))
-    if modality == "text":
-        from selfsup.text.data import load_text_data
-
-        text = load_text_data(dataset_dir, max_length=params.max_length, pretrained_dir=pretrained, cache_dir=workdir)
-        return JobData(text)
-    if modality == "tabular":
-        from selfsup.tabular.data import load_table_data
-
-        return JobData(load_table_data(dataset_dir))
-    if modality == "image_text":
-        from selfsup.pairs.data import load_pair_data, split_holdout
-
-        pairs = load_pair_data(dataset_dir, max_length=params.max_length, pretrained_dir=pretrained)
-        train, heldout = split_holdout(pairs, HELDOUT_FRACTION, seed=params.seed)
-        return JobData(train, heldout)
-    raise ValueError(f"no training data for modality {modality!r}")
+    """The dataset in ``dataset_dir`` as the engine reads it, memory-mapped where the form allows; a job that
+    continues from a pretrained model finds it by name in the pretrained folder."""
+    loader = LOADERS.get(modality)
+    if loader is None:
+        raise ValueError(f"no training data for modality {modality!r}")
+    return loader(DataRequest(dataset_dir, params, pretrained_path(params, settings), workdir))
