@@ -147,13 +147,22 @@ def serve_row(device: str, arguments: list[str], budget_s: float, logs: Path) ->
     """serve_load.py against a server on ``device``: embedded images/s (200s/s x images per request)."""
     log = logs / f"serve-{device}.log"
     command = [sys.executable, str(BENCH / "serve_load.py"), *arguments, "--env", f"SELFSUP_SERVE_DEVICE={device}"]
-    failure = run_child(command, budget_s, log, env={**os.environ, "SELFSUP_SERVE_DEVICE": device})
+    failure = run_child(command, budget_s, log)
     served = SERVED.search(log.read_text(errors="replace")) if log.exists() else None
     if served is None:
         return row(f"serve embed {device}", "-", "-", "-", failure or f"no 200s line (log {log.name})")
     images = int(arguments[arguments.index("--images") + 1]) if "--images" in arguments else 4
     note = f"{float(served.group(2)):.1f} requests/s x {images} images" + (f"; {failure}" if failure else "")
+    if not knows_serve_device():
+        note += "; this server has no SELFSUP_SERVE_DEVICE setting: it served on CPU"
     return row(f"serve embed {device}", f"{float(served.group(2)) * images:.1f}", "-", "-", note)
+
+
+def knows_serve_device() -> bool:
+    """Whether the server reads SELFSUP_SERVE_DEVICE (pydantic-settings ignores variables it has no field for)."""
+    from app.core.config import Settings
+
+    return "serve_device" in Settings.model_fields
 
 
 def row(part: str, samples_per_s: str, data_wait: str, peak_gib: str, note: str) -> str:

@@ -33,6 +33,10 @@ NOT_CARRIED = {
     "psycopg": "PostgreSQL; the check's server uses SQLite",
     "redis": "the Redis broker; the check's server uses the filesystem broker",
 }
+# Carried even though the image has them: small, pure Python, and the carried packages want recent ones
+# (pydantic >= 4.16 of typing-extensions, celery >= 8.3.1 of click) which an older image may not have; the
+# versions are the ones tested here, and /tmp/site comes first on the device's PYTHONPATH.
+CARRIED_OVER_THE_IMAGE = {"typing-extensions", "click", "python-dateutil"}
 DEVICE_MARKERS = {
     "python_version": "3.12",
     "python_full_version": "3.12.3",
@@ -78,9 +82,9 @@ def wheel_requirements(wheel: Path, extras: set[str]) -> list[Requirement]:
 def download(requirements: list[str], folder: Path) -> None:
     """One pip call for the lot; where that fails, each apart, building the ones PyPI has as source only."""
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *TARGET, "-d", str(folder)]
-    if subprocess.run([*command, *requirements]).returncode == 0:
+    if subprocess.run([*command, *requirements], capture_output=True).returncode == 0:
         return
-    for requirement in requirements:
+    for requirement in requirements:  # pip names none of what it could not find once one is missing
         if subprocess.run([*command, requirement], capture_output=True).returncode != 0:
             build_pure_wheel(requirement, folder)
 
@@ -101,7 +105,8 @@ def wheel_of(folder: Path, name: str) -> Path:
 
 def walk(roots: list[Requirement], folder: Path) -> list[str]:
     """Download the closure of ``roots`` minus the image's distributions, one dependency level per pip call."""
-    present = {normal(name) for name in listed(BENCH / "gpu_image_packages.txt")} | set(NOT_CARRIED)
+    image = {normal(name) for name in listed(BENCH / "gpu_image_packages.txt")} - CARRIED_OVER_THE_IMAGE
+    present = image | set(NOT_CARRIED)
     pinned, extras_of, done = pins(), dict[str, set[str]](), set[str]()
     queue = roots
     while queue:
