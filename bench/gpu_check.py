@@ -58,7 +58,7 @@ def full_size() -> Size:
     common = ["--batch-size", "512", "--warmup-steps", "5", "--rounds", "3", "--workers", workers]
     return Size(
         resnet=["--backbone", "resnet18", "--image-size", "32", "--steps", "30", *common],
-        # Fewer steps: A's per-sample PIL transforms (blur included from 32 px) are slowest at 96 px.
+        # Fewer steps: A's per-sample PIL transforms are slowest at 96 px, where blur joins them (64 px on).
         vit=["--backbone", "vit_small", "--image-size", "96", "--steps", "20", *common],
         serve=["--clients", "64", "--seconds", "20", "--ceiling-seconds", "0"],
         serve_devices=("cuda", "cpu"),
