@@ -21,15 +21,20 @@ steps (DataLoader worker start-up, cuDNN autotuning, allocator growth, compiling
     python bench/train_throughput.py                                  # tiny CNN, 32 px, batch 256
     python bench/train_throughput.py --backbone resnet18 --steps 3 --batch-size 128
     python bench/train_throughput.py --compile                        # B and C through torch.compile
+    python bench/train_throughput.py --backbone vit_small --image-size 96 --json out.json
+
+On CUDA each path's peak allocated memory (torch.cuda.max_memory_allocated, the most over its rounds) is
+printed too; ``--json`` writes the figures for bench/gpu_check.py.
 """
 
 import argparse
 import gc
+import json
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +46,7 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, Dataset
 
 from selfsup.augment import BLUR_MIN_SIZE, to_float_images
-from selfsup.backbones import create_backbone
+from selfsup.backbones import backbone_names, create_backbone
 from selfsup.data.images import canonical_image
 from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, pick_device
 from selfsup.methods import SSLMethod, get_method
@@ -55,7 +60,7 @@ Loss = Callable[[list[torch.Tensor]], torch.Tensor]
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbone", choices=["tiny_cnn", "resnet18"], default="tiny_cnn")
+    parser.add_argument("--backbone", choices=backbone_names(), default="tiny_cnn")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per path")
@@ -64,6 +69,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes for A")
     parser.add_argument("--rounds", type=int, default=3, help="A, B, C measured this many times, interleaved")
     parser.add_argument("--compile", action="store_true", help="B and C put the loss through torch.compile")
+    parser.add_argument("--json", type=Path, help="also write each path's figures to this file")
     return parser.parse_args()
 
 
@@ -86,6 +92,7 @@ def build_model(params: Any, size: int, device: torch.device) -> SSLMethod:
 class Timing:
     seconds: float  # of the timed steps
     waited_s: float  # of which the loop waited for its batch
+    peak_bytes: int | None = None  # CUDA memory allocated at most during the whole path; None off CUDA
 
 
 class EveryFewSteps:
@@ -248,10 +255,31 @@ def main() -> None:
     runs: dict[str, list[Timing]] = {name[0]: [] for name in paths}
     for _ in range(args.rounds):  # interleaved rounds, so a noisy neighbour hits every path alike
         for name, run in paths.items():
-            runs[name[0]].append(run(params, images, args, device))
+            runs[name[0]].append(with_peak_memory(run, params, images, args, device))
             gc.collect()  # let A's DataLoader workers exit before the next path is timed
             time.sleep(0.5)
     report(args, device, len(images), list(paths), runs)
+
+
+def with_peak_memory(
+    run: Callable[[Any, np.ndarray, argparse.Namespace, torch.device], Timing],
+    params: Any,
+    images: np.ndarray,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> Timing:
+    """``run``'s timing with the peak CUDA memory allocated while it ran (model, optimizer, activations)."""
+    if device.type != "cuda":
+        return run(params, images, args, device)
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+    timing = run(params, images, args, device)
+    return replace(timing, peak_bytes=torch.cuda.max_memory_allocated(device))
+
+
+def peak_gib(timings: list[Timing]) -> float | None:
+    peaks = [t.peak_bytes for t in timings if t.peak_bytes is not None]
+    return max(peaks) / 2**30 if peaks else None
 
 
 def report(
@@ -265,16 +293,23 @@ def report(
         f"A workers {args.workers} | compile {args.compile}\n{args.backbone}, {args.image_size} px, batch "
         f"{args.batch_size}, {args.steps} timed steps after {args.warmup_steps} warm-up, {num_images} images\n"
     )
-    print(f"{'path':<52} {'samples/s':>10} {'s/step':>8} {'data_wait':>10}   rounds (samples/s)")
+    wait = {key: statistics.median(t.waited_s / t.seconds for t in timings) for key, timings in runs.items()}
+    peak = {key: peak_gib(timings) for key, timings in runs.items()}
+    print(f"{'path':<52} {'samples/s':>10} {'s/step':>8} {'data_wait':>10} {'peak GiB':>9}   rounds (samples/s)")
     for name in names:
         key = name[0]
-        wait = statistics.median(t.waited_s / t.seconds for t in runs[key])
         each = ", ".join(f"{r:.0f}" for r in rates[key])
-        print(f"{name:<52} {median[key]:>10.1f} {args.batch_size / median[key]:>8.3f} {wait:>10.3f}   {each}")
+        gib = "n/a" if peak[key] is None else f"{peak[key]:.2f}"
+        step_s = args.batch_size / median[key]
+        print(f"{name:<52} {median[key]:>10.1f} {step_s:>8.3f} {wait[key]:>10.3f} {gib:>9}   {each}")
     print(
         f"\nB/A = {median['B'] / median['A']:.2f}x   B/C = {median['B'] / median['C']:.2f}"
         f"   (medians of {args.rounds} rounds)"
     )
+    if args.json:
+        figures = {key: {"samples_per_s": median[key], "data_wait": wait[key], "peak_gib": peak[key]} for key in runs}
+        setup = {"device": str(device), "backbone": args.backbone, "image_size": args.image_size}
+        args.json.write_text(json.dumps({**setup, "batch_size": args.batch_size, "paths": figures}, indent=2))
 
 
 if __name__ == "__main__":
