@@ -53,8 +53,8 @@ class TrainingClock:
             self._start = (time.monotonic(), progress.step)
 
     def eta_seconds(self, progress: Progress) -> float | None:
-        if self._start is None or progress.step <= self._start[1]:
-            return None
+        if self._start is None or progress.step <= self._start[1] or not progress.total_steps:
+            return None  # no rate yet, or a max_minutes run that has not planned its steps
         started, first_step = self._start
         per_step = (time.monotonic() - started) / (progress.step - first_step)
         return round(max(progress.total_steps - progress.step, 0) * per_step, 1)
@@ -113,6 +113,7 @@ class JobHooks(TrainingHooks):
                 epoch=progress.epoch,
                 step=progress.step,
                 total_steps=progress.total_steps,
+                epochs=progress.epochs,
                 metrics=report,
                 kind=kind,
                 checkpoint_bytes=self.stored_bytes,

@@ -48,7 +48,7 @@ def create_job(
     _check_pretrained(resolved, pretrained_dir)
     if get_method(method).takes_teacher:
         resolved = pin_teacher(session, tenant=tenant, params=resolved)
-    batch = min(resolved.batch_size, dataset.num_items)
+    epochs, total_steps = _run_length(resolved, dataset.num_items)
     job = Job(
         id=new_id("job"),
         tenant=tenant,
@@ -57,14 +57,22 @@ def create_job(
         method=method,
         params=params_to_dict(resolved),
         status="queued",
-        epochs=resolved.epochs,
-        total_steps=resolved.epochs * (dataset.num_items // batch),
+        epochs=epochs,
+        total_steps=total_steps,
         metrics={},
     )
     session.add(job)
     session.commit()
     dispatch(session, job_id=job.id)
     return job
+
+
+def _run_length(params: Any, num_items: int) -> tuple[int, int]:
+    """The job's epochs and steps as far as submit knows them: a ``max_minutes`` job's are 0 until its run has
+    timed its first steps and planned them (the worker then writes them)."""
+    if getattr(params, "max_minutes", None) is not None:
+        return 0, 0
+    return params.epochs, params.epochs * (num_items // min(params.batch_size, num_items))
 
 
 def _check_ready(dataset: Dataset) -> None:
@@ -88,7 +96,7 @@ def _resolve_params(method: str, dataset: Dataset, params: dict[str, Any] | None
     if dataset.num_items < 2:
         raise FieldErrors([(("body", "dataset_id"), "training needs a dataset with at least 2 items")])
     try:
-        return spec.validate(params)
+        return spec.validate_request(params)
     except ParamError as exc:
         raise FieldErrors([(("body", *issue.loc), issue.message) for issue in exc.issues]) from None
 
