@@ -143,12 +143,12 @@ def main() -> None:
     print(f"{bench.summary}, device {args.device}, batch {args.batch_size}, seed {args.seed}")
     common = {"warmup_epochs": 1.0}
     teacher, teacher_s = timed(
-        lambda: train("simclr", {**common, "backbone": args.teacher_backbone, "epochs": args.teacher_epochs}, bench, args)
+        lambda: train(
+            "simclr", {**common, "backbone": args.teacher_backbone, "epochs": args.teacher_epochs}, bench, args
+        )
     )
     student_params = {**common, "backbone": args.student_backbone, "epochs": args.epochs, "teacher": "bench-teacher"}
-    student, student_s = timed(
-        lambda: train("distill", student_params, bench, args, teacher=teacher_encoder(teacher))
-    )
+    student, student_s = timed(lambda: train("distill", student_params, bench, args, teacher=teacher_encoder(teacher)))
     alone, alone_s = timed(
         lambda: train("simclr", {**common, "backbone": args.student_backbone, "epochs": args.epochs}, bench, args)
     )

@@ -31,5 +31,7 @@ def test_epochs_and_max_minutes_together_are_a_422_naming_both(client: TestClien
     assert response.status_code == 422, response.text
     locs = [error["loc"] for error in response.json()["detail"]]
     assert locs == [["body", "params", "epochs"], ["body", "params", "max_minutes"]]
-    epochs_job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": {"epochs": 3}})
+    epochs_job = client.post(
+        "/v1/jobs", json={"dataset_id": dataset["id"], "method": "simclr", "params": {"epochs": 3}}
+    )
     assert epochs_job.json()["progress"]["planned_epochs"] == 3 and epochs_job.json()["progress"]["max_minutes"] is None
