@@ -233,7 +233,7 @@ class Trainer:
             max_epochs=MAX_EPOCHS,
         )
         self.scheduler = build_schedule(self.optimizer, self.params, len(self.batches), total_steps=self.total_steps)
-        for _ in range(self.step):  # to where the run is: the steps taken so far were in warm-up either way
+        for _ in range(self.step):  # to where the run is (its few steps so far followed a longer schedule)
             self.scheduler.step()
         self.save_checkpoint()
 
