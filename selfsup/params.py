@@ -17,6 +17,8 @@ P = TypeVar("P")
 
 BackboneName = Literal["tiny_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"]
 OptimizerName = Literal["adamw", "sgd", "lars"]
+MAX_EPOCHS = 10_000
+RUN_LENGTHS = ("epochs", "max_minutes")  # how long a run is: by passes or by time, one of them
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,17 @@ class CommonParams:
 
     __pydantic_config__ = ConfigDict(extra="forbid")
 
-    epochs: Annotated[int, Field(ge=1, le=10_000, description="Passes over the dataset.")] = 20
+    epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS, description="Passes over the dataset.")] = 20
+    max_minutes: Annotated[
+        float | None,
+        Field(
+            gt=0,
+            le=7 * 24 * 60,
+            description="A time budget instead of epochs (give one or the other): the run times its first "
+            "steps, then fixes the epochs and steps that fit, the per-epoch probe and checkpoint included, and "
+            "its warm-up and cosine schedule end there. Final evaluation and export come after the budget.",
+        ),
+    ] = None
     batch_size: Annotated[int, Field(ge=2, le=8192, description="Items per step (before views).")] = 256
     optimizer: Annotated[OptimizerName, Field(description="Optimizer.")] = "adamw"
     lr: Annotated[float, Field(gt=0, le=10, description="Peak learning rate after warm-up.")] = 2e-3
@@ -65,6 +77,19 @@ def validate_params(cls: type[P], raw: dict[str, Any] | None) -> P:
     except ValidationError as exc:
         issues = [ParamIssue(("params", *err["loc"]), _message(err)) for err in exc.errors()]
         raise ParamError(issues) from None
+
+
+def validate_request(cls: type[P], raw: dict[str, Any] | None) -> P:
+    """:func:`validate_params` for params a caller chose, which may say how long the run is one way only.
+
+    Resolved params (a job row's, a checkpoint's) hold every field, ``epochs`` at its default beside a
+    ``max_minutes``, so they are read back with :func:`validate_params`.
+    """
+    given = [key for key in RUN_LENGTHS if (raw or {}).get(key) is not None]
+    if len(given) > 1:
+        message = "give epochs or max_minutes, not both: max_minutes plans the epochs that fit its budget"
+        raise ParamError([ParamIssue(("params", key), message) for key in given])
+    return validate_params(cls, raw)
 
 
 def params_schema(cls: type) -> dict[str, Any]:

@@ -80,6 +80,13 @@ def read_pretrained_config(model_dir: str | Path, *, backbone: str) -> Pretraine
     return PretrainedImageConfig(folder.name, found, mean, std)
 
 
+def pretrained_backbone_name(model_dir: str | Path) -> str:
+    """This service's backbone name for the architecture the model in ``model_dir`` says it is: what a teacher,
+    which names no backbone of its own, is built as."""
+    folder = Path(model_dir)
+    return _backbone_of(folder, _config_json(folder).get("architecture"))
+
+
 def _backbone_of(folder: Path, architecture: Any) -> str:
     """This service's backbone name for a timm architecture; "resnet18.a1_in1k" is resnet18 with a tag."""
     base = architecture.split(".")[0] if isinstance(architecture, str) else None

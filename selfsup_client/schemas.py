@@ -23,6 +23,8 @@ class JobProgress(TypedDict):
     step: int
     total_steps: int
     fraction: float
+    max_minutes: float | None  # issue 14: a time budget instead of epochs
+    planned_epochs: int | None  # the epochs it plans (null until a max_minutes job has)
 
 
 class Job(TypedDict, total=False):

@@ -36,7 +36,7 @@ from worker.checkpoints import StoredCheckpoint
 from worker.data import job_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
-from worker.teachers import load_teacher
+from worker.teachers import LoadedTeacher, load_teacher
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ class TrainingClock:
             self._start = (time.monotonic(), progress.step)
 
     def eta_seconds(self, progress: Progress) -> float | None:
-        if self._start is None or progress.step <= self._start[1]:
-            return None
+        if self._start is None or progress.step <= self._start[1] or not progress.total_steps:
+            return None  # no rate yet, or a max_minutes run that has not planned its steps
         started, first_step = self._start
         per_step = (time.monotonic() - started) / (progress.step - first_step)
         return round(max(progress.total_steps - progress.step, 0) * per_step, 1)
@@ -113,6 +113,7 @@ class JobHooks(TrainingHooks):
                 epoch=progress.epoch,
                 step=progress.step,
                 total_steps=progress.total_steps,
+                epochs=progress.epochs,
                 metrics=report,
                 kind=kind,
                 checkpoint_bytes=self.stored_bytes,
@@ -182,11 +183,11 @@ def _prepare(
         tenant = job.tenant
     spec = get_method(method)
     params = spec.validate(raw_params)  # ``pretrained`` stays a name: see worker.data
-    teacher = load_teacher(params.teacher, tenant=tenant, blobs=blobs) if spec.takes_teacher else None
     dataset_dir = held.enter_context(blobs.local(data_key))
     checkpoint = StoredCheckpoint(blobs.storage, claim.job_id)
     checkpoint.restore(workdir)
     data = job_data(modality, dataset_dir, params, settings=settings, workdir=workdir)
+    teacher = _teacher(params, tenant, blobs, settings, data.train) if spec.takes_teacher else None
     hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds, checkpoint=checkpoint)
     hooks.tenant = tenant
     trainer = Trainer(
@@ -202,6 +203,14 @@ def _prepare(
     hooks.embedding_dim = trainer.model.embedding_dim
     summary = teacher.summary if teacher is not None else None
     return PreparedRun(trainer, hooks, dataset_labels(dataset_dir), data.heldout, summary)
+
+
+def _teacher(params: Any, tenant: str, blobs: BlobCache, settings: Settings, data: Any) -> LoadedTeacher:
+    """A distillation's teacher; a pretrained one is built at the student's image size."""
+    size = int(data.image_size)
+    return load_teacher(
+        params.teacher, tenant=tenant, blobs=blobs, pretrained_dir=settings.pretrained_dir, image_size=size
+    )
 
 
 def _conclude(claim: Claim, run: PreparedRun, result: TrainResult, storage: Storage) -> str:

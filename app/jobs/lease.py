@@ -102,14 +102,16 @@ def record_progress(
     kind: str,
     checkpoint_bytes: int | None = None,
     eta_seconds: float | None = None,
+    epochs: int | None = None,
     history_cap: int = METRICS_HISTORY_CAP,
 ) -> LeaseStatus:
     """Write the latest counters and metrics and append them to the history, thinned to ``history_cap`` step
-    points; ``checkpoint_bytes``, when given, is what the job's working directory now holds; ``eta_seconds``
-    the worker's estimate of the training time left (None: unknown).
+        points; ``checkpoint_bytes``, when given, is what the job's working directory now holds; ``eta_seconds``
+        the worker's estimate of the training time left (None: unknown); ``epochs``, when given, the run's epochs
+    (a ``max_minutes`` run's, once planned).
 
-    Reports, like a renewal, whether the claim is still held and whether a cancel was asked for: progress is
-    written every few seconds, so a cancel is noticed within a few steps rather than at the next renewal.
+        Reports, like a renewal, whether the claim is still held and whether a cancel was asked for: progress is
+        written every few seconds, so a cancel is noticed within a few steps rather than at the next renewal.
     """
     values: dict[str, Any] = {
         "epoch": epoch,
@@ -120,6 +122,8 @@ def record_progress(
     }
     if checkpoint_bytes is not None:
         values["checkpoint_bytes"] = checkpoint_bytes
+    if epochs is not None:
+        values["epochs"] = epochs
     written = affected_rows(session, update(Job).where(_fenced(claim)).values(**values))
     if written:
         session.add(

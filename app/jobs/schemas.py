@@ -25,10 +25,15 @@ class JobCreate(BaseModel):
 
 class JobProgress(BaseModel):
     epoch: int
-    epochs: int
+    epochs: int = Field(description="The run's epochs; 0 while a max_minutes job has not planned them yet.")
     step: int
     total_steps: int
     fraction: float
+    max_minutes: float | None = Field(description="The job's time budget, when it has one instead of epochs.")
+    planned_epochs: int | None = Field(
+        description="The epochs the run will train: its params' epochs, or those a max_minutes job planned after "
+        "timing its first steps (null until then); fixed once planned, a resumed job keeps them."
+    )
 
 
 class JobOut(BaseModel):
@@ -64,6 +69,7 @@ class JobOut(BaseModel):
     @classmethod
     def from_row(cls, job: Job) -> "JobOut":
         fraction = job.step / job.total_steps if job.total_steps else 0.0
+        max_minutes = (job.params or {}).get("max_minutes")
         return cls(
             id=job.id,
             name=job.name,
@@ -78,6 +84,8 @@ class JobOut(BaseModel):
                 step=job.step,
                 total_steps=job.total_steps,
                 fraction=round(fraction, 4),
+                max_minutes=max_minutes,
+                planned_epochs=job.epochs or None,
             ),
             phase=PHASE_OF_STATUS.get(job.status) or job.phase or "training",  # type: ignore[arg-type]
             eta_seconds=job.eta_seconds if job.status == "running" and job.phase == "training" else None,

@@ -1,7 +1,6 @@
 """Job domain logic for the API side: submit, read, list, cancel."""
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.core.db import affected_rows, db_now
 from app.core.errors import Conflict, FieldErrors, NotFound
 from app.core.ids import new_id
+from app.core.pretrained import NotInstalled, installed_model
 from app.core.queries import get_owned, paged
 from app.core.queue import ring_doorbell
 from app.datasets.orm import Dataset
@@ -23,7 +23,6 @@ from selfsup.pretrained_backbones import PretrainedModelError, check_pretrained_
 
 log = logging.getLogger(__name__)
 
-PRETRAINED_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "canceled")
 TERMINAL_STATES = ("succeeded", "failed", "canceled")
 
@@ -47,8 +46,8 @@ def create_job(
     resolved = _resolve_params(method, dataset, params)
     _check_pretrained(resolved, pretrained_dir)
     if get_method(method).takes_teacher:
-        resolved = pin_teacher(session, tenant=tenant, params=resolved)
-    batch = min(resolved.batch_size, dataset.num_items)
+        resolved = pin_teacher(session, tenant=tenant, params=resolved, pretrained_dir=pretrained_dir)
+    epochs, total_steps = _run_length(resolved, dataset.num_items)
     job = Job(
         id=new_id("job"),
         tenant=tenant,
@@ -57,14 +56,22 @@ def create_job(
         method=method,
         params=params_to_dict(resolved),
         status="queued",
-        epochs=resolved.epochs,
-        total_steps=resolved.epochs * (dataset.num_items // batch),
+        epochs=epochs,
+        total_steps=total_steps,
         metrics={},
     )
     session.add(job)
     session.commit()
     dispatch(session, job_id=job.id)
     return job
+
+
+def _run_length(params: Any, num_items: int) -> tuple[int, int]:
+    """The job's epochs and steps as far as submit knows them: a ``max_minutes`` job's are 0 until its run has
+    timed its first steps and planned them (the worker then writes them)."""
+    if getattr(params, "max_minutes", None) is not None:
+        return 0, 0
+    return params.epochs, params.epochs * (num_items // min(params.batch_size, num_items))
 
 
 def _check_ready(dataset: Dataset) -> None:
@@ -88,7 +95,7 @@ def _resolve_params(method: str, dataset: Dataset, params: dict[str, Any] | None
     if dataset.num_items < 2:
         raise FieldErrors([(("body", "dataset_id"), "training needs a dataset with at least 2 items")])
     try:
-        return spec.validate(params)
+        return spec.validate_request(params)
     except ParamError as exc:
         raise FieldErrors([(("body", *issue.loc), issue.message) for issue in exc.issues]) from None
 
@@ -100,10 +107,10 @@ def _check_pretrained(params: Any, pretrained_dir: Path | None) -> None:
     if name is None:
         return
     loc = ("body", "params", "pretrained")
-    if not PRETRAINED_NAME.fullmatch(name) or name in (".", ".."):
-        raise FieldErrors([(loc, "a pretrained model's name (letters, digits, '-', '_', '.'), not a path")])
-    if pretrained_dir is None or not (pretrained_dir / name).is_dir():
-        raise FieldErrors([(loc, f"no pretrained model named {name!r} is installed on this service")])
+    try:
+        installed_model(pretrained_dir, name)
+    except NotInstalled as exc:
+        raise FieldErrors([(loc, str(exc))]) from None
     if isinstance(params, TrainingParams):  # image weights: checked to the architecture's keys before queueing
         try:
             check_pretrained_backbone(pretrained_dir / name, backbone=params.backbone)

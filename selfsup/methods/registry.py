@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from selfsup.errors import UnknownNameError
-from selfsup.params import params_schema, validate_params
+from selfsup.params import params_schema, validate_params, validate_request
 
 if TYPE_CHECKING:
     from selfsup.methods.base import SSLMethod
@@ -31,6 +31,10 @@ class MethodSpec:
     def validate(self, raw: dict[str, Any] | None) -> Any:
         """Resolve untrusted params into the method's frozen dataclass (raises ParamError)."""
         return validate_params(self.params_cls, raw)
+
+    def validate_request(self, raw: dict[str, Any] | None) -> Any:
+        """:meth:`validate` for params a caller chose: ``epochs`` and ``max_minutes`` not both (ParamError)."""
+        return validate_request(self.params_cls, raw)
 
     def params_schema(self) -> dict[str, Any]:
         return params_schema(self.params_cls)

@@ -3,6 +3,7 @@
 import itertools
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,8 @@ from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, p
 from selfsup.errors import CheckpointError, ParamError, SelfSupError, TrainingDiverged
 from selfsup.eval import DEFAULT_PROBE_SIZE, RepresentationProbe
 from selfsup.methods import MethodSpec, get_method
-from selfsup.params import params_to_dict
+from selfsup.params import MAX_EPOCHS, params_to_dict
+from selfsup.train.budget import BudgetPlan, StepBudget
 from selfsup.train.checkpoint import (
     CHECKPOINT_FORMAT,
     load_payload,
@@ -61,6 +63,10 @@ class Trainer:
     and the epoch the run stops in ends early, with its checkpoint and probe. Like ``params``, it belongs to
     the run: a checkpoint resumes only with the same value.
 
+    ``params.max_minutes`` bounds the run by time instead (see :mod:`selfsup.train.budget`): after its first
+    steps the run fixes its epochs and steps once, stores them in its checkpoints and never plans again;
+    until then :meth:`progress` shows 0 epochs and 0 steps to go. ``clock`` is where it reads seconds.
+
     The rest say how the run is carried out, not what it computes. ``prefetch`` batches are gathered
     and moved to the device ahead of the step on a loader thread (0: each loaded when its step starts). The loss
     is read back from the device every ``loss_every`` steps (see :class:`~selfsup.train.readout.StepReadout`).
@@ -86,6 +92,7 @@ class Trainer:
         loss_every: int = DEFAULT_LOSS_EVERY,
         resident_budget: int | None = None,
         compile_step: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = get_method(method) if isinstance(method, str) else method
         self.params = params
@@ -107,6 +114,8 @@ class Trainer:
         if max_steps is not None and max_steps < 1:
             raise SelfSupError(f"max_steps must be at least 1, not {max_steps}")
         self.max_steps = max_steps
+        minutes = getattr(params, "max_minutes", None)
+        self.budget = StepBudget(minutes, clock=clock, sync=self._sync_device) if minutes is not None else None
         self._training_loss: Callable[[list[Any]], torch.Tensor] = (
             torch.compile(self.model.training_loss) if compile_step else self.model.training_loss
         )
@@ -128,17 +137,29 @@ class Trainer:
         return {"teacher": teacher.to(self.device)} if teacher is not None else {}
 
     @property
+    def epochs(self) -> int:
+        """``params.epochs``, or a ``max_minutes`` run's planned epochs (until it has planned, the most allowed)."""
+        if self.budget is None:
+            return int(self.params.epochs)
+        return self.budget.plan.epochs if self.budget.plan else MAX_EPOCHS
+
+    @property
     def total_steps(self) -> int:
-        every_epoch = self.params.epochs * len(self.batches)
+        planned = self.budget.plan if self.budget is not None else None
+        every_epoch = planned.total_steps if planned else self.epochs * len(self.batches)
         return every_epoch if self.max_steps is None else min(every_epoch, self.max_steps)
 
     def progress(self) -> Progress:
-        return Progress(self.epoch, self.params.epochs, self.step, self.total_steps)
+        if self.budget is not None and self.budget.plan is None:
+            return Progress(self.epoch, 0, self.step, 0)
+        return Progress(self.epoch, self.epochs, self.step, self.total_steps)
 
     def fit(self) -> TrainResult:
         if self.checkpoint_path.is_file():
             self.restore(self.checkpoint_path)
         self.model.train()
+        if self.budget is not None:
+            self.budget.start()
         metrics: Metrics = {}
         last_save = time.monotonic()
         while self._work_left():
@@ -146,10 +167,12 @@ class Trainer:
                 for indices, staged in batches:
                     if self.hooks.should_stop():
                         return self._finish("canceled", metrics)
-                    with out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device):
+                    with out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device), self._timing():
                         loss, lr = self._step(self.staging.receive(staged))
                     metrics = self._record(loss, lr, samples=len(indices), waited_s=batches.last_wait_s)
                     self.hooks.on_step(self.progress(), metrics)
+                    if self.budget is not None and self._budget_spent():
+                        break
                     if time.monotonic() - last_save > self.checkpoint_every_s:
                         self.save_checkpoint()
                         last_save = time.monotonic()
@@ -165,7 +188,7 @@ class Trainer:
     def _work_left(self) -> bool:
         """Steps left to take, or an epoch whose steps are done but whose end (checkpoint, probe) is not: a
         crash can fall between the two."""
-        return self.epoch < self.params.epochs and (self.step < self.total_steps or self.step_in_epoch > 0)
+        return self.epoch < self.epochs and (self.step < self.total_steps or self.step_in_epoch > 0)
 
     def train_step(self, indices: np.ndarray) -> Metrics:
         """One step on the items at ``indices``, their batch loaded here and the loss read at once, for a step
@@ -186,6 +209,37 @@ class Trainer:
         return Prefetcher(
             itertools.islice(batches, self.total_steps - self.step), self.staging.stage, depth=self.prefetch
         )
+
+    def _timing(self) -> AbstractContextManager[None]:
+        return self.budget.timing() if self.budget is not None else nullcontext()
+
+    def _budget_spent(self) -> bool:
+        """A ``max_minutes`` run plans once its first steps are timed, and then ends the epoch under way when
+        the planned steps are done (that epoch's batches were counted out before its end was known)."""
+        assert self.budget is not None
+        if self.budget.plan is None and self.budget.measured:
+            self._plan_budget(self.budget)
+        return self.budget.plan is not None and self.step >= self.total_steps
+
+    def _plan_budget(self, budget: StepBudget) -> None:
+        """Time one epoch end (probe, checkpoint), fix the plan, span the schedule over it from the first step,
+        and checkpoint the plan at once, so that no later checkpoint lacks it."""
+        epoch_end_s = budget.time(lambda: (self.evaluate_representation(), self.save_checkpoint()))
+        budget.fix(
+            done_steps=self.step,
+            done_epochs=self.epoch,
+            steps_per_epoch=len(self.batches),
+            epoch_end_s=epoch_end_s,
+            max_epochs=MAX_EPOCHS,
+        )
+        self.scheduler = build_schedule(self.optimizer, self.params, len(self.batches), total_steps=self.total_steps)
+        for _ in range(self.step):  # to where the run is (its few steps so far followed a longer schedule)
+            self.scheduler.step()
+        self.save_checkpoint()
+
+    def _sync_device(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def _step(self, batch: Any) -> tuple[torch.Tensor, float]:
         """One optimizer step on a batch on the device: the loss, not read back, and the lr the step used."""
@@ -244,6 +298,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "progress": {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch},
             "max_steps": self.max_steps,
+            "budget_plan": self.budget.plan.to_dict() if self.budget and self.budget.plan else None,
             "rng": rng_state(),
         }
         if save_atomically(payload, self.checkpoint_path, may_publish=self.hooks.may_publish_checkpoint):
@@ -271,6 +326,8 @@ class Trainer:
             progress["step_in_epoch"],
         )
         restore_rng_state(payload["rng"])
+        if self.budget is not None and payload.get("budget_plan"):  # the plan stands: a resume never re-plans
+            self.budget.plan = BudgetPlan.from_dict(payload["budget_plan"])
 
     def _same_params(self, stored: dict[str, Any]) -> bool:
         """Compared once resolved, so that a checkpoint written before a parameter existed (its default now)

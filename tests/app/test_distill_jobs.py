@@ -12,6 +12,7 @@ from app.jobs.orm import Job
 from app.models.orm import RegisteredModel
 from tests.conftest import new_key
 from tests.support.jobs import run_through_worker, train_image_model, upload_digits
+from tests.support.pretrained import install_timm_model
 from worker.training import run_job
 
 STUDENT = {"backbone": "tiny_cnn", "epochs": 2, "batch_size": 16, "warmup_epochs": 0}
@@ -75,7 +76,6 @@ def test_another_tenants_teacher_answers_exactly_as_an_unknown_one(client: TestC
     [
         ("mdl_text", "teacher 'mdl_text' is a text model; a teacher must embed images"),
         ("mdl_table", "teacher 'mdl_table' is a tabular model; a teacher must embed images"),
-        ("pretrained:resnet50", "pretrained teachers are not available on this service yet"),
     ],
 )
 def test_a_teacher_that_cannot_embed_images_is_refused_naming_the_field(
@@ -120,3 +120,26 @@ def test_a_worker_never_loads_another_tenants_teacher(client: TestClient, datase
     assert run_job(job_id, settings=get_settings(), worker_name="test") == "failed"
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["attempts"] == 1 and "the teacher model 'mdl_theirs' is gone" in job["error"]
+
+
+def test_a_worker_distills_from_an_installed_pretrained_teacher(client: TestClient, dataset_id: str) -> None:
+    install_timm_model(get_settings().pretrained_dir / "r18-teacher", "resnet18")
+    job = run_through_worker(client, dataset_id, "distill", {**STUDENT, "teacher": "pretrained:r18-teacher"})
+    assert job["params"]["teacher"] == "pretrained:r18-teacher", "a pretrained teacher keeps its name"
+    model = client.get(f"/v1/models/{job['model_id']}").json()
+    assert model["teacher"] == {"pretrained": "r18-teacher", "method": None, "backbone": "resnet18", "dim": 512}
+    assert (model["backbone"], model["dim"]) == ("tiny_cnn", 128) and "knn_top1" in model["evaluation"]
+
+
+@pytest.mark.parametrize("name", ["missing", "../../etc", "torn"])
+def test_a_pretrained_teacher_that_is_not_installed_or_unreadable_is_a_422(
+    client: TestClient, dataset_id: str, name: str
+) -> None:
+    torn = get_settings().pretrained_dir / "torn"
+    torn.mkdir(parents=True, exist_ok=True)
+    (torn / "config.json").write_text('{"architecture": "resnet18"}')
+    (torn / "model.safetensors").write_bytes(b"not a safetensors file")
+    response = submit(client, dataset_id, teacher=f"pretrained:{name}")
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "params", "teacher"] and f"pretrained:{name}" in error["msg"]

@@ -38,6 +38,8 @@ def test_submit_stores_resolved_params_and_rings_the_broker(
         "step": 0,
         "total_steps": 3 * (40 // 16),
         "fraction": 0.0,
+        "max_minutes": None,
+        "planned_epochs": 3,
     }
     assert job["model_id"] is None and job["error"] is None and job["started_at"] is None
     assert broker.llen(queue_name) == 1, "exactly one doorbell message waits in the training queue"

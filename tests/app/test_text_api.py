@@ -2,6 +2,8 @@
 real worker code, and embeddings of strings and token ids."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import openai
@@ -158,20 +160,28 @@ def test_the_openai_client_embeds_text_by_alias_as_the_native_route_does(client:
     assert np.allclose(ids.data[0].embedding, native_ids[0], atol=1e-6)
 
 
-def install_tiny_bert(name: str) -> None:
-    """An operator's pretrained model: a 1-layer BERT and its own tokenizer, saved as Hugging Face saves them."""
-    model_dir = get_settings().pretrained_dir / name
+HUB_FILES = ("config.json", "model.safetensors", "tokenizer.json")  # what the README has the operator fetch
+
+
+def install_tiny_bert(name: str, hub: Path) -> None:
+    """An operator's pretrained model, installed as the README says: a 1-layer BERT and its own tokenizer as a
+    Hub repository holds them (made here in ``hub``, never downloaded), of which only the three files the
+    README names are copied into the pretrained folder."""
     tokenizer = train_tokenizer(list(docstring_corpus()[0]), vocab_size=300)  # not the dataset's vocabulary
     config = BertConfig(
         vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
     )
     torch.manual_seed(0)
-    BertModel(config).save_pretrained(model_dir)
-    tokenizer.save(str(model_dir / "tokenizer.json"))
+    BertModel(config).save_pretrained(hub)
+    tokenizer.save(str(hub / "tokenizer.json"))
+    model_dir = get_settings().pretrained_dir / name
+    model_dir.mkdir(parents=True)
+    for file_name in HUB_FILES:
+        shutil.copy(hub / file_name, model_dir / file_name)
 
 
-def test_a_job_continues_from_an_installed_pretrained_model(client: TestClient) -> None:
-    install_tiny_bert("tiny-bert")
+def test_a_job_continues_from_an_installed_pretrained_model(client: TestClient, tmp_path: Path) -> None:
+    install_tiny_bert("tiny-bert", tmp_path / "hub")
     documents, labels = corpus(120)
     dataset = upload(client, jsonl(documents, labels), "docs.jsonl")
     params = {"pretrained": "tiny-bert", "epochs": 1, "batch_size": 32, "max_length": 48, "lr": 3e-5}
@@ -179,6 +189,8 @@ def test_a_job_continues_from_an_installed_pretrained_model(client: TestClient) 
     assert client.get(f"/v1/models/{model_id}").json()["dim"] == 32
     response = client.post(f"/v1/models/{model_id}/embed", json={"token_ids": [[299]]})
     assert response.status_code == 200, response.text  # the pretrained tokenizer's vocabulary, not the dataset's
+    texts = client.post(f"/v1/models/{model_id}/embed", json={"texts": ["Return the event loop."]})
+    assert texts.status_code == 200 and len(texts.json()["embeddings"][0]) == 32, texts.text
 
 
 @pytest.mark.parametrize("name", ["../../etc", "/tmp/model", "missing-model", ".."])

@@ -31,7 +31,7 @@ def lose_the_worker(job_id: str) -> None:
 def test_a_resume_finds_the_pretrained_model_by_name_on_another_host(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    install_tiny_bert("tiny-bert")
+    install_tiny_bert("tiny-bert", tmp_path / "hub")
     dataset = upload(client, jsonl(*corpus(120)), "docs.jsonl")
     job_id = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "method": "mlm", "params": PARAMS}).json()["id"]
     run_until_first_epoch_then_cancel(job_id, worker_name="host-a")  # leaves a checkpoint to resume from
