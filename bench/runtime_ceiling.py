@@ -34,10 +34,16 @@ Embed = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
+class Rate:
+    wall: float  # images per second of wall time
+    cpu: float  # images per CPU second of this process: what a shared, busy machine changes least
+
+
+@dataclass(frozen=True)
 class Ceiling:
     runtime: str
-    model_only: float  # images/s
-    decode_embed: float  # images/s
+    model_only: Rate
+    decode_embed: Rate
 
 
 def download(url: str, key: str, model_id: str, fmt: str) -> zipfile.ZipFile:
@@ -46,13 +52,14 @@ def download(url: str, key: str, model_id: str, fmt: str) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(response.content))
 
 
-def images_per_second(run: Callable[[], int], seconds: float) -> float:
+def images_per_second(run: Callable[[], int], seconds: float) -> Rate:
     """``run`` returns how many images it handled; called until ``seconds`` have passed, after one warm-up."""
     run()
-    count, start = 0, time.perf_counter()
+    count, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         count += run()
-    return count / (time.perf_counter() - start)
+    cpu = max(time.process_time() - cpu_start, 1e-9)
+    return Rate(count / (time.perf_counter() - start), count / cpu)
 
 
 def runtimes(url: str, key: str, model_id: str) -> tuple[dict[str, Embed], int]:
@@ -102,8 +109,9 @@ def measure(
     print(f"in-process ceiling, 1 thread, {seconds:g} s each (onnx vs torch max abs diff {gap:.1e})")
     for c in results:
         print(
-            f"  {c.runtime:6} model only (batch {BATCH}) {c.model_only:9.0f} images/s   "
-            f"decode+embed (the load's bodies, batches of {max_batch}) {c.decode_embed:7.0f} images/s"
+            f"  {c.runtime:6} model only (batch {BATCH}) {c.model_only.wall:7.0f} images/s"
+            f" ({c.model_only.cpu:.0f}/CPU s)   decode+embed (the load's bodies, batches of {max_batch})"
+            f" {c.decode_embed.wall:6.0f} images/s ({c.decode_embed.cpu:.0f}/CPU s)"
         )
     return results
 
@@ -112,7 +120,7 @@ def ceiling_report(url: str, key: str, model_id: str, pngs: list[bytes], *, seco
     """The model-only ceiling of each runtime on ``BATCH`` of ``pngs`` (kept for callers of the old report)."""
     embeds, image_size = runtimes(url, key, model_id)
     images = np.stack([decode_image(pngs[i % len(pngs)], image_size) for i in range(BATCH)])
-    rates = {name: images_per_second(lambda e=embed: len(e(images)), seconds) for name, embed in embeds.items()}  # type: ignore[misc]
+    rates = {name: images_per_second(lambda e=embed: len(e(images)), seconds).wall for name, embed in embeds.items()}  # type: ignore[misc]
     return "\n".join(
         [
             f"in-process ceiling, batch {BATCH}, 1 thread, {seconds:g} s each",

@@ -76,7 +76,16 @@ class LoadResult:
         cores = os.cpu_count() or 1
         server = "n/a" if self.server_cpu is None else f"{self.server_cpu / self.seconds / cores:.0%}"
         client = f"{self.client_cpu / self.seconds / cores:.0%}"
-        return f"cpu share          load generator {client}, server {server} (of {cores} cores x {self.seconds:.1f} s)"
+        line = f"cpu share          load generator {client}, server {server} (of {cores} cores x {self.seconds:.1f} s)"
+        if self.server_cpu and self.ok_latencies:
+            per_request = self.server_cpu / len(self.ok_latencies) * 1000
+            line += f"; server {per_request:.2f} CPU ms per 200, {self.images_per_server_cpu_second:.0f} images/CPU s"
+        return line
+
+    @property
+    def images_per_server_cpu_second(self) -> float:
+        """What a busy shared machine changes least: throughput per CPU second the server actually got."""
+        return len(self.ok_latencies) * self.images_per_request / self.server_cpu if self.server_cpu else 0.0
 
     @property
     def requests(self) -> int:
@@ -458,12 +467,19 @@ def ceiling_comparison(args: argparse.Namespace, url: str, key: str, model_id: s
     ceilings = measure(
         url, key, model_id, digit_pngs(BATCH_IMAGES), bodies, seconds=args.ceiling_seconds, max_batch=max_batch
     )
-    ceiling = next(c for c in ceilings if c.runtime == runtime)
-    ratio = result.images_per_second / ceiling.decode_embed
-    return (
-        f"HTTP / ceiling     {result.images_per_second:.0f} / {ceiling.decode_embed:.0f} images/s = {ratio:.2f} "
+    ceiling = next(c for c in ceilings if c.runtime == runtime).decode_embed
+    ratio = result.images_per_second / ceiling.wall
+    line = (
+        f"HTTP / ceiling     {result.images_per_second:.0f} / {ceiling.wall:.0f} images/s = {ratio:.2f} "
         f"(server runtime {runtime}, decode+embed in one thread in-process)"
     )
+    if result.server_cpu:
+        efficiency = result.images_per_server_cpu_second / ceiling.cpu
+        line += (
+            f"\nper CPU second     {result.images_per_server_cpu_second:.0f} / {ceiling.cpu:.0f} images = "
+            f"{efficiency:.2f} (HTTP server vs in-process: the share left when other load takes the cores)"
+        )
+    return line
 
 
 @contextmanager
