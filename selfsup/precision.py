@@ -34,9 +34,7 @@ class PrecisionChoice:
     measured: dict[str, float]  # every half precision tried -> its lowest probe cosine
 
 
-def choose_precision(
-    encoder: Encoder, requested: str, *, candidates: Sequence[str] | None = None
-) -> PrecisionChoice:
+def choose_precision(encoder: Encoder, requested: str, *, candidates: Sequence[str] | None = None) -> PrecisionChoice:
     """Set ``encoder.precision`` for ``requested`` ("fp32", "bf16", "fp16" or "auto") and say what was chosen.
 
     An explicit half precision is served as asked (its cosine is measured, for the log); "auto" tries
