@@ -16,6 +16,7 @@ from app.core.body_limits import BodyLimits
 from app.core.config import get_settings
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
+from app.core.lookup_cache import LookupCache
 from app.curation.open_runs import OpenRuns
 from app.curation.router import router as curation_router
 from app.datasets.router import router as datasets_router
@@ -50,6 +51,9 @@ def create_app() -> FastAPI:
     )
     install_docs(app)
     app.state.encoder_cache = EncoderCache.from_settings(settings)
+    # Recent key and model-id lookups of the serving path (app.core.lookup_cache): keys by secret digest.
+    app.state.principals = LookupCache(settings.lookup_cache_seconds)
+    app.state.models = LookupCache(settings.lookup_cache_seconds)
     app.state.open_runs = OpenRuns(app.state.encoder_cache.blobs, capacity=settings.open_runs_cache_size)
     app.state.classifier_cache = ClassifierCache(settings.classifier_cache_size, blobs=app.state.encoder_cache.blobs)
     app.state.exposition = Exposition(jobs_cache_seconds=settings.metrics_jobs_cache_seconds)
@@ -82,7 +86,8 @@ def create_app() -> FastAPI:
         str(app.url_path_for("create_embeddings")): openai_error_response
     }  # OpenAI's error shape there
     # Added first, so it runs inside BodyLimits: a declared oversize body is refused before any key lookup.
-    app.add_middleware(KeyGate, responders=responders, bypass=_saturated_embedding(app.state.encoder_cache.gate))
+    bypass = _saturated_embedding(app.state.encoder_cache.gate)
+    app.add_middleware(KeyGate, responders=responders, bypass=bypass, principals=app.state.principals)
     app.add_middleware(
         BodyLimits,
         default_limit=min(settings.max_api_json_bytes, settings.max_json_bytes),

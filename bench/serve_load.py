@@ -10,8 +10,12 @@ exit status 1.
     python bench/serve_load.py --clients 32 --seconds 5 --env SELFSUP_EMBED_QUEUE_LIMIT=8
     python bench/serve_load.py --url http://127.0.0.1:8000 --key ssk_... [--model mdl_...]
 
-After the load it prints the in-process ceiling of the same model, torch beside onnxruntime (batch 64, from
-its exports; see bench/runtime_ceiling.py), unless ``--ceiling-seconds 0``.
+After the load it prints the in-process ceiling of the same model on the same request bodies (JSON parsed,
+base64 and PNG decoded, embedded in batches of the server's ``max_batch``), torch beside onnxruntime (from its
+exports; see bench/runtime_ceiling.py), and the HTTP images/s as a share of it, unless ``--ceiling-seconds 0``.
+It also prints the CPU share of the load generator and of the server during the load (process CPU time /
+wall / cores) and the server's mean batch size: on a small machine the generator's share is what HTTP
+could not have.
 
 Without ``--url`` it starts ``selfsup migrate``, ``selfsup api`` and, to train the model through the HTTP
 API (scikit-learn digits, SimCLR, tiny_cnn, one epoch), ``selfsup worker``, which it stops before the load;
@@ -49,6 +53,8 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost")
 TOLERANCE = 1e-5  # batch composition may change the last float32 bits (app/embeddings/batching.py)
 REQUEST_TIMEOUT = 30.0
 BATCH_IMAGES = 64
+SERVER_DEFAULTS = {"SELFSUP_SERVE_RUNTIME": "onnx", "SELFSUP_EMBED_MAX_BATCH": "64"}  # app/core/config.py
+BATCH_SIZE_METRIC = "selfsup_embedding_batch_size"
 
 
 @dataclass
@@ -57,6 +63,29 @@ class LoadResult:
     ok_latencies: list[float] = field(default_factory=list)
     refused_latencies: list[float] = field(default_factory=list)  # 503 with Retry-After
     errors: Counter[str] = field(default_factory=Counter)
+    images_per_request: int = 1
+    client_cpu: float = 0.0  # CPU seconds of this process (the load generator) during the load
+    server_cpu: float | None = None  # CPU seconds of the server's processes during the load, when known
+    batch_sizes: tuple[float, float] | None = None  # the server's encoder runs during the load: (count, inputs)
+
+    @property
+    def images_per_second(self) -> float:
+        return len(self.ok_latencies) * self.images_per_request / self.seconds
+
+    def cpu_shares(self) -> str:
+        cores = os.cpu_count() or 1
+        server = "n/a" if self.server_cpu is None else f"{self.server_cpu / self.seconds / cores:.0%}"
+        client = f"{self.client_cpu / self.seconds / cores:.0%}"
+        line = f"cpu share          load generator {client}, server {server} (of {cores} cores x {self.seconds:.1f} s)"
+        if self.server_cpu and self.ok_latencies:
+            per_request = self.server_cpu / len(self.ok_latencies) * 1000
+            line += f"; server {per_request:.2f} CPU ms per 200, {self.images_per_server_cpu_second:.0f} images/CPU s"
+        return line
+
+    @property
+    def images_per_server_cpu_second(self) -> float:
+        """What a busy shared machine changes least: throughput per CPU second the server actually got."""
+        return len(self.ok_latencies) * self.images_per_request / self.server_cpu if self.server_cpu else 0.0
 
     @property
     def requests(self) -> int:
@@ -68,8 +97,13 @@ class LoadResult:
             f"  200              {len(self.ok_latencies)}  ({len(self.ok_latencies) / self.seconds:.1f}/s)",
             f"  503 Retry-After  {len(self.refused_latencies)}",
             f"  errors           {self.errors.total()}  {dict(self.errors) if self.errors else ''}".rstrip(),
+            f"images/s           {self.images_per_second:.1f}  ({self.images_per_request} per request)",
             f"latency of 200s    {percentiles(self.ok_latencies)}",
+            self.cpu_shares(),
         ]
+        if self.batch_sizes and self.batch_sizes[0]:
+            runs, inputs = self.batch_sizes
+            lines.append(f"server batches     {runs:.0f} encoder runs, {inputs / runs:.1f} images each on average")
         if self.refused_latencies:
             lines.append(f"latency of 503s    {percentiles(self.refused_latencies)}")
         return "\n".join(lines)
@@ -143,21 +177,64 @@ def raw_post(host: str, path: str, key: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def run_load(url: str, key: str, model_id: str, *, clients: int, seconds: float, images: int) -> LoadResult:
+async def run_load(
+    url: str, key: str, model_id: str, *, clients: int, seconds: float, images: int, server_pid: int | None = None
+) -> LoadResult:
     """``clients`` concurrent clients posting ``images`` images per request until ``seconds`` have passed."""
     parsed = urlparse(url)
     address = (parsed.hostname or "127.0.0.1", parsed.port or 80)
     requests = [raw_post(parsed.netloc, f"/v1/models/{model_id}/embed", key, b) for b in embed_bodies(images)]
     expected = await expected_vectors(Connection(*address), requests)
-    result = LoadResult(seconds=seconds)
-    started = time.monotonic()
+    result = LoadResult(seconds=seconds, images_per_request=images)
+    batches_before = batch_size_totals(url)
+    server_before = process_tree_cpu(server_pid) if server_pid else None
+    client_before, started = time.process_time(), time.monotonic()
     deadline = started + seconds
     connections = [Connection(*address) for _ in range(clients)]
     await asyncio.gather(*(_client(c, i, requests, expected, deadline, result) for i, c in enumerate(connections)))
     result.seconds = time.monotonic() - started
+    result.client_cpu = time.process_time() - client_before
+    if server_before is not None and server_pid:
+        result.server_cpu = process_tree_cpu(server_pid) - server_before
     for connection in connections:
         connection.close()
+    batches_after = batch_size_totals(url)
+    if batches_before and batches_after:
+        result.batch_sizes = (batches_after[0] - batches_before[0], batches_after[1] - batches_before[1])
     return result
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its children so far, from /proc (Linux); 0 where unreadable."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+        pending.extend(int(child) for child in children)
+    return total
+
+
+def batch_size_totals(url: str) -> tuple[float, float] | None:
+    """(encoder runs, inputs) so far from the server's /metrics (loopback clients may read it), or None."""
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return None
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in (f"{BATCH_SIZE_METRIC}_count", f"{BATCH_SIZE_METRIC}_sum"):
+            values[name] = float(value)
+    if len(values) != 2:
+        return None
+    return values[f"{BATCH_SIZE_METRIC}_count"], values[f"{BATCH_SIZE_METRIC}_sum"]
 
 
 async def expected_vectors(connection: Connection, requests: list[bytes]) -> list[np.ndarray]:
@@ -304,8 +381,8 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def local_service(args: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
-    """Start a migrated API on a free port (plus a worker while training); yield (url, key, model id)."""
+def local_service(args: argparse.Namespace) -> Iterator[tuple[str, str, str, int | None]]:
+    """Start a migrated API on a free port (plus a worker while training); yield (url, key, model id, api pid)."""
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         key = "ssk_" + secrets.token_urlsafe(32)
         port = free_port()
@@ -323,7 +400,7 @@ def local_service(args: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
         try:
             api.wait_until(lambda: _answers(f"{url}/readyz"))
             model_id = args.model or _train_with_worker(url, key, env, Path(tmp))
-            yield url, key, model_id
+            yield url, key, model_id, api.process.pid
         finally:
             api.stop()
 
@@ -362,27 +439,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with local_service(args) if args.url is None else _remote(args) as (url, key, model_id):
+    with local_service(args) if args.url is None else _remote(args) as (url, key, model_id, server_pid):
         print(f"embedding load: {args.clients} clients x {args.seconds:g} s, {args.images} images per request")
         print(f"server {url}, model {model_id}", flush=True)
-        load = run_load(url, key, model_id, clients=args.clients, seconds=args.seconds, images=args.images)
+        load = run_load(
+            url, key, model_id, clients=args.clients, seconds=args.seconds, images=args.images, server_pid=server_pid
+        )
         try:
             result = asyncio.run(load)
         except OSError as exc:
             raise SystemExit(f"cannot reach {url}: {exc}") from None
+        print(result.report(), flush=True)
         if args.ceiling_seconds > 0:
-            # A sibling script's module, loaded here only: it imports torch and onnxruntime.
-            from runtime_ceiling import ceiling_report
-
-            print(ceiling_report(url, key, model_id, digit_pngs(BATCH_IMAGES), seconds=args.ceiling_seconds))
-    print(result.report())
+            print(ceiling_comparison(args, url, key, model_id, result))
     return 1 if result.errors else 0
 
 
+def ceiling_comparison(args: argparse.Namespace, url: str, key: str, model_id: str, result: LoadResult) -> str:
+    """The in-process ceilings on the load's own bodies, and HTTP's images/s as a share of the server runtime's."""
+    # A sibling script's module, loaded here only: it imports torch and onnxruntime.
+    from runtime_ceiling import measure
+
+    server = {**SERVER_DEFAULTS, **{k: v for k, v in os.environ.items() if k in SERVER_DEFAULTS}}
+    server.update(e.split("=", 1) for e in args.env if e.split("=", 1)[0] in SERVER_DEFAULTS)
+    runtime, max_batch = server["SELFSUP_SERVE_RUNTIME"], int(server["SELFSUP_EMBED_MAX_BATCH"])
+    bodies = embed_bodies(args.images)
+    ceilings = measure(
+        url, key, model_id, digit_pngs(BATCH_IMAGES), bodies, seconds=args.ceiling_seconds, max_batch=max_batch
+    )
+    ceiling = next(c for c in ceilings if c.runtime == runtime).decode_embed
+    ratio = result.images_per_second / ceiling.wall
+    line = (
+        f"HTTP / ceiling     {result.images_per_second:.0f} / {ceiling.wall:.0f} images/s = {ratio:.2f} "
+        f"(server runtime {runtime}, decode+embed in one thread in-process)"
+    )
+    if result.server_cpu:
+        efficiency = result.images_per_server_cpu_second / ceiling.cpu
+        line += (
+            f"\nper CPU second     {result.images_per_server_cpu_second:.0f} / {ceiling.cpu:.0f} images = "
+            f"{efficiency:.2f} (HTTP server vs in-process: the share left when other load takes the cores)"
+        )
+    return line
+
+
 @contextmanager
-def _remote(args: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
+def _remote(args: argparse.Namespace) -> Iterator[tuple[str, str, str, int | None]]:
     url = args.url.rstrip("/")
-    yield url, args.key, args.model or train_tiny_model(url, args.key)
+    yield url, args.key, args.model or train_tiny_model(url, args.key), None
 
 
 if __name__ == "__main__":

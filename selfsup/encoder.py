@@ -7,6 +7,7 @@ time, from the assets saved with the encoder (a tokenizer, a table schema).
 """
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,9 @@ class Encoder:
         self.assets = assets or {}
         self._text: Any = None  # TextPreprocessor, built on first use
         self._rows: Any = None  # RowPreprocessor, built on first use
+        # What the forward pass computes in: float32, or a half precision under autocast (selfsup.precision
+        # chooses it for serving, where the vectors keep their fp32 direction). Vectors are float32 either way.
+        self.precision: torch.dtype = torch.float32
 
     @property
     def input_kinds(self) -> tuple[str, ...]:
@@ -169,6 +173,16 @@ class Encoder:
         return self._rows
 
     def _features(self, batch: Any, kind: str) -> torch.Tensor:
+        with self._autocast():
+            return self._forward(batch, kind)
+
+    def _autocast(self) -> AbstractContextManager[object]:
+        # fp32 leaves the caller's own autocast in force (a distillation teacher runs under the student's).
+        if self.precision == torch.float32:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.precision)
+
+    def _forward(self, batch: Any, kind: str) -> torch.Tensor:
         if self.modality == "image_text":
             features = self.backbone.encode_image(batch) if kind == "image" else self.backbone.encode_text(batch)
         else:

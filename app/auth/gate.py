@@ -19,6 +19,7 @@ from app.auth import secrets
 from app.auth.service import Principal, authenticate
 from app.core.db import session_factory
 from app.core.errors import ServiceError, Unauthorized
+from app.core.lookup_cache import LookupCache
 
 Responder = Callable[[ServiceError], Response]
 GATE_PRINCIPAL = "principal"  # the request-state attribute holding the key's principal once the gate checked it
@@ -40,8 +41,11 @@ class KeyGate:
         prefix: str = "/v1",
         responders: Mapping[str, Responder] | None = None,
         bypass: Bypass | None = None,
+        principals: LookupCache[str, Principal] | None = None,
     ) -> None:
         self.app = app
+        # Keys looked up recently, by the secret's digest (app.state.principals: revoking a key forgets it).
+        self.principals = principals if principals is not None else LookupCache(0)
         self.prefix = prefix
         self.responders = dict(responders or {})
         self.bypass = bypass or (lambda _scope: False)
@@ -51,7 +55,7 @@ class KeyGate:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        checked = await _check(headers.get("authorization"))
+        checked = await _check(headers.get("authorization"), self.principals)
         if isinstance(checked, Principal):
             scope.setdefault("state", {})[GATE_PRINCIPAL] = checked
             await self.app(scope, receive, send)
@@ -68,13 +72,23 @@ class KeyGate:
         return JSONResponse({"detail": refusal.message}, status_code=refusal.status_code, headers=refusal.headers)
 
 
-async def _check(authorization: str | None) -> Principal | Unauthorized:
-    """The principal of a known, unrevoked key, or what the route's key check would say about this header."""
+async def _check(authorization: str | None, principals: LookupCache[str, Principal]) -> Principal | Unauthorized:
+    """The principal of a known, unrevoked key, or what the route's key check would say about this header.
+
+    A key seen within the cache's time to live is answered without a thread or a query; unknown keys are never
+    kept, so a new key works at once and a stream of made-up keys cannot fill the cache."""
     scheme, _, secret = (authorization or "").partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:  # as HTTPBearer reads the header
         return Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    principal = await run_in_threadpool(_authenticate, secret) if secrets.is_well_formed(secret) else None
+    if not secrets.is_well_formed(secret):
+        return Unauthorized("invalid or revoked API key")
+    digest = secrets.digest(secret)
+    principal = principals.get(digest)
+    if principal is None:
+        principal = await run_in_threadpool(_authenticate, secret)
+        if principal is not None:
+            principals.put(digest, principal)
     return principal or Unauthorized("invalid or revoked API key")
 
 

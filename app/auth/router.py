@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from app.auth import service
 from app.auth.deps import Admin
@@ -35,6 +35,7 @@ def list_keys(
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_key(session: SessionDep, caller: Admin, key_id: str) -> None:
+def revoke_key(session: SessionDep, caller: Admin, key_id: str, request: Request) -> None:
     """Revoke a key of the caller's tenant (an operator key: of any tenant); others' keys are 404."""
     service.revoke_key(session, caller=caller, key_id=key_id)
+    request.app.state.principals.forget(lambda principal: principal.key_id == key_id)  # refused from now on

@@ -132,6 +132,30 @@ class Settings(BaseSettings):
         description="What runs CPU encoders on the embed routes: onnx (their ONNX export, built when a model loads) "
         "or torch. Models on a GPU device always run on torch.",
     )
+    # GPU serving (issue 14): where the embed routes' encoders run, and in what precision.
+    serve_device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
+        description="Device of served encoders: auto (cuda when there is one, else cpu), cpu, cuda or cuda:N.",
+    )
+    serve_precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default="auto",
+        description="Forward precision of torch-run encoders; auto: bf16/fp16 on CUDA where a probe batch's vectors "
+        "keep a cosine >= 0.99 to fp32's (measured per model at load), else fp32. ONNX runs stay fp32.",
+    )
+    encoder_cache_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=1,
+        description="Bytes of encoder weights the API keeps loaded (least recently used evicted first; the newest "
+        "model stays even when it alone is larger). encoder_cache_size bounds their count too.",
+    )
+    lookup_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long the API reuses a key's or a model id's lookup (0: never). A key revoked through this "
+        "process is refused at once; other API processes (api_workers > 1) may accept it this much longer.",
+    )
     tenant_max_active_jobs: int = Field(
         default=20, ge=1, le=100_000, description="Queued plus running jobs one tenant may have at once."
     )

@@ -3,14 +3,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.deps import bearer, requires
+from app.auth.gate import GATE_PRINCIPAL
+from app.core.db import session_factory
 from app.core.deps import SessionDep
-from app.embeddings.inputs import read_inputs
+from app.core.lookup_cache import LookupCache
+from app.embeddings.inputs import inputs_from_json, read_unparsed
 from app.embeddings.schemas import EmbedRequest, EmbedResponse
-from app.embeddings.service import EncoderCache, embed_batched, prepare_inputs
-from app.models.aliases import resolve_model
+from app.embeddings.service import ClientInputs, EncoderCache, PreparedInputs, embed_batched, prepare_inputs
+from app.models.aliases import MODEL_ID_PREFIX, resolve_model
 from app.models.orm import RegisteredModel
 
 router = APIRouter(prefix="/v1/models", tags=["embeddings"])
@@ -64,14 +68,15 @@ async def request_slot(request: Request) -> AsyncIterator[None]:
     "/{model_id}/embed",
     response_model=EmbedResponse,
     openapi_extra=_REQUEST_BODY,
-    # First, so a refusal comes before owned_model's thread and query; the place is given back as soon as the
-    # function returns (scope="function"), not after the response is sent: else a client's next request
-    # would find its own previous one still counted.
+    # First, so a refusal comes before any thread or query; the place is given back as soon as the function
+    # returns (scope="function"), not after the response is sent: else a client's next request would find its
+    # own previous one still counted.
     dependencies=[Depends(request_slot, scope="function")],
 )
 async def embed(
-    model: Annotated[RegisteredModel, Depends(owned_model)],
+    model_id: str,
     request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> EmbedResponse:
     """Embed what the model takes: images as JSON (base64 or data URLs in ``inputs``) or multipart ``files``;
     ``texts`` or ``token_ids`` for text models; ``rows`` (objects keyed by column) for table models; images or
@@ -81,14 +86,39 @@ async def embed(
     progress, or the model's queue is full, the answer is 503 with ``Retry-After`` at once
     (app.embeddings.admission, app.embeddings.batching).
     """
-    inputs = await read_inputs(request)
-    cache: EncoderCache = request.app.state.encoder_cache
-    prepared = await run_in_threadpool(
-        prepare_inputs,
-        cache,
-        model_id=model.id,
-        key=model.storage_key,
-        inputs=inputs,
-    )
+    body = await read_unparsed(request)
+    # One worker thread does everything blocking (the model's lookup, JSON, base64 and image decoding): each
+    # hop to the pool cost as much CPU as a query under load (py-spy on bench/serve_load.py).
+    model, prepared = await run_in_threadpool(_model_and_inputs, request, credentials, model_id, body)
     vectors = await embed_batched(prepared)
     return EmbedResponse(model=model.id, dim=model.dim, embeddings=vectors.tolist())
+
+
+def _model_and_inputs(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    model_id: str,
+    body: ClientInputs | bytes,
+) -> tuple[RegisteredModel, PreparedInputs]:
+    model = _cached_owned_model(request, credentials, model_id)
+    inputs = body if isinstance(body, ClientInputs) else inputs_from_json(body)
+    cache: EncoderCache = request.app.state.encoder_cache
+    return model, prepare_inputs(cache, model_id=model.id, key=model.storage_key, inputs=inputs)
+
+
+def _cached_owned_model(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, model_id: str
+) -> RegisteredModel:
+    """:func:`owned_model`, reusing a recent lookup of a model id by the same tenant.
+
+    Only ids are kept: a model row never changes once registered (nor is it deleted), while an alias may move
+    to another model at any time."""
+    models: LookupCache[tuple[str, str], RegisteredModel] = request.app.state.models
+    caller = getattr(request.state, GATE_PRINCIPAL, None)
+    if caller is not None and caller.allows("read") and (hit := models.get((caller.tenant, model_id))) is not None:
+        return hit
+    session: Session = session_factory()()
+    model = owned_model(model_id, request, session, credentials)  # closes the session
+    if model_id.startswith(MODEL_ID_PREFIX):
+        models.put((model.tenant, model_id), model)
+    return model

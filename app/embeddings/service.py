@@ -2,6 +2,7 @@
 
 import asyncio
 import functools
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -18,9 +19,14 @@ from app.embeddings.admission import RequestGate
 from app.embeddings.batching import BatchLimits, EmbeddingBatcher
 from app.embeddings.images import ImageBudget, canonical_images
 from app.models.service import ENCODER_FILE
+from selfsup.device import pick_device
 from selfsup.encoder import Encoder
 from selfsup.export.runtime import onnx_embedders
+from selfsup.precision import PrecisionChoice, choose_precision, weight_bytes
 from selfsup.tabular.rows import InvalidRowError
+
+log = logging.getLogger(__name__)
+FULL_PRECISION = PrecisionChoice("fp32", None, {})
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,16 @@ class ServedModel:
     # One per input kind the model takes ("image", "text", "row"): each runs the encoder on its own thread,
     # batching concurrent requests of that kind.
     batchers: dict[str, EmbeddingBatcher]
+    weight_bytes: int  # of its parameters and buffers on its device: what the cache's byte budget counts
+    precision: PrecisionChoice
 
 
 class EncoderCache:
     """Keeps the most recently used encoders in memory, each with its batcher; loads each model once.
+
+    Bounded by ``capacity`` models and by ``max_bytes`` of their weights (the newest stays even alone over it),
+    least recently used evicted first. Encoders load on ``device`` in the precision ``precision`` resolves to
+    for each (selfsup.precision: half only where the vectors keep their fp32 direction).
 
     Also holds the gate on embedding requests in progress and the image budgets, the rest of the route's
     admission control.
@@ -48,8 +60,14 @@ class EncoderCache:
         max_requests: int,
         images: ImageBudget,
         runtime: str = "torch",
+        device: str = "cpu",
+        precision: str = "fp32",
+        max_bytes: int | None = None,
     ) -> None:
         self.capacity = capacity
+        self.device = device
+        self.precision = precision
+        self.max_bytes = max_bytes
         self.runtime = runtime  # "torch" or "onnx" (see Settings.serve_runtime)
         self.blobs = blobs  # where encoders are read from: a local copy of the model's stored folder
         self.images = images
@@ -75,7 +93,15 @@ class EncoderCache:
             max_requests=settings.embed_max_requests,
             images=ImageBudget.from_settings(settings),
             runtime=settings.serve_runtime,
+            device=serving_device(settings.serve_device),
+            precision=settings.serve_precision,
+            max_bytes=settings.encoder_cache_bytes,
         )
+
+    @property
+    def loaded_bytes(self) -> int:
+        with self._lock:
+            return sum(entry.weight_bytes for entry in self._entries.values())
 
     def get(self, model_id: str, key: str) -> ServedModel:
         """The model stored below ``key``, loaded on first use."""
@@ -88,15 +114,36 @@ class EncoderCache:
             with self._lock:
                 if model_id in self._entries:
                     return self._entries[model_id]
-            with self.blobs.local(key) as folder:
-                encoder = Encoder.load(folder / ENCODER_FILE)
-            served = ServedModel(encoder, self._batchers(encoder, model_id))
+            served = self._load(model_id, key)
             with self._lock:
                 self._entries[model_id] = served
                 self._loading.pop(model_id, None)
-                while len(self._entries) > self.capacity:
-                    self._entries.popitem(last=False)  # its worker thread ends after an idle spell
+                self._evict()
         return served
+
+    def _load(self, model_id: str, key: str) -> ServedModel:
+        with self.blobs.local(key) as folder:
+            encoder = Encoder.load(folder / ENCODER_FILE, device=self.device)
+        on_onnx = self.runtime == "onnx" and encoder.device.type == "cpu"
+        precision = FULL_PRECISION if on_onnx else choose_precision(encoder, self.precision)
+        served = ServedModel(encoder, self._batchers(encoder, model_id), weight_bytes(encoder), precision)
+        log.info(
+            "loaded model %s on %s in %s (%d weight bytes; half precision probe cosines %s)",
+            *(model_id, encoder.device, precision.name, served.weight_bytes, precision.measured or "not measured"),
+        )
+        return served
+
+    def _evict(self) -> None:
+        """Least recently used first, past ``capacity`` models or ``max_bytes`` (always keeping the newest)."""
+
+        def over() -> bool:
+            if len(self._entries) > self.capacity:
+                return True
+            total = sum(entry.weight_bytes for entry in self._entries.values())
+            return self.max_bytes is not None and total > self.max_bytes and len(self._entries) > 1
+
+        while over():
+            self._entries.popitem(last=False)  # its worker thread ends after an idle spell
 
     def _batchers(self, encoder: Encoder, model_id: str) -> dict[str, EmbeddingBatcher]:
         batchers = {}
@@ -108,6 +155,14 @@ class EncoderCache:
             name = model_id if len(encoder.input_kinds) == 1 else f"{model_id}-{kind}"
             batchers[kind] = EmbeddingBatcher(run, limits=self.limits, name=name, join=join)
         return batchers
+
+
+def serving_device(setting: str) -> str:
+    """``SELFSUP_SERVE_DEVICE`` -> a torch device name; a CUDA device that is not there fails at startup."""
+    device = pick_device(None if setting == "auto" else setting)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"SELFSUP_SERVE_DEVICE={setting} but torch sees no CUDA device here")
+    return str(device)
 
 
 def _image_embed(encoder: Encoder) -> tuple[Callable[[Any], np.ndarray], Callable[[Sequence[Any]], Any]]:

@@ -125,3 +125,11 @@ def test_an_older_installs_bootstrap_key_becomes_the_operators_on_start(
         assert api.client(tenant_admin).get("/v1/keys", params={"tenant": "team-b"}).status_code == 403
     finally:
         api.process.kill()
+
+
+def test_a_key_revoked_while_its_lookup_is_cached_is_refused_at_once(api: Api) -> None:
+    key = api.new_key("team-c", ["read"])
+    client = api.client(key["key"])
+    assert client.get("/v1/models").status_code == 200  # the gate now holds this key's lookup
+    assert api.operator.delete(f"/v1/keys/{key['id']}").status_code == 204
+    assert client.get("/v1/models").status_code == 401
