@@ -28,7 +28,7 @@ from selfsup.train.checkpoint import (
 from selfsup.train.export import export_encoder
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.memory import out_of_memory_as_error
-from selfsup.train.optim import build_optimizer, build_schedule
+from selfsup.train.optim import build_optimizer, build_schedule, clip_gradients, set_weight_decay
 from selfsup.train.prefetch import DEFAULT_DEPTH, Prefetcher, staging_for
 from selfsup.train.readout import DEFAULT_LOSS_EVERY, StepReadout
 
@@ -196,6 +196,8 @@ class Trainer:
             loss = self._training_loss(views)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        clip_gradients(self.model, self.model.grad_clip)
+        set_weight_decay(self.optimizer, self.model.weight_decay_at(self.step, self.total_steps))
         lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses; the schedule then moves on
         self.optimizer.step()
         self.scheduler.step()
