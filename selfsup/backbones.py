@@ -30,6 +30,9 @@ VIT_GRID = 8  # tokens per side a ViT aims for on small images
 VIT_MAX_PATCH = 16  # ... until the patch reaches ViT's usual 16 px
 
 ViTName = Literal["vit_tiny", "vit_small"]
+# How a ViT pools its tokens into the embedding: its class token, or the mean of its patch tokens (MAE's choice:
+# its objective trains the patch tokens, barely the class token).
+ViTPooling = Literal["token", "avg"]
 _VIT_ARCHS: dict[str, str] = {"vit_tiny": "vit_tiny_patch16_224", "vit_small": "vit_small_patch16_224"}
 # Our backbone names -> the timm architectures they build: what pretrained weights may name (tiny_cnn is ours).
 TIMM_ARCHITECTURES: dict[str, str] = {"resnet18": "resnet18", "resnet50": "resnet50", **_VIT_ARCHS}
@@ -46,6 +49,7 @@ class BackboneSpec:
     mean: tuple[float, ...] | None = None  # the input normalization, when not ImageNet's (pretrained weights')
     std: tuple[float, ...] | None = None
     pretrained: str | None = None  # the pretrained model training started from; provenance, not architecture
+    pooling: ViTPooling | None = None  # ViTs only: what forward returns; None is the class token (older files)
 
     def to_dict(self) -> dict[str, Any]:
         """Fields that do not apply (None) are left out, so older readers and files see the same keys. There is
@@ -55,7 +59,7 @@ class BackboneSpec:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "BackboneSpec":
-        patch_size, pretrained = raw.get("patch_size"), raw.get("pretrained")
+        patch_size, pretrained, pooling = raw.get("patch_size"), raw.get("pretrained"), raw.get("pooling")
         return cls(
             name=str(raw["name"]),
             image_size=int(raw["image_size"]),
@@ -64,7 +68,14 @@ class BackboneSpec:
             mean=_floats(raw.get("mean")),
             std=_floats(raw.get("std")),
             pretrained=None if pretrained is None else str(pretrained),
+            pooling=_pooling(pooling),
         )
+
+
+def _pooling(raw: object) -> ViTPooling | None:
+    if raw is None or raw in get_args(ViTPooling):
+        return raw  # type: ignore[return-value]
+    raise ValueError(f"unknown ViT pooling {raw!r}; known: {', '.join(get_args(ViTPooling))}")
 
 
 def _floats(values: Sequence[float] | None) -> tuple[float, ...] | None:
@@ -115,7 +126,7 @@ def _timm_resnet(arch: str) -> Callable[[BackboneSpec], nn.Module]:
 def _timm_vit(arch: str) -> Callable[[BackboneSpec], nn.Module]:
     def build(spec: BackboneSpec) -> nn.Module:
         patch = spec.patch_size or vit_patch_size(spec.image_size)
-        return timm.create_model(
+        model = timm.create_model(
             arch,
             pretrained=False,
             num_classes=0,
@@ -124,8 +135,16 @@ def _timm_vit(arch: str) -> Callable[[BackboneSpec], nn.Module]:
             dynamic_img_size=True,  # local crops of another size interpolate the position embedding
             dynamic_img_pad=True,  # a side that is not a whole number of patches is zero-padded
         )
+        set_vit_pooling(model, spec.pooling)
+        return model
 
     return build
+
+
+def set_vit_pooling(vit: nn.Module, pooling: ViTPooling | None) -> None:
+    """Pool ``vit``'s tokens as ``pooling`` says (None: the class token). The final norm stays where it was built
+    (on every token), so the weights and their names are the same whichever pooling is served."""
+    vit.reset_classifier(0, pooling or "token")  # type: ignore[operator]
 
 
 _BACKBONES: dict[str, Callable[[BackboneSpec], nn.Module]] = {
@@ -164,6 +183,13 @@ class Backbone(nn.Module):
         mean, std = spec.mean or IMAGENET_MEAN, spec.std or IMAGENET_STD
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def pool_tokens(self, pooling: ViTPooling) -> None:
+        """Serve ``pooling`` of a ViT's tokens from now on, and record it in the spec (so exports rebuild it)."""
+        if not is_vit(self.spec.name):
+            raise ValueError(f"only ViTs pool tokens, not {self.spec.name!r}")
+        set_vit_pooling(self.trunk, pooling)
+        self.spec = replace(self.spec, pooling=pooling)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) floats in [0, 1] -> the trunk's input (standardized as its spec says, ImageNet's way by

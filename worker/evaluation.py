@@ -1,5 +1,5 @@
 """What a job reports about its encoder: the engine's metrics made JSON-ready, with a collapse warning and,
-when the dataset carries labels, probe accuracies next to a random-init twin and the modality's classical
+when the dataset carries labels, probe accuracies next to the run's initial weights and the modality's classical
 baseline (named by ``baseline``)."""
 
 from pathlib import Path
@@ -30,7 +30,7 @@ def dataset_labels(dataset_dir: Path) -> np.ndarray | None:
 def final_report(
     trainer: Trainer, metrics: dict[str, float], labels: np.ndarray | None, heldout: Any = None
 ) -> dict[str, Any]:
-    """The last epoch's metrics, plus labeled probes of the trained encoder vs random init and vs the modality's
+    """The last epoch's metrics, plus labeled probes of the trained encoder vs its initial weights and vs the modality's
     baseline where possible, and for image-text models retrieval recall@1/5 in both directions on the held-out
     pairs."""
     final: dict[str, Any] = dict(metrics, embedding_dim=trainer.model.embedding_dim)  # "RankMe 84 of 128"
@@ -39,6 +39,7 @@ def final_report(
 
         final.update(retrieval_recall(trainer.model, heldout, trainer.device))
     if labels is not None:
-        model = trainer.model
-        final.update(labeled_report(model, trainer.spec, trainer.params, trainer.data, labels, trainer.device))
+        initial = trainer.initial_model()
+        report = labeled_report(trainer.model, initial, trainer.data, labels, trainer.device, seed=trainer.params.seed)
+        final.update(report)
     return reportable(final, trainer.model.embedding_dim)

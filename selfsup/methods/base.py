@@ -35,6 +35,17 @@ class SSLMethod(nn.Module):
     def after_step(self, global_step: int, total_steps: int) -> None:
         """Hook for per-step updates outside the gradient (EMA teachers and the like)."""
 
+    @property
+    def grad_clip(self) -> float | None:
+        """Largest L2 norm of each parameter's gradient (see :func:`selfsup.train.optim.clip_gradients`); None,
+        the default, clips nothing."""
+        return None
+
+    def weight_decay_at(self, step: int, total_steps: int) -> float | None:
+        """Weight decay of the step ``step`` (0-based) of ``total_steps``, for methods whose paper schedules it
+        (DINO); None, the default, keeps ``params.weight_decay`` throughout."""
+        return None
+
     def embedding_head(self) -> nn.Module | None:
         """A module applied to the pooled backbone features to get the served embedding (a VAE's mean, say).
 

@@ -23,7 +23,13 @@ class DINOParams(TrainingParams):
     """The ViT-S recipe of the paper's code (``main_dino.py``, README) with a smaller head (2048 / 65536 there)."""
 
     lr: Annotated[float, Field(gt=0, le=10, description="Peak learning rate (5e-4 per 256 images).")] = 5e-4
-    weight_decay: Annotated[float, Field(ge=0, le=1, description="Decoupled weight decay.")] = 0.04
+    weight_decay: Annotated[float, Field(ge=0, le=1, description="Weight decay at the first step.")] = 0.04
+    weight_decay_end: Annotated[
+        float, Field(ge=0, le=1, description="Weight decay at the last step, reached along a cosine.")
+    ] = 0.4
+    clip_grad: Annotated[
+        float, Field(ge=0, le=100, description="Largest gradient norm of each parameter tensor; 0 clips nothing.")
+    ] = 3.0
     output_dim: Annotated[int, Field(ge=16, le=65536, description="Prototypes K the head scores.")] = 4096
     hidden_dim: Annotated[int, Field(ge=16, le=8192, description="Hidden size of the head's MLP.")] = 512
     bottleneck_dim: Annotated[int, Field(ge=8, le=1024, description="Size before the last layer.")] = 256
@@ -50,7 +56,9 @@ class DINO(SSLMethod):
     The teacher sees the two global crops, the student every crop; the loss is the cross-entropy
     H(P_t(x), P_s(x')) averaged over all pairs of different crops (eq. 3). Centring and sharpening the
     teacher keep it from collapsing. Local crops go through the same network at their own size (a ViT
-    interpolates its position embedding). The served encoder is the student backbone; the paper evaluates
+    interpolates its position embedding). As in the paper's code, each parameter's gradient is clipped to norm
+    ``clip_grad``, the weight decay rises along a cosine to ``weight_decay_end`` and the head's last layer takes
+    no step in the first ``freeze_last_layer_epochs``. The served encoder is the student backbone; the paper evaluates
     the teacher, which for runs as short as ours is still mostly its random initialization.
     """
 
@@ -100,6 +108,15 @@ class DINO(SSLMethod):
         momentum = self.teacher_momentum(global_step - 1, total_steps)
         utils.update_momentum(self.backbone, self.teacher_backbone, momentum)
         utils.update_momentum(self.head, self.teacher_head, momentum)
+
+    @property
+    def grad_clip(self) -> float | None:
+        return self.params.clip_grad or None
+
+    def weight_decay_at(self, step: int, total_steps: int) -> float:
+        """Cosine from ``weight_decay`` at step 0 to ``weight_decay_end`` at the last step, set every step (the
+        paper's code: 0.04 to 0.4 for ViTs)."""
+        return cosine_schedule(step, total_steps, self.params.weight_decay, self.params.weight_decay_end)
 
     def epoch(self) -> int:
         """The epoch the next step belongs to (stored in ``clock``, so a resumed run knows it too)."""

@@ -46,13 +46,16 @@ class MAE(SSLMethod):
 
     The encoder sees only the kept patches (and the class token); a light decoder gets them back in place,
     fills the masked positions with a learned mask token and predicts every masked patch's pixels. The
-    served encoder is the backbone itself, which embeds whole, unmasked images (its class token).
+    served encoder is the backbone itself, which embeds whole, unmasked images as the mean of its patch tokens:
+    the loss trains those, and reaches the class token only through attention (served, it barely moved from its
+    random init; see bench/mae_pooling.py). Exports record the pooling; those from before it serve the class token.
     """
 
     def __init__(self, params: MAEParams, backbone: Backbone) -> None:
         if not is_vit(backbone.spec.name):
             raise ValueError(f"MAE needs a ViT backbone, got {backbone.spec.name!r}")
         super().__init__(params, backbone)
+        backbone.pool_tokens("avg")
         vit = cast(VisionTransformer, backbone.trunk)
         # Wraps, does not copy, the backbone's ViT: MAE's init and a fixed sine-cosine position embedding, or,
         # from pretrained weights, those weights and their learned position embedding as they are.

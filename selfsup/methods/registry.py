@@ -51,7 +51,7 @@ def register_method(
 
     ``takes_teacher``: the method learns from a frozen model that the caller loads and hands to the Trainer
     (``Trainer(..., teacher=...)``); the class then takes it as the keyword ``teacher``, None when it is rebuilt
-    only to read its encoder (from a checkpoint, or as an evaluation's random-init twin).
+    only to read its encoder (from a checkpoint).
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")

@@ -18,6 +18,7 @@ from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, p
 from selfsup.errors import CheckpointError, ParamError, SelfSupError, TrainingDiverged
 from selfsup.eval import DEFAULT_PROBE_SIZE, RepresentationProbe
 from selfsup.methods import MethodSpec, get_method
+from selfsup.methods.base import SSLMethod
 from selfsup.params import MAX_EPOCHS, params_to_dict
 from selfsup.train.budget import BudgetPlan, StepBudget
 from selfsup.train.checkpoint import (
@@ -30,9 +31,10 @@ from selfsup.train.checkpoint import (
 from selfsup.train.export import export_encoder
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.memory import out_of_memory_as_error
-from selfsup.train.optim import build_optimizer, build_schedule
+from selfsup.train.optim import build_optimizer, build_schedule, clip_gradients, set_weight_decay
 from selfsup.train.prefetch import DEFAULT_DEPTH, Prefetcher, staging_for
 from selfsup.train.readout import DEFAULT_LOSS_EVERY, StepReadout
+from selfsup.train.start import build_method, initial_method
 
 __all__ = ["TrainResult", "Trainer", "TrainingDiverged"]
 
@@ -105,11 +107,8 @@ class Trainer:
         if self.device.type == "cpu":
             keep_freed_memory()
 
-        torch.manual_seed(params.seed)  # the random init is part of the run's identity
-        if self.data.modality not in self.spec.modalities:
-            raise SelfSupError(f"method {self.spec.name!r} does not train on {self.data.modality} data")
-        encoder = self.data.create_encoder(params)
-        self.model = self.spec.method_cls(params, encoder, **self._method_inputs(teacher))
+        self._inputs = self._method_inputs(teacher)
+        self.model = build_method(self.spec, params, self.data, self._inputs)
         self.model = self.model.to(self.device).to(memory_format=self.memory_format)
         if max_steps is not None and max_steps < 1:
             raise SelfSupError(f"max_steps must be at least 1, not {max_steps}")
@@ -148,6 +147,12 @@ class Trainer:
         planned = self.budget.plan if self.budget is not None else None
         every_epoch = planned.total_steps if planned else self.epochs * len(self.batches)
         return every_epoch if self.max_steps is None else min(every_epoch, self.max_steps)
+
+    def initial_model(self) -> SSLMethod:
+        """A fresh copy, on the CPU, of the model as this run started (its seed's init, or its pretrained start):
+        the floor the evaluation's ``*_random_init`` scores measure. Built again, not kept, so it costs no memory
+        while training; equal to the start however far the run has gone (see :mod:`selfsup.train.start`)."""
+        return initial_method(self.spec, self.params, self.data, self._inputs)
 
     def progress(self) -> Progress:
         if self.budget is not None and self.budget.plan is None:
@@ -250,6 +255,8 @@ class Trainer:
             loss = self._training_loss(views)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        clip_gradients(self.model, self.model.grad_clip)
+        set_weight_decay(self.optimizer, self.model.weight_decay_at(self.step, self.total_steps))
         lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses; the schedule then moves on
         self.optimizer.step()
         self.scheduler.step()

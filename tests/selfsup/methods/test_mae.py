@@ -5,11 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from selfsup.backbones import create_backbone
+from selfsup.encoder import Encoder
 from selfsup.errors import ParamError
 from selfsup.methods import get_method
 from selfsup.methods.mae import MAE
+from selfsup.train.export import export_encoder
 from selfsup.train.loop import Trainer
 from tests.support.training import LossRecorder
 
@@ -124,3 +127,33 @@ def test_a_few_epochs_on_digits_lower_the_loss(digits: np.ndarray, tmp_path: Pat
     assert result.status == "completed" and result.progress.step == 9
     assert len(hooks.epoch_losses) == 3 and all(np.isfinite(hooks.epoch_losses))
     assert hooks.epoch_losses[-1] < 0.85 * hooks.epoch_losses[0], hooks.epoch_losses  # about 1.06 -> 0.75
+
+
+def _as_floats(canonical: np.ndarray) -> torch.Tensor:
+    """(B, S, S, 3) uint8 -> (B, 3, S, S) floats in [0, 1], as serving prepares them."""
+    return torch.from_numpy(canonical).permute(0, 3, 1, 2).float() / 255
+
+
+def test_serves_the_mean_of_the_patch_tokens_and_exports_say_so(digits16: np.ndarray, tmp_path: Path) -> None:
+    params = get_method("mae").validate({"epochs": 1, "batch_size": 32})
+    trainer = Trainer("mae", params, digits16[:32], workdir=tmp_path, probe_size=0)
+    model = trainer.model.eval()
+    canonical = np.random.default_rng(0).integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8)
+    with torch.no_grad():
+        tokens = model.backbone.forward_features(_as_floats(canonical))  # (B, 1 + N, D), the class token first
+        torch.testing.assert_close(model.embed(_as_floats(canonical)), tokens[:, 1:].mean(dim=1))
+    assert model.backbone.spec.pooling == "avg"
+    exported = Encoder.load(trainer.export_encoder(tmp_path / "encoder.pt"))
+    np.testing.assert_allclose(exported.embed(canonical), F.normalize(tokens[:, 1:].mean(dim=1)).numpy(), atol=1e-5)
+
+
+def test_an_export_from_before_the_pooling_was_recorded_serves_its_class_token(tmp_path: Path) -> None:
+    model = make_mae().eval()
+    path = export_encoder(model, "mae", tmp_path / "old.pt")
+    payload = torch.load(path, weights_only=False)
+    del payload["backbone"]["pooling"]  # as MAE exports were written before
+    torch.save(payload, path)
+    canonical = np.random.default_rng(0).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
+    with torch.no_grad():
+        tokens = model.backbone.forward_features(_as_floats(canonical))
+    np.testing.assert_allclose(Encoder.load(path).embed(canonical), F.normalize(tokens[:, 0]).numpy(), atol=1e-5)

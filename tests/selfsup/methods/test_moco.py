@@ -78,6 +78,45 @@ def test_training_loss_puts_the_query_against_the_momentum_encoded_key() -> None
     assert all(p.grad is None for p in [*method.key_backbone.parameters(), *method.key_head.parameters()])
 
 
+def test_keys_come_back_in_the_batch_order_after_the_shuffle() -> None:
+    # In eval mode BatchNorm uses its running statistics, so each key depends on its own image only: a key put
+    # back in the wrong place would land on another image's row.
+    torch.manual_seed(0)
+    method = _method().eval()
+    images = torch.rand(16, 3, 16, 16)
+    with torch.no_grad():
+        expected = method.key_head(method.key_backbone(images))
+    torch.testing.assert_close(method.keys(images), expected)
+
+
+def test_keys_are_normalized_over_shuffled_sub_batches() -> None:
+    # In training mode each sub-batch has its own statistics: the keys are those of the shuffled batch cut into
+    # bn_splits pieces, each piece through the key encoder alone, then unshuffled.
+    method = _method(bn_splits=4).train()
+    images = torch.rand(16, 3, 16, 16)
+    torch.manual_seed(5)
+    keys = method.keys(images)
+    torch.manual_seed(5)
+    order = torch.randperm(16)
+    with torch.no_grad():
+        pieces = [method.key_head(method.key_backbone(images[order[i : i + 4]])) for i in range(0, 16, 4)]
+    expected = torch.empty_like(keys)
+    expected[order] = torch.cat(pieces)  # row order[j] of the batch is row j of the shuffled keys
+    torch.testing.assert_close(keys, expected)
+    with torch.no_grad():
+        whole_batch = method.key_head(method.key_backbone(images))
+    assert not torch.allclose(keys, whole_batch, atol=1e-4), "the sub-batches' statistics are not the batch's"
+    assert method.num_splits(16) == 4 and method.num_splits(6) == 3 and _method(bn_splits=1).num_splits(16) == 1
+
+
+def test_queries_are_normalized_over_consecutive_sub_batches() -> None:
+    method = _method(bn_splits=2).train()
+    images = torch.rand(8, 3, 16, 16)
+    with torch.no_grad():
+        expected = torch.cat([method.head(method.backbone(images[:4])), method.head(method.backbone(images[4:]))])
+        torch.testing.assert_close(method.queries(images), expected)
+
+
 def test_queue_is_part_of_the_state_dict() -> None:
     torch.manual_seed(0)
     method, other = _method(), _method()
@@ -134,7 +173,7 @@ def test_registered_as_contrastive_for_images_with_paper_defaults() -> None:
     )
     params = spec.validate({})
     assert (params.temperature, params.momentum, params.queue_size, params.projection_dim) == (0.2, 0.99, 4096, 128)
-    assert (params.min_scale, params.head_batch_norm) == (0.2, False)
+    assert (params.min_scale, params.head_batch_norm, params.bn_splits) == (0.2, False, 8)
 
 
 @pytest.mark.parametrize(
