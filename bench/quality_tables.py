@@ -145,8 +145,10 @@ def print_report(rows: list[Scores], seeds: list[int]) -> None:
         }
         beaten = all(margin > 0 for margin in margins.values())
         detail = ", ".join(f"{key} {margin:+.3f}" for key, margin in margins.items())
-        print(f"{trained.name}: worst seed beats best seed of raw and random init on both probes: "
-              f"{'yes' if beaten else 'NO'} ({detail})")
+        print(
+            f"{trained.name}: worst seed beats best seed of raw and random init on both probes: "
+            f"{'yes' if beaten else 'NO'} ({detail})"
+        )
 
 
 def spread(row: Scores, probe: str) -> float:
