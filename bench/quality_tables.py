@@ -138,17 +138,24 @@ def print_report(rows: list[Scores], seeds: list[int]) -> None:
     print(f"seed-to-seed spread, largest over rows and probes: {noise:.3f}")
     for trained in methods:
         random_init = next(row for row in rows if row.name == f"{trained.name} rand")
-        margins = {
-            f"{SHORT[probe]} vs {other}": min(trained.by_probe[probe]) - max(compared.by_probe[probe])
-            for probe in PROBES
-            for other, compared in (("raw", raw), ("rand", random_init))
-        }
-        beaten = all(margin > 0 for margin in margins.values())
-        detail = ", ".join(f"{key} {margin:+.3f}" for key, margin in margins.items())
         print(
-            f"{trained.name}: worst seed beats best seed of raw and random init on both probes: "
-            f"{'yes' if beaten else 'NO'} ({detail})"
+            f"{trained.name}: "
+            + "; ".join(verdict(trained, compared, other) for other, compared in (("raw", raw), ("rand", random_init)))
         )
+
+
+def verdict(trained: Scores, compared: Scores, other: str) -> str:
+    """Per probe, the paired gains (same seed: same split, and for the random init the same starting weights) and
+    whether the smallest is positive, then the strict test: the worst seed above the comparator's best seed."""
+    parts = []
+    for probe in PROBES:
+        gains = [mine - theirs for mine, theirs in zip(trained.by_probe[probe], compared.by_probe[probe], strict=True)]
+        strict = min(trained.by_probe[probe]) - max(compared.by_probe[probe])
+        paired = "yes" if min(gains) > 0 else "NO"
+        parts.append(
+            f"{SHORT[probe]} vs {other} {paired} ({' '.join(f'{g:+.3f}' for g in gains)}; strict {strict:+.3f})"
+        )
+    return ", ".join(parts)
 
 
 def spread(row: Scores, probe: str) -> float:
