@@ -10,6 +10,13 @@ every method and seed): pretraining and both probes use those rows, 80/20 strati
 
     python bench/quality.py --modality tabular --table keel             # magic, penbased, satimage, letter
     python bench/quality.py --modality tabular --table magic --seeds 0,1,2 --methods scarf
+
+Measured 2026-12-02 on a shared 2-core CPU (load 10-15, OMP_NUM_THREADS=1), 5000 rows per table, 30 epochs of 256,
+seeds 0 and 1, ``--max-rows 5000 --epochs 30 --batch-size 256``. Paired over seeds (same split, same start), SCARF
+and tabular_dae beat both raw columns and their random init on both probes on satimage; on letter SCARF beats its
+random init on both probes but not raw kNN (+0.006 / -0.019); on magic and penbased every method ties its random
+init (within +-0.01) and loses raw kNN, penbased being saturated (0.98 kNN, 0.99 linear). Every method beats raw
+columns on the linear probe everywhere. VIME does not beat its random init on kNN on any table.
 """
 
 import argparse
