@@ -20,6 +20,7 @@ overrides in TUNED below. Then:
     python bench/quality.py --methods simclr,byol --epochs 20
     python bench/quality.py --modality text              # mlm, simcse, tsdae: 30 epochs of 64 texts
     python bench/quality.py --modality tabular --table wine
+    python bench/quality.py --modality tabular --table keel  # KEEL's real tables, two seeds: bench/quality_tables.py
     SELFSUP_BENCH_TUNED='{"scarf": {"encoder": "ft_transformer"}}' python bench/quality.py --modality tabular
     python bench/quality.py --quick                      # smoke run: 1 epoch on 512 items
 """
@@ -36,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from quality_data import ARCHITECTURES, BUDGETS, MODALITIES, TABLES, BenchSet, load_set
+from quality_data import ARCHITECTURES, BUDGETS, KEEL_TABLES, MODALITIES, TABLES, BenchSet, load_set
 
 from selfsup.device import pick_device
 from selfsup.errors import ParamError
@@ -71,7 +72,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=None, help="default per modality, as --epochs")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=ARCHITECTURES["text"]["max_length"], help="text tokens")
-    parser.add_argument("--table", choices=TABLES, default=TABLES[0])
+    parser.add_argument("--table", choices=(*TABLES, *KEEL_TABLES, "keel"), default=TABLES[0], help="keel: all four")
+    parser.add_argument("--seeds", default="0,1", help="KEEL tables only (bench/quality_tables.py): seeds to run")
+    parser.add_argument("--max-rows", type=int, default=10_000, help="KEEL tables only: rows kept, drawn at random")
     parser.add_argument("--num-items", "--num-images", type=int, default=None, help="use the first N items only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
@@ -183,6 +186,10 @@ def print_verdict(rows: list[Row]) -> None:
 def main() -> None:
     args = parse_args()
     args.device = str(pick_device(None if args.device == "auto" else args.device))
+    if args.modality == "tabular" and args.table not in TABLES:
+        from quality_tables import run_tables  # imports this module: loaded here, not at the top
+
+        return run_tables(args)
     bench = load_set(
         args.modality, count=args.num_items, image_size=args.image_size, table=args.table, max_length=args.max_length
     )

@@ -20,7 +20,10 @@ from selfsup.tabular.reconstruction import FeatureDecoder, reconstruction_loss
 @dataclass(frozen=True)
 class VimeParams(TabularParams):
     mask_rate: Annotated[float, Field(gt=0, lt=1, description="Probability p_m that a feature is corrupted.")] = 0.3
-    alpha: Annotated[float, Field(ge=0, le=100, description="Weight of feature reconstruction vs mask loss.")] = 2.0
+    # The paper's 2.0 weighs reconstruction over mask estimation; 0.5 did better on both probes on KEEL letter (5000
+    # rows, 30 epochs of 256; kNN / linear): seed 0 alpha 0.1 0.814 / 0.874, 0.5 0.821 / 0.881, 2.0 0.798 / 0.867,
+    # 5.0 0.796 / 0.861; seed 1 0.5 0.811 / 0.886, 2.0 0.789 / 0.873. mask_rate 0.5 (0.759 / 0.865) lost to 0.3.
+    alpha: Annotated[float, Field(ge=0, le=100, description="Weight of feature reconstruction vs mask loss.")] = 0.5
     decoder_hidden: Annotated[int, Field(ge=8, le=4096, description="Hidden size of the feature estimator.")] = 128
 
 

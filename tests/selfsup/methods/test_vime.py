@@ -41,7 +41,7 @@ def test_vime_is_registered_as_masked_for_tables() -> None:
         VimeParams,
         Vime,
     )
-    assert spec.validate({}) == VimeParams() and (VimeParams().mask_rate, VimeParams().alpha) == (0.3, 2.0)
+    assert spec.validate({}) == VimeParams() and (VimeParams().mask_rate, VimeParams().alpha) == (0.3, 0.5)
 
 
 @pytest.mark.parametrize(("field", "value"), [("mask_rate", 1.0), ("alpha", -1), ("decoder_hidden", 4)])
