@@ -25,6 +25,7 @@ from selfsup.train.checkpoint import (
     rng_state,
     save_atomically,
 )
+from selfsup.train.distributed import Ranks
 from selfsup.train.export import export_encoder
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.memory import out_of_memory_as_error
@@ -61,6 +62,10 @@ class Trainer:
     and the epoch the run stops in ends early, with its checkpoint and probe. Like ``params``, it belongs to
     the run: a checkpoint resumes only with the same value.
 
+    ``ranks`` places this trainer among the processes of a run on ``params.devices`` devices (see
+    :mod:`selfsup.train.distributed`; :func:`selfsup.train.launch.fit_on_devices` starts them): each takes its
+    shard of every global batch, and rank 0 alone checkpoints and probes.
+
     The rest say how the run is carried out, not what it computes. ``prefetch`` batches are gathered
     and moved to the device ahead of the step on a loader thread (0: each loaded when its step starts). The loss
     is read back from the device every ``loss_every`` steps (see :class:`~selfsup.train.readout.StepReadout`).
@@ -86,11 +91,13 @@ class Trainer:
         loss_every: int = DEFAULT_LOSS_EVERY,
         resident_budget: int | None = None,
         compile_step: bool = False,
+        ranks: Ranks | None = None,
     ) -> None:
         self.spec = get_method(method) if isinstance(method, str) else method
         self.params = params
         self.data = as_training_data(data)
-        self.device = pick_device(device)
+        self.ranks = ranks or Ranks()
+        self.device = self.ranks.device(pick_device(device))
         self.hooks = hooks or TrainingHooks()
         self.checkpoint_path = Path(workdir) / "checkpoint.pt"
         self.checkpoint_every_s = checkpoint_every_s
@@ -104,16 +111,17 @@ class Trainer:
         encoder = self.data.create_encoder(params)
         self.model = self.spec.method_cls(params, encoder, **self._method_inputs(teacher))
         self.model = self.model.to(self.device).to(memory_format=self.memory_format)
+        self._join_ranks(params)
         if max_steps is not None and max_steps < 1:
             raise SelfSupError(f"max_steps must be at least 1, not {max_steps}")
         self.max_steps = max_steps
-        self._training_loss: Callable[[list[Any]], torch.Tensor] = (
-            torch.compile(self.model.training_loss) if compile_step else self.model.training_loss
+        self._training_loss: Callable[[list[Any]], torch.Tensor] = self.ranks.loss_fn(
+            self.model, torch.compile(self.model.training_loss) if compile_step else self.model.training_loss
         )
         self._keep_data_on_device(resident_budget)  # once the model is there: the budget is of what it left free
         self.staging, self.prefetch = staging_for(self.data, self.device), prefetch
         self.readout = StepReadout(loss_every)
-        self.batches = EpochBatches(len(self.data), params.batch_size, params.seed)
+        self.batches = self.ranks.shard(EpochBatches(len(self.data), params.batch_size, params.seed))
         self.optimizer = build_optimizer(self.model, params)
         self.scheduler = build_schedule(self.optimizer, params, len(self.batches), total_steps=self.total_steps)
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
@@ -126,6 +134,16 @@ class Trainer:
         if not self.spec.takes_teacher and teacher is not None:
             raise SelfSupError(f"method {self.spec.name!r} takes no teacher")
         return {"teacher": teacher.to(self.device)} if teacher is not None else {}
+
+    def _join_ranks(self, params: Any) -> None:
+        """A run on several devices is run by as many ranks; each readies its model for that (see ``Ranks``)."""
+        devices = getattr(params, "devices", 1)
+        if devices != self.ranks.world_size:
+            raise SelfSupError(
+                f"params ask for {devices} devices but this trainer is one of {self.ranks.world_size} ranks: "
+                "start the ranks with selfsup.train.launch.fit_on_devices"
+            )
+        self.ranks.prepare(self.model, params.seed)
 
     @property
     def total_steps(self) -> int:
@@ -144,13 +162,14 @@ class Trainer:
         while self._work_left():
             with self._epoch_batches() as batches:
                 for indices, staged in batches:
-                    if self.hooks.should_stop():
+                    if self.ranks.any(self.hooks.should_stop()):
                         return self._finish("canceled", metrics)
                     with out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device):
                         loss, lr = self._step(self.staging.receive(staged))
-                    metrics = self._record(loss, lr, samples=len(indices), waited_s=batches.last_wait_s)
+                    samples = len(indices) * self.ranks.world_size
+                    metrics = self._record(loss, lr, samples=samples, waited_s=batches.last_wait_s)
                     self.hooks.on_step(self.progress(), metrics)
-                    if time.monotonic() - last_save > self.checkpoint_every_s:
+                    if self.ranks.main_says(time.monotonic() - last_save > self.checkpoint_every_s):
                         self.save_checkpoint()
                         last_save = time.monotonic()
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
@@ -201,7 +220,7 @@ class Trainer:
         self.scheduler.step()
         self.step, self.step_in_epoch = self.step + 1, self.step_in_epoch + 1
         self.model.after_step(self.step, self.total_steps)
-        return loss, lr
+        return self.ranks.mean(loss), lr
 
     def _record(self, loss: torch.Tensor, lr: float, *, samples: int, waited_s: float) -> Metrics:
         """The step's metrics: its lr, and the loss and rates of the latest read, which this step may make."""
@@ -226,12 +245,16 @@ class Trainer:
 
         Runs in eval mode without gradients on a forked RNG, so it changes neither the model nor the run.
         """
-        return self.probe.evaluate(self.model, self.device) if self.probe else {}
+        return self.probe.evaluate(self.model, self.device) if self.probe and self.ranks.is_main else {}
 
     def save_checkpoint(self) -> Path:
         """Write every stateful object to ``checkpoint_path`` atomically, after checking the losses not yet read:
-        a checkpoint never keeps weights a NaN loss made."""
+        a checkpoint never keeps weights a NaN loss made. The ranks of a multi-device run all come here; rank 0
+        writes, with every rank's random-number state."""
         self._read_losses()
+        rank_rng = self.ranks.rng_states(rng_state())
+        if not self.ranks.is_main:
+            return self.checkpoint_path
         payload = {
             "format": CHECKPOINT_FORMAT,
             "method": self.spec.name,
@@ -245,6 +268,7 @@ class Trainer:
             "progress": {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch},
             "max_steps": self.max_steps,
             "rng": rng_state(),
+            **({"rank_rng": rank_rng} if rank_rng is not None else {}),
         }
         if save_atomically(payload, self.checkpoint_path, may_publish=self.hooks.may_publish_checkpoint):
             self.hooks.on_checkpoint(self.checkpoint_path, self.progress())
@@ -270,7 +294,7 @@ class Trainer:
             progress["step"],
             progress["step_in_epoch"],
         )
-        restore_rng_state(payload["rng"])
+        restore_rng_state(self.ranks.own_rng(payload))
 
     def _same_params(self, stored: dict[str, Any]) -> bool:
         """Compared once resolved, so that a checkpoint written before a parameter existed (its default now)
