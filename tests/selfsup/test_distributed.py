@@ -147,7 +147,7 @@ def test_each_rank_takes_its_slice_of_the_same_global_batches() -> None:
 
 def test_a_batch_that_does_not_split_over_the_ranks_is_refused() -> None:
     with pytest.raises(SelfSupError, match="cannot be split evenly over 2 devices"):
-        ShardedBatches(EpochBatches(100, 30, seed=0), 0, 2)
+        ShardedBatches(EpochBatches(100, 31, seed=0), 0, 2)
 
 
 def test_a_multi_device_run_needs_its_ranks(images: np.ndarray, tmp_path: Path) -> None:
