@@ -19,6 +19,7 @@ BackboneName = Literal["tiny_cnn", "resnet18", "resnet50", "vit_tiny", "vit_smal
 OptimizerName = Literal["adamw", "sgd", "lars"]
 MAX_EPOCHS = 10_000
 RUN_LENGTHS = ("epochs", "max_minutes")  # how long a run is: by passes or by time, one of them
+MAX_DEVICES = 64  # a host's GPUs; a service bounds it further by what its workers have (SELFSUP_MAX_DEVICES)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,15 @@ class CommonParams:
     weight_decay: Annotated[float, Field(ge=0, le=1, description="Decoupled weight decay.")] = 1e-4
     warmup_epochs: Annotated[float, Field(ge=0, le=1000, description="Linear warm-up length.")] = 1.0
     seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="Seed for every random draw.")] = 0
+    devices: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=MAX_DEVICES,
+            description="Devices of one host to train on, as one run (DistributedDataParallel): each takes an "
+            "equal share of every batch, so batch_size must divide by it.",
+        ),
+    ] = 1
 
 
 @dataclass(frozen=True)

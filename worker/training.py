@@ -27,15 +27,18 @@ from app.jobs.lease import (
 from app.jobs.orm import Job
 from app.jobs.workdirs import remove_workdirs, workdir_key
 from app.models.service import ENCODER_FILE, add_model, model_key
+from selfsup.device import pick_device
 from selfsup.errors import SelfSupError
 from selfsup.methods import get_method
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
+from selfsup.train.launch import rank_processes
 from selfsup.train.loop import Trainer, TrainResult
 from worker.attempts import JobSetupError, outcome, release
 from worker.checkpoints import StoredCheckpoint
 from worker.data import job_data
 from worker.evaluation import dataset_labels, final_report, reportable
 from worker.heartbeat import Heartbeat, LeaseLost
+from worker.ranks import RankJob
 from worker.teachers import LoadedTeacher, load_teacher
 
 log = logging.getLogger(__name__)
@@ -173,7 +176,8 @@ def _prepare(
     claim: Claim, blobs: BlobCache, workdir: Path, settings: Settings, heartbeat: Heartbeat, held: ExitStack
 ) -> PreparedRun:
     """Build the trainer over a local copy of the dataset (held in the cache until the attempt ends) and a local
-    working folder holding the job's stored checkpoint, if it has one; a distillation also loads its teacher."""
+    working folder holding the job's stored checkpoint, if it has one; a distillation also loads its teacher.
+    A job on several devices starts its other ranks here (held until the attempt ends); this process is rank 0."""
     with session_factory()() as session:
         job = session.get_one(Job, claim.job_id)
         if job.dataset_id is None:
@@ -190,6 +194,8 @@ def _prepare(
     teacher = _teacher(params, tenant, blobs, settings, data.train) if spec.takes_teacher else None
     hooks = JobHooks(claim, heartbeat, interval=settings.progress_interval_seconds, checkpoint=checkpoint)
     hooks.tenant = tenant
+    rank_job = RankJob(method, params, modality, dataset_dir, workdir, settings)
+    ranks = held.enter_context(rank_processes(rank_job, params.devices, pick_device(settings.device)))
     trainer = Trainer(
         method,
         params,
@@ -199,6 +205,7 @@ def _prepare(
         hooks=hooks,
         checkpoint_every_s=settings.checkpoint_interval_seconds,
         teacher=teacher.encoder if teacher is not None else None,
+        ranks=ranks,
     )
     hooks.embedding_dim = trainer.model.embedding_dim
     summary = teacher.summary if teacher is not None else None

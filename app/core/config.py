@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     checkpoint_interval_seconds: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=100)
     device: str | None = Field(default=None, description="Training device; auto (cuda if present) by default.")
+    max_devices: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Most devices one training job may ask for: the GPUs of each worker host (on CPU workers, "
+        "gloo processes, up to 4: for testing).",
+    )
     encoder_cache_size: int = Field(default=4, ge=1)
     classifier_cache_size: int = Field(default=32, ge=1, description="Classifiers kept in memory for predictions.")
     classifier_max_labels: int = Field(

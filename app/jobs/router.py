@@ -24,6 +24,7 @@ def submit_job(caller: Writer, session: SessionDep, settings: SettingsDep, body:
         session,
         tenant=caller.tenant,
         pretrained_dir=settings.pretrained_dir,
+        max_devices=settings.max_devices,
         dataset_id=body.dataset_id,
         method=body.method,
         params=body.params,

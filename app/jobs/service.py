@@ -36,6 +36,7 @@ def create_job(
     params: dict[str, Any] | None,
     name: str | None,
     pretrained_dir: Path | None = None,
+    max_devices: int = 1,
 ) -> Job:
     """Validate against the method registry, store the resolved params (a distillation's teacher pinned to a
     model id), commit, then ring the doorbell."""
@@ -45,6 +46,7 @@ def create_job(
     _check_ready(dataset)
     resolved = _resolve_params(method, dataset, params)
     _check_pretrained(resolved, pretrained_dir)
+    _check_devices(method, resolved, dataset, max_devices)
     if get_method(method).takes_teacher:
         resolved = pin_teacher(session, tenant=tenant, params=resolved, pretrained_dir=pretrained_dir)
     epochs, total_steps = _run_length(resolved, dataset.num_items)
@@ -116,6 +118,24 @@ def _check_pretrained(params: Any, pretrained_dir: Path | None) -> None:
             check_pretrained_backbone(pretrained_dir / name, backbone=params.backbone)
         except PretrainedModelError as exc:
             raise FieldErrors([(loc, str(exc))]) from None
+
+
+def _check_devices(method: str, params: Any, dataset: Dataset, max_devices: int) -> None:
+    """A job on several devices splits every batch evenly over them, on workers that have that many."""
+    devices = params.devices
+    if devices == 1:
+        return
+    loc = ("body", "params", "devices")
+    if devices > max_devices:
+        raise FieldErrors([(loc, f"this service trains a job on at most {max_devices} devices, not {devices}")])
+    if get_method(method).takes_teacher:
+        raise FieldErrors([(loc, f"method {method!r} trains on one device: its teacher is not shared across ranks")])
+    if getattr(params, "max_minutes", None) is not None:
+        raise FieldErrors([(loc, "a max_minutes job trains on one device: each rank would plan its own schedule")])
+    batch = min(params.batch_size, dataset.num_items)
+    if batch % devices:
+        message = f"a batch of {batch} items cannot be split evenly over {devices} devices"
+        raise FieldErrors([(loc, message)])
 
 
 def dispatch(session: Session, *, job_id: str) -> bool:

@@ -28,6 +28,7 @@ from selfsup.train.checkpoint import (
     rng_state,
     save_atomically,
 )
+from selfsup.train.distributed import Ranks
 from selfsup.train.export import export_encoder
 from selfsup.train.hooks import Metrics, Progress, TrainingHooks
 from selfsup.train.memory import out_of_memory_as_error
@@ -69,6 +70,11 @@ class Trainer:
     steps the run fixes its epochs and steps once, stores them in its checkpoints and never plans again;
     until then :meth:`progress` shows 0 epochs and 0 steps to go. ``clock`` is where it reads seconds.
 
+    ``ranks`` places this trainer among the processes of a run on ``params.devices`` devices (see
+    :mod:`selfsup.train.distributed`; :func:`selfsup.train.launch.fit_on_devices` starts them): each takes its
+    shard of every global batch, and rank 0 alone checkpoints and probes. A time budget is one device's: each
+    rank would time its own steps and plan its own schedule, so the two do not combine.
+
     The rest say how the run is carried out, not what it computes. ``prefetch`` batches are gathered
     and moved to the device ahead of the step on a loader thread (0: each loaded when its step starts). The loss
     is read back from the device every ``loss_every`` steps (see :class:`~selfsup.train.readout.StepReadout`).
@@ -95,11 +101,13 @@ class Trainer:
         resident_budget: int | None = None,
         compile_step: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        ranks: Ranks | None = None,
     ) -> None:
         self.spec = get_method(method) if isinstance(method, str) else method
         self.params = params
         self.data = as_training_data(data)
-        self.device = pick_device(device)
+        self.ranks = ranks or Ranks()
+        self.device = self.ranks.device(pick_device(device))
         self.hooks = hooks or TrainingHooks()
         self.checkpoint_path = Path(workdir) / "checkpoint.pt"
         self.checkpoint_every_s = checkpoint_every_s
@@ -110,18 +118,19 @@ class Trainer:
         self._inputs = self._method_inputs(teacher)
         self.model = build_method(self.spec, params, self.data, self._inputs)
         self.model = self.model.to(self.device).to(memory_format=self.memory_format)
+        self._join_ranks(params)
         if max_steps is not None and max_steps < 1:
             raise SelfSupError(f"max_steps must be at least 1, not {max_steps}")
         self.max_steps = max_steps
         minutes = getattr(params, "max_minutes", None)
         self.budget = StepBudget(minutes, clock=clock, sync=self._sync_device) if minutes is not None else None
-        self._training_loss: Callable[[list[Any]], torch.Tensor] = (
-            torch.compile(self.model.training_loss) if compile_step else self.model.training_loss
+        self._training_loss: Callable[[list[Any]], torch.Tensor] = self.ranks.loss_fn(
+            self.model, torch.compile(self.model.training_loss) if compile_step else self.model.training_loss
         )
         self._keep_data_on_device(resident_budget)  # once the model is there: the budget is of what it left free
         self.staging, self.prefetch = staging_for(self.data, self.device), prefetch
         self.readout = StepReadout(loss_every)
-        self.batches = EpochBatches(len(self.data), params.batch_size, params.seed)
+        self.batches = self.ranks.shard(EpochBatches(len(self.data), params.batch_size, params.seed))
         self.optimizer = build_optimizer(self.model, params)
         self.scheduler = build_schedule(self.optimizer, params, len(self.batches), total_steps=self.total_steps)
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
@@ -134,6 +143,18 @@ class Trainer:
         if not self.spec.takes_teacher and teacher is not None:
             raise SelfSupError(f"method {self.spec.name!r} takes no teacher")
         return {"teacher": teacher.to(self.device)} if teacher is not None else {}
+
+    def _join_ranks(self, params: Any) -> None:
+        """A run on several devices is run by as many ranks; each readies its model for that (see ``Ranks``)."""
+        devices = getattr(params, "devices", 1)
+        if devices != self.ranks.world_size:
+            raise SelfSupError(
+                f"params ask for {devices} devices but this trainer is one of {self.ranks.world_size} ranks: "
+                "start the ranks with selfsup.train.launch.fit_on_devices"
+            )
+        if devices > 1 and getattr(params, "max_minutes", None) is not None:
+            raise SelfSupError("a max_minutes run trains on one device: each rank would plan its own schedule")
+        self.ranks.prepare(self.model, params.seed)
 
     @property
     def epochs(self) -> int:
@@ -170,15 +191,16 @@ class Trainer:
         while self._work_left():
             with self._epoch_batches() as batches:
                 for indices, staged in batches:
-                    if self.hooks.should_stop():
+                    if self.ranks.any(self.hooks.should_stop()):
                         return self._finish("canceled", metrics)
                     with out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device), self._timing():
                         loss, lr = self._step(self.staging.receive(staged))
-                    metrics = self._record(loss, lr, samples=len(indices), waited_s=batches.last_wait_s)
+                    samples = len(indices) * self.ranks.world_size
+                    metrics = self._record(loss, lr, samples=samples, waited_s=batches.last_wait_s)
                     self.hooks.on_step(self.progress(), metrics)
                     if self.budget is not None and self._budget_spent():
                         break
-                    if time.monotonic() - last_save > self.checkpoint_every_s:
+                    if self.ranks.main_says(time.monotonic() - last_save > self.checkpoint_every_s):
                         self.save_checkpoint()
                         last_save = time.monotonic()
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
@@ -262,7 +284,7 @@ class Trainer:
         self.scheduler.step()
         self.step, self.step_in_epoch = self.step + 1, self.step_in_epoch + 1
         self.model.after_step(self.step, self.total_steps)
-        return loss, lr
+        return self.ranks.mean(loss), lr
 
     def _record(self, loss: torch.Tensor, lr: float, *, samples: int, waited_s: float) -> Metrics:
         """The step's metrics: its lr, and the loss and rates of the latest read, which this step may make."""
@@ -287,12 +309,16 @@ class Trainer:
 
         Runs in eval mode without gradients on a forked RNG, so it changes neither the model nor the run.
         """
-        return self.probe.evaluate(self.model, self.device) if self.probe else {}
+        return self.probe.evaluate(self.model, self.device) if self.probe and self.ranks.is_main else {}
 
     def save_checkpoint(self) -> Path:
         """Write every stateful object to ``checkpoint_path`` atomically, after checking the losses not yet read:
-        a checkpoint never keeps weights a NaN loss made."""
+        a checkpoint never keeps weights a NaN loss made. The ranks of a multi-device run all come here; rank 0
+        writes, with every rank's random-number state."""
         self._read_losses()
+        rank_rng = self.ranks.rng_states(rng_state())
+        if not self.ranks.is_main:
+            return self.checkpoint_path
         payload = {
             "format": CHECKPOINT_FORMAT,
             "method": self.spec.name,
@@ -307,6 +333,7 @@ class Trainer:
             "max_steps": self.max_steps,
             "budget_plan": self.budget.plan.to_dict() if self.budget and self.budget.plan else None,
             "rng": rng_state(),
+            **({"rank_rng": rank_rng} if rank_rng is not None else {}),
         }
         if save_atomically(payload, self.checkpoint_path, may_publish=self.hooks.may_publish_checkpoint):
             self.hooks.on_checkpoint(self.checkpoint_path, self.progress())
@@ -332,7 +359,7 @@ class Trainer:
             progress["step"],
             progress["step_in_epoch"],
         )
-        restore_rng_state(payload["rng"])
+        restore_rng_state(self.ranks.own_rng(payload))
         if self.budget is not None and payload.get("budget_plan"):  # the plan stands: a resume never re-plans
             self.budget.plan = BudgetPlan.from_dict(payload["budget_plan"])
 

@@ -7,7 +7,9 @@ import redis
 from fastapi.testclient import TestClient
 
 from app.core.db import session_scope
+from app.core.errors import FieldErrors
 from app.datasets.orm import Dataset
+from app.jobs.service import create_job
 from tests.support import ingest
 from tests.support.databases import REDIS_URL
 from tests.support.images import digits_zip
@@ -125,3 +127,29 @@ def test_metrics_history(client: TestClient, dataset: dict[str, Any]) -> None:
 @pytest.mark.parametrize("body", [{}, {"dataset_id": 5, "method": "simclr"}, [], {"dataset_id": "x", "method": None}])
 def test_malformed_bodies_are_422(client: TestClient, body: Any) -> None:
     assert client.post("/v1/jobs", json=body).status_code == 422
+
+
+def test_a_job_asks_for_no_more_devices_than_the_service_has(client: TestClient, dataset: dict[str, Any]) -> None:
+    response = submit(client, dataset["id"], params={"backbone": "tiny_cnn", "devices": 2})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "params", "devices"] and "at most 1 devices" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"devices": 2, "batch_size": 15}, "a batch of 15 items cannot be split evenly over 2 devices"),
+        ({"devices": 3}, "at most 2 devices"),
+        ({"devices": 2, "max_minutes": 5}, "a max_minutes job trains on one device"),
+    ],
+)
+def test_a_multi_device_job_splits_its_batch_evenly(
+    client: TestClient, dataset: dict[str, Any], params: dict[str, Any], message: str
+) -> None:
+    with session_scope() as session, pytest.raises(FieldErrors) as refused:
+        create_job(
+            session, tenant="acme", dataset_id=dataset["id"], method="simclr", params=params, name=None, max_devices=2
+        )
+    [error] = refused.value.errors
+    assert error["loc"] == ["body", "params", "devices"] and message in error["msg"]

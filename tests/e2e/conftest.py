@@ -15,6 +15,7 @@ FAST_LEASES = {
     "SELFSUP_LEASE_SECONDS": "4",
     "SELFSUP_REAPER_INTERVAL_SECONDS": "1",
     "SELFSUP_PROGRESS_INTERVAL_SECONDS": "0.5",
+    "SELFSUP_MAX_DEVICES": "2",  # CPU workers run a 2-device job as two gloo ranks
 }
 
 

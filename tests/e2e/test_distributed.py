@@ -54,10 +54,14 @@ def test_cancel_a_running_job(stack: Stack) -> None:
     assert (stack.data_dir / "blobs" / "jobs" / job["id"] / "checkpoint.pt").is_file()
 
 
-def test_a_killed_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(stack: Stack) -> None:
+@pytest.mark.parametrize("devices", [1, 2])
+def test_a_killed_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(stack: Stack, devices: int) -> None:
+    """With 2 devices the worker's attempt is rank 0 of two processes; the kill takes both, and attempt 2's
+    ranks all resume from the one checkpoint rank 0 wrote."""
     dataset = stack.client.upload(digits_zip(192))
     steps_per_epoch = 192 // 32
-    job = stack.client.submit(dataset["id"], {"backbone": "tiny_cnn", "epochs": 40, "batch_size": 32})
+    params = {"backbone": "tiny_cnn", "epochs": 40, "batch_size": 32, "devices": devices}
+    job = stack.client.submit(dataset["id"], params)
     wait_for(
         lambda: stack.client.job(job["id"])["progress"]["epoch"] >= 2,
         timeout=120,
