@@ -32,8 +32,10 @@ class SSLMethod(nn.Module):
         """Scalar loss for one batch of views."""
         raise NotImplementedError
 
-    def after_step(self, global_step: int, total_steps: int) -> None:
-        """Hook for per-step updates outside the gradient (EMA teachers and the like)."""
+    def after_step(self, global_step: int, total_steps: int, *, steps_per_epoch: int) -> None:
+        """Hook for per-step updates outside the gradient (EMA teachers and the like), after ``global_step`` of
+        the run's ``total_steps``; ``steps_per_epoch`` says which epoch that is (a run bounded by ``max_steps`` or
+        ``max_minutes`` ends before ``params.epochs``)."""
 
     @property
     def grad_clip(self) -> float | None:

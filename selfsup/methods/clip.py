@@ -160,7 +160,7 @@ class CLIP(SSLMethod):
         caption = F.normalize(self.backbone.encode_text(text).float(), dim=1)  # (B, E)
         return clip_loss(image, caption, self.logit_scale)
 
-    def after_step(self, global_step: int, total_steps: int) -> None:
+    def after_step(self, global_step: int, total_steps: int, *, steps_per_epoch: int) -> None:
         # keep the parameter itself in range, so the optimizer's momentum cannot carry it far past the clip
         with torch.no_grad():
             self.log_logit_scale.clamp_(0.0, math.log(MAX_LOGIT_SCALE))

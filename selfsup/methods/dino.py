@@ -82,7 +82,7 @@ class DINO(SSLMethod):
             center_momentum=params.center_momentum,
         )
         self._last_layer = [p for p in self.head.last_layer.parameters() if p.requires_grad]
-        self.register_buffer("clock", torch.zeros(2, dtype=torch.long))  # (finished steps, total steps)
+        self.register_buffer("clock", torch.zeros(2, dtype=torch.long))  # (finished steps, steps per epoch)
 
     def _make_head(self, input_dim: int) -> DINOProjectionHead:
         p = self.params
@@ -103,8 +103,8 @@ class DINO(SSLMethod):
         return self.criterion(list(teacher), list(student), teacher_temp=self.teacher_temperature(epoch))
 
     @torch.no_grad()
-    def after_step(self, global_step: int, total_steps: int) -> None:
-        self.clock.copy_(torch.tensor([global_step, total_steps]))
+    def after_step(self, global_step: int, total_steps: int, *, steps_per_epoch: int) -> None:
+        self.clock.copy_(torch.tensor([global_step, steps_per_epoch]))
         momentum = self.teacher_momentum(global_step - 1, total_steps)
         utils.update_momentum(self.backbone, self.teacher_backbone, momentum)
         utils.update_momentum(self.head, self.teacher_head, momentum)
@@ -120,8 +120,8 @@ class DINO(SSLMethod):
 
     def epoch(self) -> int:
         """The epoch the next step belongs to (stored in ``clock``, so a resumed run knows it too)."""
-        done, total = self.clock.tolist()
-        return done * self.params.epochs // total if total else 0
+        done, per_epoch = self.clock.tolist()
+        return done // per_epoch if per_epoch else 0
 
     def teacher_momentum(self, step: int, total_steps: int) -> float:
         """Cosine from ``teacher_momentum`` at step 0 to 1 at the last step (the paper's schedule)."""

@@ -121,7 +121,7 @@ class MoCo(SSLMethod):
         """Momentum of the update after step ``global_step`` (1-based): ``params.momentum`` first, 1 last."""
         return cosine_schedule(global_step - 1, total_steps, self.params.momentum, 1.0)
 
-    def after_step(self, global_step: int, total_steps: int) -> None:
+    def after_step(self, global_step: int, total_steps: int, *, steps_per_epoch: int) -> None:
         m = self.momentum(global_step, total_steps)
         update_momentum(self.backbone, self.key_backbone, m)
         update_momentum(self.head, self.key_head, m)

@@ -66,7 +66,7 @@ class SwAV(SSLMethod):
             sinkhorn_iterations=params.sinkhorn_iterations,
             sinkhorn_epsilon=params.sinkhorn_epsilon,
         )
-        self.register_buffer("clock", torch.zeros(2, dtype=torch.long))  # (finished steps, total steps)
+        self.register_buffer("clock", torch.zeros(2, dtype=torch.long))  # (finished steps, steps per epoch)
 
     def make_views(self, images: torch.Tensor) -> list[torch.Tensor]:
         return self.crops(images)  # 2 x (B, 3, S, S), then N x (B, 3, s, s)
@@ -78,10 +78,10 @@ class SwAV(SSLMethod):
         crops = scores.float().chunk(len(views))  # V x (B, K)
         return self.criterion(list(crops[:2]), list(crops[2:])).squeeze(0)
 
-    def after_step(self, global_step: int, total_steps: int) -> None:
-        self.clock.copy_(torch.tensor([global_step, total_steps]))
+    def after_step(self, global_step: int, total_steps: int, *, steps_per_epoch: int) -> None:
+        self.clock.copy_(torch.tensor([global_step, steps_per_epoch]))
 
     def epoch(self) -> int:
         """The epoch the next step belongs to (stored in ``clock``, so a resumed run knows it too)."""
-        done, total = self.clock.tolist()
-        return done * self.params.epochs // total if total else 0
+        done, per_epoch = self.clock.tolist()
+        return done // per_epoch if per_epoch else 0

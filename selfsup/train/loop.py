@@ -283,7 +283,7 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.step, self.step_in_epoch = self.step + 1, self.step_in_epoch + 1
-        self.model.after_step(self.step, self.total_steps)
+        self.model.after_step(self.step, self.total_steps, steps_per_epoch=len(self.batches))
         return self.ranks.mean(loss), lr
 
     def _record(self, loss: torch.Tensor, lr: float, *, samples: int, waited_s: float) -> Metrics:

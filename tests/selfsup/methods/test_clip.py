@@ -82,13 +82,13 @@ def test_temperature_starts_at_007_is_learned_and_clipped_at_100(data: ImageText
         loss.backward()
         assert method.log_logit_scale.grad is not None and float(method.log_logit_scale.grad) != 0
         optimizer.step()
-        method.after_step(step + 1, 3)
+        method.after_step(step + 1, 3, steps_per_epoch=3)
     assert float(method.log_logit_scale.detach()) != pytest.approx(start, abs=1e-3)
 
     with torch.no_grad():
         method.log_logit_scale.fill_(math.log(500.0))
     assert float(method.logit_scale.detach()) == pytest.approx(100.0)  # clipped in the loss at once ...
-    method.after_step(4, 4)
+    method.after_step(4, 4, steps_per_epoch=4)
     assert float(method.log_logit_scale.detach()) == pytest.approx(math.log(100.0))  # ... and in the parameter itself
 
 

@@ -89,7 +89,7 @@ def test_last_layer_is_frozen_during_the_first_epoch(digits16: np.ndarray) -> No
     method.training_loss(views).backward()
     assert method.head.last_layer.weight_v.grad is None
     assert method.backbone.trunk.get_parameter("features.0.weight").grad is not None
-    method.after_step(5, 10)  # half-way: the second epoch starts
+    method.after_step(5, 10, steps_per_epoch=5)  # half-way: the second epoch starts
     method.training_loss(views).backward()
     assert method.head.last_layer.weight_v.grad is not None
 

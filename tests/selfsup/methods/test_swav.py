@@ -99,7 +99,7 @@ def test_prototypes_are_frozen_during_the_first_epoch(digits16: np.ndarray) -> N
     views = method.make_views(torch.tensor(digits16[:8]).permute(0, 3, 1, 2).float() / 255)
     method.training_loss(views).backward()
     assert method.prototypes.heads[0].weight.grad is None and method.head.layers[0].weight.grad is not None
-    method.after_step(5, 10)  # half-way: the second epoch starts
+    method.after_step(5, 10, steps_per_epoch=5)  # half-way: the second epoch starts
     method.training_loss(views).backward()
     assert method.prototypes.heads[0].weight.grad is not None
 
