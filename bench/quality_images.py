@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--presets", default="tiny_cnn,small_cnn", help="our backbones to compare, comma-separated")
     parser.add_argument("--reference-backbone", choices=sorted(REFERENCE_BACKBONES), default="conv4")
     parser.add_argument("--image-set", choices=sorted(IMAGE_SETS), default=None, help="default: mnist if installed")
+    parser.add_argument("--skip-reference", action="store_true", help="our presets only, e.g. for ablations")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds, each a full run (default: --seed)")
 
 
@@ -100,7 +101,7 @@ def run_seed(images: np.ndarray, labels: np.ndarray, args: argparse.Namespace, s
     print(f"\nseed {seed} | our overrides: {overrides or 'none'}")
     print(f"{'loop':<13}{'encoder':<20}{'init':<13}{'kNN':>7}{'linear':>8}{'time s':>9}{'loss':>8}")
     print_row("raw pixels", "-", "-", probe_accuracies(pixel_features(images), labels, *split), "-", "-")
-    sides = [lambda: reference(images, args, seed)]
+    sides = [] if args.skip_reference else [lambda: reference(images, args, seed)]
     sides += [lambda preset=preset: ours(images, preset, args, seed, overrides) for preset in presets(args)]
     for make in sides:
         side = make()

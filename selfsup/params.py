@@ -15,7 +15,7 @@ from selfsup.errors import ParamError, ParamIssue
 
 P = TypeVar("P")
 
-BackboneName = Literal["tiny_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"]
+BackboneName = Literal["tiny_cnn", "small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"]
 OptimizerName = Literal["adamw", "sgd", "lars"]
 
 
