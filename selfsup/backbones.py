@@ -106,8 +106,8 @@ class SmallCNN(nn.Module):
     tutorials (lightly's reference loop's ``conv4`` in bench/reference_simclr.py) at half its width.
 
     Convolving at full resolution before pooling keeps thin strokes that the tiny CNN's stride-2 convolutions
-    skip: on 2000 32 px MNIST digits (bench/quality_images.py, 5 SimCLR epochs of 256) its kNN and linear probes
-    are 8-9 points above the tiny CNN's trained and 19-24 at random init, in about the same wall time.
+    skip: on 2000 32 px MNIST digits (bench/quality_images.py, 5 SimCLR epochs of 256, two seeds) its kNN and
+    linear probes are 4-12 points above the tiny CNN's trained and 14-24 at random init, in about the same time.
     """
 
     num_features = SMALL_CNN_WIDTHS[-1]
