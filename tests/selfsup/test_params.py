@@ -134,6 +134,6 @@ def test_schema_has_defaults_bounds_and_descriptions() -> None:
     assert props["epochs"]["type"] == "integer"
     assert (props["lr"]["exclusiveMinimum"], props["lr"]["maximum"]) == (0, 10)
     assert (props["temperature"]["exclusiveMinimum"], props["temperature"]["default"]) == (0, 0.5)
-    assert set(props["backbone"]["enum"]) == {"tiny_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"}
+    assert set(props["backbone"]["enum"]) == {"tiny_cnn", "small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"}
     assert all(prop.get("description") for prop in props.values())
     assert set(props) == {field.name for field in dataclasses.fields(SimCLRParams)}
