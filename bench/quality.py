@@ -78,7 +78,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-length", type=int, default=ARCHITECTURES["text"]["max_length"], help="text tokens")
     parser.add_argument("--table", choices=(*TABLES, *KEEL_TABLES, "keel"), default=TABLES[0], help="keel: all four")
     parser.add_argument(
-        "--seeds", default=None, help="comma-separated seeds, each a full run: KEEL tables (default 0,1), --vs-reference"
+        "--seeds",
+        default=None,
+        help="seeds, comma-separated, each a full run: KEEL tables (default 0,1), --vs-reference",
     )
     parser.add_argument("--max-rows", type=int, default=10_000, help="KEEL tables only: rows kept, drawn at random")
     parser.add_argument("--num-items", "--num-images", type=int, default=None, help="use the first N items only")
