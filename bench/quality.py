@@ -19,12 +19,14 @@ overrides in TUNED below. Then:
     python bench/quality.py                              # every image method, 10 epochs (CPU: minutes each)
     python bench/quality.py --methods simclr,byol --epochs 20
     python bench/quality.py --modality text              # mlm, simcse, tsdae: 30 epochs of 64 texts
+    python bench/quality.py --modality text --text-corpus fortunes --methods bagcse   # bench/quality_text.py
     python bench/quality.py --modality tabular --table wine
     SELFSUP_BENCH_TUNED='{"scarf": {"encoder": "ft_transformer"}}' python bench/quality.py --modality tabular
     python bench/quality.py --quick                      # smoke run: 1 epoch on 512 items
 """
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 from quality_data import ARCHITECTURES, BUDGETS, MODALITIES, TABLES, BenchSet, load_set
+from quality_text import CORPORA, CorpusMissing, corpus_set
 
 from selfsup.device import pick_device
 from selfsup.errors import ParamError
@@ -72,6 +75,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=ARCHITECTURES["text"]["max_length"], help="text tokens")
     parser.add_argument("--table", choices=TABLES, default=TABLES[0])
+    parser.add_argument("--text-corpus", choices=("docstrings", *CORPORA), default="docstrings")
     parser.add_argument("--num-items", "--num-images", type=int, default=None, help="use the first N items only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
@@ -98,6 +102,8 @@ def resolve_params(spec: MethodSpec, args: argparse.Namespace) -> Any:
     architecture = dict(ARCHITECTURES[args.modality])
     if args.modality == "text":
         architecture["max_length"] = args.max_length
+    accepted = {f.name for f in dataclasses.fields(spec.params_cls)}  # bagcse has no transformer preset
+    architecture = {key: value for key, value in architecture.items() if key in accepted}
     budget = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed, **TUNED.get(spec.name, {})}
     try:
         return spec.validate({**architecture, **budget})
@@ -183,9 +189,16 @@ def print_verdict(rows: list[Row]) -> None:
 def main() -> None:
     args = parse_args()
     args.device = str(pick_device(None if args.device == "auto" else args.device))
-    bench = load_set(
-        args.modality, count=args.num_items, image_size=args.image_size, table=args.table, max_length=args.max_length
-    )
+    if args.modality == "text" and args.text_corpus != "docstrings":
+        try:
+            bench = corpus_set(args.text_corpus, args.num_items, args.max_length)
+        except CorpusMissing as exc:
+            print(f"skipping corpus {args.text_corpus}: {exc}")
+            return
+    else:
+        bench = load_set(
+            args.modality, count=args.num_items, image_size=args.image_size, table=args.table, max_length=args.max_length
+        )
     methods = modality_methods(args.methods, args.modality)
     print(
         f"torch {torch.__version__} | device {args.device} | threads {torch.get_num_threads()} | {bench.summary} | "
