@@ -197,7 +197,11 @@ def main() -> None:
             return
     else:
         bench = load_set(
-            args.modality, count=args.num_items, image_size=args.image_size, table=args.table, max_length=args.max_length
+            args.modality,
+            count=args.num_items,
+            image_size=args.image_size,
+            table=args.table,
+            max_length=args.max_length,
         )
     methods = modality_methods(args.methods, args.modality)
     print(

@@ -38,9 +38,14 @@ class BagCSEParams(CommonParams):
     crop_min: Annotated[float, Field(gt=0, le=1, description="Smallest fraction of a text a view keeps.")] = 0.5
     word_dropout: Annotated[float, Field(ge=0, lt=1, description="Chance each piece of a view is dropped.")] = 0.1
     neighbors: Annotated[
-        int, Field(ge=0, le=65536, description="Support set of past embeddings whose nearest one is the positive "
-                   "(NNCLR, Dwibedi et al., 2021); 0: the other view itself.")
-    ] = 4096
+        int,
+        Field(
+            ge=0,
+            le=65536,
+            description="Support set of past embeddings whose nearest one is the positive "
+            "(NNCLR, Dwibedi et al., 2021); 0: the other view itself.",
+        ),
+    ] = 0
     fit_texts: Annotated[int, Field(ge=1, le=10**6, description="Texts read to fit IDF and LSA.")] = 50_000
 
 
@@ -78,6 +83,8 @@ class BagCSE(SSLMethod):
 
     backbone: BagEncoder
     params: BagCSEParams
+    support: torch.Tensor  # buffers, declared for the type checker
+    support_filled: torch.Tensor
 
     def __init__(self, params: BagCSEParams, backbone: BagEncoder) -> None:
         super().__init__(params, backbone)
@@ -110,7 +117,7 @@ class BagCSE(SSLMethod):
             anchors = past[(unit @ past.T).argmax(dim=1)]  # (B, dim)
         slots = (filled + torch.arange(len(unit), device=unit.device)) % len(self.support)
         self.support[slots] = unit
-        self.support_filled += len(unit)
+        self.support_filled.add_(len(unit))
         return anchors
 
     def embed(self, batch: TokenBatch) -> torch.Tensor:

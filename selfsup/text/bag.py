@@ -50,6 +50,8 @@ class BagEncoderSpec:
 class BagEncoder(nn.Module):
     """:class:`TokenBatch` -> (B, dim): the IDF-weighted mean of the vectors of its pieces and piece bigrams."""
 
+    idf: torch.Tensor  # (U,) a buffer: saved and served with the weights
+
     def __init__(self, spec: BagEncoderSpec) -> None:
         super().__init__()
         self.spec = spec
@@ -95,7 +97,7 @@ def _unit_counts(units: torch.Tensor, mask: torch.Tensor, size: int) -> torch.Te
     rows = torch.arange(len(units))[:, None].expand_as(units)[mask]
     index = torch.stack([rows, units[mask]])
     values = torch.ones(index.shape[1])
-    return torch.sparse_coo_tensor(index, values, (len(units), size)).coalesce()
+    return torch.sparse_coo_tensor(index, values, (len(units), size), check_invariants=False).coalesce()
 
 
 def _lsa_vectors(counts: torch.Tensor, idf: torch.Tensor, dim: int) -> torch.Tensor:
