@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 from quality_data import ARCHITECTURES, BUDGETS, MODALITIES, TABLES, BenchSet, load_set
-from quality_text import CORPORA, CorpusMissing, corpus_set
+from quality_text import CORPORA, CorpusMissing, corpus_set, whitened
 
 from selfsup.device import pick_device
 from selfsup.errors import ParamError
@@ -133,7 +133,8 @@ def run_method(spec: MethodSpec, bench: BenchSet, args: argparse.Namespace) -> R
             random_init = Trainer(spec, params, bench.data, workdir=Path(workdir), device=args.device, probe_size=0)
         embed_trained = embedder(trainer.model, trainer.data, trainer.device)
         embed_random = embedder(random_init.model, random_init.data, trainer.device)
-        row.scores = evaluate_with_labels(embed_trained, embed_random, bench.labels, seed=args.seed)
+        white = whitened(embed_trained, len(bench.labels)) if args.modality == "text" else None
+        row.scores = evaluate_with_labels(embed_trained, embed_random, bench.labels, seed=args.seed, baseline=white)
         row.scores.update({key: result.metrics[key] for key in ("rankme", "alignment", "uniformity", "embedding_std")})
         row.scores["loss"] = result.metrics.get("epoch_loss", float("nan"))
         dim = embed_trained(np.arange(2)).shape[1]
@@ -149,6 +150,8 @@ COLUMNS = [  # (header, key, format)
     ("kNN rand", "knn_top1_random_init", "{:.3f}"),
     ("linear", "linear_probe", "{:.3f}"),
     ("lin rand", "linear_probe_random_init", "{:.3f}"),
+    ("kNN white", "knn_top1_baseline", "{:.3f}"),  # text: the trained encoder's embeddings whitened (see whitened)
+    ("lin white", "linear_probe_baseline", "{:.3f}"),
     ("rankme", "rankme", "{:.1f}"),
     ("align", "alignment", "{:.3f}"),
     ("unif", "uniformity", "{:.3f}"),

@@ -15,7 +15,9 @@ import importlib.util
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from quality_data import BenchSet, text_bench_set
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
@@ -86,3 +88,14 @@ def corpus_set(name: str, count: int | None, max_length: int) -> BenchSet:
     documents, labels = CORPORA[name]()
     step = max(1, len(documents) // count) if count else 1
     return text_bench_set(documents[::step][:count], labels[::step][:count], max_length, name)
+
+
+def whitened(embed: Callable[[np.ndarray], np.ndarray], count: int, eps: float = 1e-6) -> Callable[[np.ndarray], Any]:
+    """``embed`` followed by ZCA whitening (Su et al., 2021, "Whitening sentence representations") fitted on the
+    embeddings of all ``count`` items, the pretraining set: what serving would apply if the mean and matrix were
+    stored with the model. Centering removes the common direction that anisotropic embeddings share."""
+    features = np.asarray(embed(np.arange(count)), dtype=np.float64)  # (N, D)
+    mean = features.mean(axis=0)
+    values, vectors = np.linalg.eigh(np.cov(features - mean, rowvar=False))
+    matrix = (vectors / np.sqrt(np.clip(values, 0, None) + eps * values.max())) @ vectors.T  # (D, D)
+    return lambda indices: ((np.asarray(embed(indices), dtype=np.float64) - mean) @ matrix).astype(np.float32)
