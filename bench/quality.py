@@ -12,6 +12,8 @@ overrides in TUNED below. Then:
     features, logistic regression) of the trained encoder, of the same architecture at its random init
     (the same seeded weights the run started from), and of raw features (one row: they need no training):
     standardized pixels, TF-IDF (fitted on every document: unsupervised), or the encoded table columns
+    text only: the trained encoder's kNN and linear probe again after ZCA whitening fitted on all its embeddings
+    (the "white" columns; bench/quality_text.py), and --text-corpus reads the larger BBC news or fortunes sets
   without labels (selfsup.eval.metrics, on the Trainer's 512-item probe after the last epoch):
     RankMe, alignment, uniformity, embedding std and the collapse warning
   the last epoch's mean loss and the wall time of the pretraining (the per-epoch probe included)
