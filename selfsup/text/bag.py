@@ -105,7 +105,8 @@ def _lsa_vectors(counts: torch.Tensor, idf: torch.Tensor, dim: int) -> torch.Ten
     that a text's mean is its LSA projection; units the sample never saw keep small random vectors."""
     index, values = counts.indices(), counts.values() * idf[counts.indices()[1]]
     norms = torch.zeros(counts.shape[0]).index_add_(0, index[0], values**2).sqrt()
-    tfidf = torch.sparse_coo_tensor(index, values / norms[index[0]], counts.shape).coalesce()  # (N, size)
+    tfidf = torch.sparse_coo_tensor(index, values / norms[index[0]], counts.shape, check_invariants=False)
+    tfidf = tfidf.coalesce()  # (N, size)
     rank = min(dim, *tfidf.shape)
     _, _, right = torch.svd_lowrank(tfidf, q=rank, niter=SVD_ITERATIONS)  # (size, rank)
     vectors = torch.randn(counts.shape[1], dim) * 1e-3
