@@ -12,6 +12,8 @@ defaults plus the tuned overrides in TUNED below. Then:
     features, logistic regression) of the trained encoder, of the same architecture at its random init
     (the same seeded weights the run started from), and of raw features (one row: they need no training):
     standardized pixels, TF-IDF (fitted on every document: unsupervised), or the encoded table columns
+    text only: the trained encoder's kNN and linear probe again after ZCA whitening fitted on all its embeddings
+    (the "white" columns; bench/quality_text.py), and --text-corpus reads the larger BBC news or fortunes sets
   without labels (selfsup.eval.metrics, on the Trainer's 512-item probe after the last epoch):
     RankMe, alignment, uniformity, embedding std and the collapse warning
   the last epoch's mean loss and the wall time of the pretraining (the per-epoch probe included)
@@ -19,6 +21,7 @@ defaults plus the tuned overrides in TUNED below. Then:
     python bench/quality.py                              # every image method, 10 epochs (CPU: minutes each)
     python bench/quality.py --methods simclr,byol --epochs 20
     python bench/quality.py --modality text              # mlm, simcse, tsdae: 30 epochs of 64 texts
+    python bench/quality.py --modality text --text-corpus fortunes --methods bagcse   # bench/quality_text.py
     python bench/quality.py --modality tabular --table wine
     python bench/quality.py --modality tabular --table keel  # KEEL's real tables, two seeds: bench/quality_tables.py
     SELFSUP_BENCH_TUNED='{"scarf": {"encoder": "ft_transformer"}}' python bench/quality.py --modality tabular
@@ -27,6 +30,7 @@ defaults plus the tuned overrides in TUNED below. Then:
 """
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -41,6 +45,7 @@ import quality_images
 import torch
 from image_sets import default_image_set
 from quality_data import ARCHITECTURES, BUDGETS, KEEL_TABLES, MODALITIES, TABLES, BenchSet, load_set
+from quality_text import CORPORA, CorpusMissing, corpus_set, whitened
 
 from selfsup.device import pick_device
 from selfsup.errors import ParamError
@@ -83,6 +88,7 @@ def parse_args() -> argparse.Namespace:
         help="seeds, comma-separated, each a full run: KEEL tables (default 0,1), --vs-reference",
     )
     parser.add_argument("--max-rows", type=int, default=10_000, help="KEEL tables only: rows kept, drawn at random")
+    parser.add_argument("--text-corpus", choices=("docstrings", *CORPORA), default="docstrings")
     parser.add_argument("--num-items", "--num-images", type=int, default=None, help="use the first N items only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
@@ -114,6 +120,8 @@ def resolve_params(spec: MethodSpec, args: argparse.Namespace) -> Any:
     architecture = dict(ARCHITECTURES[args.modality])
     if args.modality == "text":
         architecture["max_length"] = args.max_length
+    accepted = {f.name for f in dataclasses.fields(spec.params_cls)}  # bagcse has no transformer preset
+    architecture = {key: value for key, value in architecture.items() if key in accepted}
     budget = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed, **TUNED.get(spec.name, {})}
     try:
         return spec.validate({**architecture, **budget})
@@ -143,7 +151,8 @@ def run_method(spec: MethodSpec, bench: BenchSet, args: argparse.Namespace) -> R
             random_init = Trainer(spec, params, bench.data, workdir=Path(workdir), device=args.device, probe_size=0)
         embed_trained = embedder(trainer.model, trainer.data, trainer.device)
         embed_random = embedder(random_init.model, random_init.data, trainer.device)
-        row.scores = evaluate_with_labels(embed_trained, embed_random, bench.labels, seed=args.seed)
+        white = whitened(embed_trained, len(bench.labels)) if args.modality == "text" else None
+        row.scores = evaluate_with_labels(embed_trained, embed_random, bench.labels, seed=args.seed, baseline=white)
         row.scores.update({key: result.metrics[key] for key in ("rankme", "alignment", "uniformity", "embedding_std")})
         row.scores["loss"] = result.metrics.get("epoch_loss", float("nan"))
         dim = embed_trained(np.arange(2)).shape[1]
@@ -159,6 +168,8 @@ COLUMNS = [  # (header, key, format)
     ("kNN rand", "knn_top1_random_init", "{:.3f}"),
     ("linear", "linear_probe", "{:.3f}"),
     ("lin rand", "linear_probe_random_init", "{:.3f}"),
+    ("kNN white", "knn_top1_baseline", "{:.3f}"),  # text: the trained encoder's embeddings whitened (see whitened)
+    ("lin white", "linear_probe_baseline", "{:.3f}"),
     ("rankme", "rankme", "{:.1f}"),
     ("align", "alignment", "{:.3f}"),
     ("unif", "uniformity", "{:.3f}"),
@@ -206,14 +217,21 @@ def main() -> None:
         from quality_tables import run_tables  # imports this module: loaded here, not at the top
 
         return run_tables(args)
-    bench = load_set(
-        args.modality,
-        count=args.num_items,
-        image_size=args.image_size,
-        table=args.table,
-        max_length=args.max_length,
-        image_set_name=args.image_set,
-    )
+    if args.modality == "text" and args.text_corpus != "docstrings":
+        try:
+            bench = corpus_set(args.text_corpus, args.num_items, args.max_length)
+        except CorpusMissing as exc:
+            print(f"skipping corpus {args.text_corpus}: {exc}")
+            return
+    else:
+        bench = load_set(
+            args.modality,
+            count=args.num_items,
+            image_size=args.image_size,
+            table=args.table,
+            max_length=args.max_length,
+            image_set_name=args.image_set,
+        )
     methods = modality_methods(args.methods, args.modality)
     print(
         f"torch {torch.__version__} | device {args.device} | threads {torch.get_num_threads()} | {bench.summary} | "

@@ -118,11 +118,16 @@ def text_set(count: int | None, max_length: int) -> BenchSet:
 
     packages = tuple(name for name in TEXT_PACKAGES if importlib.util.find_spec(name) is not None)
     documents, names = (list(part[:count]) for part in docstring_corpus(packages))
+    return text_bench_set(documents, names, max_length, "docstrings of stdlib packages")
+
+
+def text_bench_set(documents: list[str], names: list[str], max_length: int, title: str) -> BenchSet:
+    """Labeled texts tokenized as text ingest does it, with their TF-IDF baseline (see :func:`text_set`)."""
     tokenizer = train_tokenizer(documents, vocab_size=TEXT_VOCAB_SIZE)
     data = TextData(tokenize(tokenizer, documents, max_length=max_length), tokenizer)
     tfidf = TfidfVectorizer(min_df=2).fit_transform(documents).toarray().astype(np.float32)  # (N, terms)
     summary = (
-        f"{len(documents)} docstrings of {len(set(names))} stdlib packages | {tokenizer.get_vocab_size()} WordPiece "
+        f"{len(documents)} {title} in {len(set(names))} classes | {tokenizer.get_vocab_size()} WordPiece "
         f"tokens, {data.width} per text at most"
     )
     return BenchSet(data, class_indices(names), tfidf, "TF-IDF", summary)

@@ -30,6 +30,7 @@ Builder = Callable[[dict[str, Any]], nn.Module]
 _KIND_MODULES = {
     "image": "selfsup.backbones",
     "text_transformer": "selfsup.text.encoder",
+    "text_bag": "selfsup.text.bag",
     "tabular_mlp": "selfsup.tabular.encoders",
     "ft_transformer": "selfsup.tabular.encoders",
     "image_text": "selfsup.methods.clip",

@@ -9,12 +9,14 @@ once, with that model's tokenizer.
 
 import hashlib
 import sys
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
+from torch import nn
 
 from selfsup.data.base import TrainingData
 from selfsup.text.batch import TokenBatch, delete_tokens
@@ -73,7 +75,11 @@ class TextData(TrainingData):
         """(B,) indices -> a :class:`TokenBatch` in host memory, trimmed to the longest of those items."""
         return TokenBatch.from_ids(np.asarray(self.ids[indices]), self.special.pad)
 
-    def create_encoder(self, params: TextParams) -> TextTransformer:
+    def create_encoder(self, params: Any) -> nn.Module:
+        """The encoder the params ask for (their ``encoder_kind``): a transformer unless they say otherwise."""
+        return _ENCODER_BUILDERS[getattr(params, "encoder_kind", "transformer")](self, params)
+
+    def create_transformer(self, params: TextParams) -> TextTransformer:
         vocab_size = self.tokenizer.get_vocab_size()
         encoder = create_text_encoder(
             params, vocab_size=vocab_size, special=self.special, pretrained_dir=self.pretrained_dir
@@ -87,6 +93,15 @@ class TextData(TrainingData):
             raise ValueError(
                 f"the tokenizer has {self.tokenizer.get_vocab_size()} tokens, the encoder embeds {encoder.vocab_size}"
             )
+        return encoder
+
+    def create_bag(self, params: Any) -> nn.Module:
+        """A :class:`~selfsup.text.bag.BagEncoder` over this vocabulary, its IDF (and LSA) fitted on these ids."""
+        from selfsup.text.bag import BagEncoder, BagEncoderSpec
+
+        spec = BagEncoderSpec(self.tokenizer.get_vocab_size(), params.buckets, params.dim, self.special)
+        encoder = BagEncoder(spec)
+        encoder.fit_corpus(self.ids, warm_start=params.warm_start, max_texts=params.fit_texts)
         return encoder
 
     def probe_view(self, batch: TokenBatch) -> TokenBatch:
@@ -106,6 +121,13 @@ class TextData(TrainingData):
 
     def serving_assets(self) -> dict[str, Any]:
         return {"tokenizer": self.tokenizer.to_str(), "max_length": self.width}
+
+
+# How each ``encoder_kind`` of the text params is built from the data (a method's params declare theirs).
+_ENCODER_BUILDERS: dict[str, Callable[[TextData, Any], nn.Module]] = {
+    "transformer": TextData.create_transformer,
+    "bag": TextData.create_bag,
+}
 
 
 def save_text_dataset(out_dir: Path, corpus: Corpus, tokenizer: Tokenizer, ids: np.ndarray) -> None:
