@@ -4,6 +4,7 @@ The service runs on PostgreSQL with small limits, so that each bomb fits in a fe
 """
 
 import asyncio
+import gzip
 import io
 import secrets
 import socket
@@ -24,7 +25,7 @@ from PIL import Image
 
 from tests.conftest import new_key, reset_service_caches
 from tests.support import ingest
-from tests.support.images import digit_pngs, digits_zip, png_bytes, tar_bytes, zip_bytes
+from tests.support.images import FIXED_ZIP_TIME, digit_pngs, digits_zip, png_bytes, tar_bytes, zip_bytes
 from tests.support.processes import ServiceProcess, free_port, wait_until_healthy
 
 LIMITS = {
@@ -261,13 +262,13 @@ def test_image_decompression_bombs_are_refused(limited: TestClient, data_dir: Pa
 
 def tar_with(info: tarfile.TarInfo, data: bytes = b"") -> bytes:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
         name, png = digit_pngs(1)[0]
         first = tarfile.TarInfo(name)
         first.size = len(png)
         archive.addfile(first, io.BytesIO(png))
         archive.addfile(info, io.BytesIO(data) if data else None)
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), mtime=0)  # no clock in the bytes: every xdist worker collects the same
 
 
 def tar_link(name: str, kind: bytes, target: str) -> bytes:
@@ -279,8 +280,9 @@ def tar_link(name: str, kind: bytes, target: str) -> bytes:
 def zip_symlink(name: str, target: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(*digit_pngs(1)[0])
-        info = zipfile.ZipInfo(name)
+        first, png = digit_pngs(1)[0]
+        archive.writestr(zipfile.ZipInfo(first, date_time=FIXED_ZIP_TIME), png)
+        info = zipfile.ZipInfo(name, date_time=FIXED_ZIP_TIME)
         info.create_system = 3  # unix: the upper 16 bits of external_attr are the file's mode
         info.external_attr = (stat.S_IFLNK | 0o777) << 16
         archive.writestr(info, target)

@@ -1,5 +1,6 @@
 """A small real image set (scikit-learn's bundled digits) written out as PNG files and archives."""
 
+import gzip
 import io
 import tarfile
 import zipfile
@@ -28,22 +29,28 @@ def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
     return buffer.getvalue()
 
 
+# Archives carry no clock: a test parametrized with one is collected by every xdist worker, and the workers must
+# build the same bytes (a zip member's time or a gzip header's, a second apart, made them differ).
+FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
 def zip_bytes(files: list[tuple[str, bytes]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files:
-            archive.writestr(name, data)
+            archive.writestr(zipfile.ZipInfo(name, date_time=FIXED_ZIP_TIME), data, zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
 
 def tar_bytes(files: list[tuple[str, bytes]], mode: str = "w:gz") -> bytes:
+    gzipped = mode == "w:gz"
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode=mode) as archive:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=buffer, mode="w" if gzipped else mode) as archive:  # type: ignore[call-overload]
         for name, data in files:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), mtime=0) if gzipped else buffer.getvalue()
 
 
 def digits_zip(count: int = 300) -> bytes:
