@@ -88,3 +88,12 @@ def test_an_encoder_exported_before_whitening_serves_as_before(mlm_run: tuple[Tr
     old = Encoder.load(tmp_path / "old.pt")
     assert old.whitening is None
     np.testing.assert_allclose(old.embed_texts(TEXTS), unit(raw_features(old, TEXTS)), atol=1e-6)
+
+
+def test_onnx_serving_gives_the_whitened_vectors_torch_serves(mlm_run: tuple[Trainer, Path]) -> None:
+    """SELFSUP_SERVE_RUNTIME=onnx serves through these graphs: the whitening is folded into them."""
+    from selfsup.export.runtime import onnx_embedders
+
+    encoder = Encoder.load(mlm_run[1])
+    batch = encoder.prepare_texts(TEXTS)
+    np.testing.assert_allclose(onnx_embedders(encoder)["text"](batch), encoder.embed_tokens(batch), atol=1e-4)
