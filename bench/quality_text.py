@@ -92,8 +92,9 @@ def corpus_set(name: str, count: int | None, max_length: int) -> BenchSet:
 
 def whitened(embed: Callable[[np.ndarray], np.ndarray], count: int, eps: float = 1e-6) -> Callable[[np.ndarray], Any]:
     """``embed`` followed by ZCA whitening (Su et al., 2021, "Whitening sentence representations") fitted on the
-    embeddings of all ``count`` items, the pretraining set: what serving would apply if the mean and matrix were
-    stored with the model. Centering removes the common direction that anisotropic embeddings share."""
+    embeddings of all ``count`` items, the pretraining set: what serving applies for the methods that declare
+    ``serve_whitened`` (selfsup.whitening; the export fits on a 10k draw at most, with the same relative ridge).
+    Centering removes the common direction that anisotropic embeddings share."""
     features = np.asarray(embed(np.arange(count)), dtype=np.float64)  # (N, D)
     mean = features.mean(axis=0)
     values, vectors = np.linalg.eigh(np.cov(features - mean, rowvar=False))

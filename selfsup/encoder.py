@@ -21,13 +21,14 @@ from selfsup.encoders import encoder_from_spec
 from selfsup.methods import get_method
 from selfsup.train.checkpoint import CHECKPOINT_FORMAT, ENCODER_FORMAT, load_payload
 from selfsup.train.export import head_from_payload, linear_head
+from selfsup.whitening import Whitening
 
 INPUT_KINDS = {"image": ("image",), "text": ("text",), "tabular": ("row",), "image_text": ("image", "text")}
 
 
 class Encoder:
     """Pooled features of a trained network, through the method's embedding head if it has one (a VAE's mean,
-    say), L2-normalized, float32."""
+    say), then its whitening if the method serves one (see :mod:`selfsup.whitening`), L2-normalized, float32."""
 
     def __init__(
         self,
@@ -37,6 +38,7 @@ class Encoder:
         modality: str = "image",
         head: nn.Linear | None = None,
         assets: dict[str, Any] | None = None,
+        whitening: Whitening | None = None,
         device: str | None = None,
     ) -> None:
         if modality not in INPUT_KINDS:
@@ -44,6 +46,7 @@ class Encoder:
         self.device = torch.device(device or "cpu")
         self.backbone: Any = network.to(self.device).eval()
         self.head = head.to(self.device).eval() if head is not None else None
+        self.whitening = whitening.to(self.device) if whitening is not None else None
         self.method = method
         self.modality = modality
         self.assets = assets or {}
@@ -74,11 +77,14 @@ class Encoder:
         self.backbone.to(self.device)
         if self.head is not None:
             self.head.to(self.device)
+        if self.whitening is not None:
+            self.whitening.to(self.device)
         return self
 
     @classmethod
     def load(cls, path: Path | str, *, device: str | None = None) -> "Encoder":
-        """Load from an exported encoder file or from a full training checkpoint."""
+        """Load from an exported encoder file or from a full training checkpoint (which serves unwhitened: the
+        whitening is fitted at export)."""
         payload = load_payload(Path(path), (ENCODER_FORMAT, CHECKPOINT_FORMAT))
         if payload["format"] == CHECKPOINT_FORMAT:
             network, head = _from_checkpoint(payload)
@@ -87,7 +93,16 @@ class Encoder:
             network, head = _from_export(payload)
             modality = str(payload.get("modality", "image"))
         assets = payload.get("assets", {})
-        return cls(network, method=str(payload["method"]), modality=modality, head=head, assets=assets, device=device)
+        whitening = Whitening.from_payload(payload["whitening"]) if "whitening" in payload else None
+        return cls(
+            network,
+            method=str(payload["method"]),
+            modality=modality,
+            head=head,
+            assets=assets,
+            whitening=whitening,
+            device=device,
+        )
 
     @torch.inference_mode()
     def embed(self, images: np.ndarray, *, batch_size: int = 128) -> np.ndarray:
@@ -190,7 +205,10 @@ class Encoder:
         return self.head(features) if self.head is not None else features  # (b, D)
 
     def _vectors(self, batch: Any, kind: str) -> torch.Tensor:
-        return torch.nn.functional.normalize(self._features(batch, kind).float(), dim=1).cpu()
+        features = self._features(batch, kind).float()  # (b, D)
+        if self.whitening is not None:  # in float32, outside autocast: the matrix amplifies rounding
+            features = self.whitening(features)
+        return torch.nn.functional.normalize(features, dim=1).cpu()
 
     def _stack(self, chunks: list[torch.Tensor]) -> np.ndarray:
         return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.dim), np.float32)

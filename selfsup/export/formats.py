@@ -3,7 +3,7 @@
 - ONNX and TorchScript: one graph per tower (see :mod:`selfsup.export.towers`), canonical tensors in, unit
   vectors out, the batch axis (and a text tower's sequence axis) dynamic. A single-tower model has one tower;
   an image-text model has two, "image" and "text", each written to its own file.
-- safetensors: the network's and head's weights (``model.safetensors``) plus ``config.json``, the spec from
+- safetensors: the network's, head's and whitening's weights (``model.safetensors``) plus ``config.json``, the spec from
   which :func:`selfsup.encoders.encoder_from_spec` rebuilds the network, and the serving assets (tokenizer,
   table schema). :func:`load_safetensors` reads them back into an ``Encoder``.
 """
@@ -21,6 +21,7 @@ from selfsup.encoders import encoder_from_spec
 from selfsup.errors import CheckpointError
 from selfsup.export.towers import Tower, towers
 from selfsup.train.export import head_from_payload
+from selfsup.whitening import Whitening
 
 SAFETENSORS_FORMAT = "selfsup.safetensors/1"
 ONNX_OPSET = 17
@@ -79,6 +80,8 @@ def safetensors_config(encoder: Encoder) -> dict[str, Any]:
     }
     if encoder.head is not None:
         config["head"] = {"kind": "linear", "in_features": encoder.head.in_features, "out_features": encoder.dim}
+    if encoder.whitening is not None:
+        config["whitening"] = {"kind": "zca"}
     return config
 
 
@@ -89,6 +92,8 @@ def to_safetensors(encoder: Encoder, directory: Path | str) -> Path:
     weights = {f"backbone.{k}": v for k, v in encoder.backbone.state_dict().items()}
     if encoder.head is not None:
         weights |= {f"head.{k}": v for k, v in encoder.head.state_dict().items()}
+    if encoder.whitening is not None:
+        weights |= {f"whitening.{k}": v for k, v in encoder.whitening.state_dict().items()}
     # safetensors refuses tensors sharing storage (tied embeddings): each gets its own contiguous copy.
     save_file({k: v.detach().cpu().contiguous().clone() for k, v in weights.items()}, str(folder / WEIGHTS_FILE))
     (folder / CONFIG_FILE).write_text(json.dumps(safetensors_config(encoder), indent=2))
@@ -107,8 +112,17 @@ def load_safetensors(directory: Path | str, *, device: str | None = None) -> Enc
     head = None
     if "head" in config:
         head = head_from_payload({**config["head"], "state_dict": _part(weights, "head.")})
+    whitening = None
+    if "whitening" in config:
+        whitening = Whitening.from_payload({**config["whitening"], **_part(weights, "whitening.")})
     return Encoder(
-        network, method=config["method"], modality=config["modality"], head=head, assets=config["assets"], device=device
+        network,
+        method=config["method"],
+        modality=config["modality"],
+        head=head,
+        assets=config["assets"],
+        whitening=whitening,
+        device=device,
     )
 
 

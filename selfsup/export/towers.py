@@ -40,6 +40,7 @@ class Tower(nn.Module):
         super().__init__()
         self.backbone = encoder.backbone
         self.head = encoder.head
+        self.whitening = encoder.whitening  # folded into the graph: exported vectors are the served ones
         self.two_towers = encoder.modality == "image_text"
         self.kind = kind
         self.inputs = inputs
@@ -55,6 +56,8 @@ class Tower(nn.Module):
         features = self.features(batch)
         if self.head is not None:
             features = self.head(features)  # (B, D)
+        if self.whitening is not None:
+            features = self.whitening(features)
         return nn.functional.normalize(features.float(), dim=1)
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:

@@ -1,6 +1,6 @@
 """The contract between a method and the training loop."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -17,6 +17,9 @@ class SSLMethod(nn.Module):
     """
 
     backbone: Any
+    # Serve the embedding centered and whitened on the training set (see selfsup.whitening): for methods whose
+    # embeddings are anisotropic and where bench/quality.py measured the gain.
+    serve_whitened: ClassVar[bool] = False
 
     def __init__(self, params: Any, backbone: nn.Module) -> None:
         super().__init__()

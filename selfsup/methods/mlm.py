@@ -67,6 +67,7 @@ class MaskedLanguageModel(SSLMethod):
     """
 
     backbone: TextTransformer
+    serve_whitened = True  # docstring set, 10 epochs: kNN 0.313 -> 0.467 whitened (bench/quality.py)
 
     def __init__(self, params: MLMParams, backbone: TextTransformer) -> None:
         super().__init__(params, backbone)

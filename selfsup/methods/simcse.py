@@ -38,6 +38,7 @@ class SimCSE(SSLMethod):
     """
 
     backbone: TextTransformer
+    serve_whitened = True  # docstring set, 10 epochs: kNN 0.456 -> 0.527 whitened (bench/quality.py)
 
     def __init__(self, params: SimCSEParams, backbone: TextTransformer) -> None:
         super().__init__(params, backbone)

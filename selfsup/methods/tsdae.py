@@ -77,6 +77,7 @@ class TSDAE(SSLMethod):
     """
 
     backbone: TextTransformer
+    serve_whitened = True  # docstring set, 10 epochs: kNN 0.324 -> 0.522 whitened (bench/quality.py)
 
     def __init__(self, params: TSDAEParams, backbone: TextTransformer) -> None:
         super().__init__(params, backbone)

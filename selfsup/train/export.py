@@ -11,6 +11,8 @@ Layout::
                 absent in image-only files written before other modalities existed
     head        only for methods with an embedding head:
                 {"kind": "linear", "in_features", "out_features", "state_dict"}
+    whitening   only for methods that serve whitened vectors (see :mod:`selfsup.whitening`), applied after the
+                head: {"kind": "zca", "mean", "matrix"}; files written before it existed have none
 """
 
 from pathlib import Path
@@ -22,10 +24,17 @@ from torch import nn
 from selfsup.errors import CheckpointError
 from selfsup.methods.base import SSLMethod
 from selfsup.train.checkpoint import ENCODER_FORMAT, save_atomically
+from selfsup.whitening import Whitening
 
 
 def export_encoder(
-    model: SSLMethod, method_name: str, path: Path, *, modality: str = "image", assets: dict[str, Any] | None = None
+    model: SSLMethod,
+    method_name: str,
+    path: Path,
+    *,
+    modality: str = "image",
+    assets: dict[str, Any] | None = None,
+    whitening: Whitening | None = None,
 ) -> Path:
     backbone, head = model.backbone, linear_head(model.embedding_head())
     payload: dict[str, Any] = {
@@ -40,6 +49,8 @@ def export_encoder(
     if head is not None:
         payload["head"] = head_payload(head)
         payload["dim"] = head.out_features
+    if whitening is not None:
+        payload["whitening"] = whitening.to_payload()
     save_atomically(payload, Path(path))
     return Path(path)
 

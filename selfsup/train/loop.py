@@ -36,6 +36,7 @@ from selfsup.train.optim import build_optimizer, build_schedule, clip_gradients,
 from selfsup.train.prefetch import DEFAULT_DEPTH, Prefetcher, staging_for
 from selfsup.train.readout import DEFAULT_LOSS_EVERY, StepReadout
 from selfsup.train.start import build_method, initial_method
+from selfsup.train.whiten import fit_whitening
 
 __all__ = ["TrainResult", "Trainer", "TrainingDiverged"]
 
@@ -372,8 +373,15 @@ class Trainer:
             return False
 
     def export_encoder(self, path: Path) -> Path:
+        """Write the servable encoder; a method that ``serve_whitened`` has its whitening fitted on the data now."""
+        whitening = fit_whitening(self.model, self.data, self.device) if self.model.serve_whitened else None
         return export_encoder(
-            self.model, self.spec.name, path, modality=self.data.modality, assets=self.data.serving_assets()
+            self.model,
+            self.spec.name,
+            path,
+            modality=self.data.modality,
+            assets=self.data.serving_assets(),
+            whitening=whitening,
         )
 
     def _formatted(self, view: Any) -> Any:

@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from transformers import BertConfig, BertModel
 
 from app.core.config import get_settings
+from app.models.service import ENCODER_FILE, model_key
+from selfsup.encoder import Encoder
 from selfsup.text.tokenizer import train_tokenizer
 from tests.support import ingest
 from tests.support.images import digit_pngs, zip_bytes
@@ -191,6 +193,11 @@ def test_a_job_continues_from_an_installed_pretrained_model(client: TestClient, 
     assert response.status_code == 200, response.text  # the pretrained tokenizer's vocabulary, not the dataset's
     texts = client.post(f"/v1/models/{model_id}/embed", json={"texts": ["Return the event loop."]})
     assert texts.status_code == 200 and len(texts.json()["embeddings"][0]) == 32, texts.text
+    # the worker's export fitted MLM's whitening on the 120 documents and stored it; the route serves through it
+    encoder = Encoder.load(get_settings().blob_dir / model_key(model_id) / ENCODER_FILE)
+    assert encoder.whitening is not None and encoder.whitening.matrix.shape == (32, 32)
+    served = np.array(texts.json()["embeddings"])
+    assert np.allclose(served, encoder.embed_texts(["Return the event loop."]), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["../../etc", "/tmp/model", "missing-model", ".."])

@@ -1,5 +1,5 @@
 """Exported encoders (ONNX through onnxruntime, TorchScript, safetensors) give the vectors ``Encoder`` serves,
-for image, text and table models, at batch sizes and text lengths other than the ones traced."""
+for image, text (whitened) and table models, at batch sizes and text lengths other than the ones traced."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +38,9 @@ def image_model(digits16: np.ndarray, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 def text_model(tmp_path_factory: pytest.TempPathFactory) -> Encoder:
     params = {"preset": "tiny", "max_length": 32, "batch_size": 32}
-    return trained(tmp_path_factory.mktemp("text"), "simcse", params, docstring_data())
+    model = trained(tmp_path_factory.mktemp("text"), "simcse", params, docstring_data())
+    assert model.whitening is not None  # SimCSE serves whitened: every format below must carry it
+    return model
 
 
 @pytest.fixture(scope="module")
