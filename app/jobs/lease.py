@@ -106,12 +106,12 @@ def record_progress(
     history_cap: int = METRICS_HISTORY_CAP,
 ) -> LeaseStatus:
     """Write the latest counters and metrics and append them to the history, thinned to ``history_cap`` step
-        points; ``checkpoint_bytes``, when given, is what the job's working directory now holds; ``eta_seconds``
-        the worker's estimate of the training time left (None: unknown); ``epochs``, when given, the run's epochs
+    points; ``checkpoint_bytes``, when given, is what the job's working directory now holds; ``eta_seconds``
+    the worker's estimate of the training time left (None: unknown); ``epochs``, when given, the run's epochs
     (a ``max_minutes`` run's, once planned).
 
-        Reports, like a renewal, whether the claim is still held and whether a cancel was asked for: progress is
-        written every few seconds, so a cancel is noticed within a few steps rather than at the next renewal.
+    Reports, like a renewal, whether the claim is still held and whether a cancel was asked for: progress is
+    written every few seconds, so a cancel is noticed within a few steps rather than at the next renewal.
     """
     values: dict[str, Any] = {
         "epoch": epoch,

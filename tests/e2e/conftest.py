@@ -12,7 +12,9 @@ from tests.support.processes import ServiceProcess, free_port, wait_for, wait_fo
 
 ADMIN_KEY = "ssk_" + "e2e" * 12
 FAST_LEASES = {
-    "SELFSUP_LEASE_SECONDS": "4",
+    # Short enough that a killed worker's job is re-dispatched within seconds, long enough that a live worker
+    # starved of CPU on a loaded 2-core machine does not lose it (4 s lost live leases three times in a row).
+    "SELFSUP_LEASE_SECONDS": "10",
     "SELFSUP_REAPER_INTERVAL_SECONDS": "1",
     "SELFSUP_PROGRESS_INTERVAL_SECONDS": "0.5",
     "SELFSUP_MAX_DEVICES": "2",  # CPU workers run a 2-device job as two gloo ranks
