@@ -71,7 +71,9 @@ async def create_classifier(
         label_limits=LabelLimits.from_settings(settings),
         limits=TenantLimits.from_settings(settings),
     )
-    return ClassifierOut.from_rows(classifier, service.classifier_job(session, classifier))
+    return ClassifierOut.from_rows(
+        *service.classifier_with_job(session, tenant=caller.tenant, classifier_id=classifier.id)
+    )
 
 
 async def _read_spec(request: Request) -> service.ClassifierSpec:
@@ -115,15 +117,15 @@ def list_classifiers(
     caller: Reader, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[ClassifierOut]:
     rows, total = service.list_classifiers(session, tenant=caller.tenant, limit=page.limit, offset=page.offset)
-    jobs = service.jobs_of(session, rows)
-    items = [ClassifierOut.from_rows(row, jobs[row.job_id]) for row in rows]
+    items = [ClassifierOut.from_rows(row, job) for row, job in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/classifiers/{classifier_id}", response_model=ClassifierOut)
 def get_classifier(caller: Reader, session: SessionDep, classifier_id: str) -> ClassifierOut:
-    classifier = service.get_classifier(session, tenant=caller.tenant, classifier_id=classifier_id)
-    return ClassifierOut.from_rows(classifier, service.classifier_job(session, classifier))
+    return ClassifierOut.from_rows(
+        *service.classifier_with_job(session, tenant=caller.tenant, classifier_id=classifier_id)
+    )
 
 
 @router.delete("/classifiers/{classifier_id}", status_code=204)

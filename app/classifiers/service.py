@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.classifiers.labels import (
@@ -26,10 +25,10 @@ from app.classifiers.labels import (
 from app.classifiers.orm import Classifier
 from app.core.errors import Conflict
 from app.core.ids import new_id
-from app.core.queries import get_owned, paged
 from app.core.storage import Storage
 from app.embedding_runs.orm import EmbeddingRun
 from app.embedding_runs.service import latest_ready_run, ready_run
+from app.jobs.filled_rows import owned_with_job, page_with_jobs
 from app.jobs.orm import Job
 from app.jobs.service import dispatch
 from app.quotas import service as quotas
@@ -164,40 +163,29 @@ def _add_rows(
     return classifier
 
 
-def get_classifier(session: Session, *, tenant: str, classifier_id: str) -> Classifier:
-    """The classifier, or 404 whether it is missing or another tenant's."""
-    return get_owned(session, Classifier, classifier_id, tenant=tenant, kind="classifier")
-
-
-def classifier_job(session: Session, classifier: Classifier) -> Job:
-    return session.get_one(Job, classifier.job_id)
+def classifier_with_job(session: Session, *, tenant: str, classifier_id: str) -> tuple[Classifier, Job]:
+    """The classifier and its job as of one moment (app.jobs.filled_rows says why), or 404."""
+    return owned_with_job(session, Classifier, classifier_id, tenant=tenant, kind="classifier")
 
 
 def ready_classifier(session: Session, *, tenant: str, classifier_id: str) -> Classifier:
     """The classifier if its weights are stored, else 409 naming its status."""
-    classifier = get_classifier(session, tenant=tenant, classifier_id=classifier_id)
-    status = classifier_job(session, classifier).status
-    if status != "succeeded":
-        raise Conflict(f"classifier {classifier_id!r} is {status}; it predicts once it has succeeded")
+    classifier, job = classifier_with_job(session, tenant=tenant, classifier_id=classifier_id)
+    if job.status != "succeeded":
+        raise Conflict(f"classifier {classifier_id!r} is {job.status}; it predicts once it has succeeded")
     return classifier
 
 
-def list_classifiers(session: Session, *, tenant: str, limit: int, offset: int) -> tuple[list[Classifier], int]:
-    query = select(Classifier).where(Classifier.tenant == tenant)
-    order = (Classifier.created_at.desc(), Classifier.id)
-    return paged(session, query, order_by=order, limit=limit, offset=offset)
-
-
-def jobs_of(session: Session, classifiers: list[Classifier]) -> dict[str, Job]:
-    """The classifiers' jobs by id, in one query."""
-    ids = [classifier.job_id for classifier in classifiers]
-    return {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(ids)))} if ids else {}
+def list_classifiers(
+    session: Session, *, tenant: str, limit: int, offset: int
+) -> tuple[list[tuple[Classifier, Job]], int]:
+    return page_with_jobs(session, Classifier, tenant=tenant, limit=limit, offset=offset)
 
 
 def delete_classifier(session: Session, *, tenant: str, storage: Storage, classifier_id: str) -> None:
     """Remove the classifier's files and row (its job row stays, as history); 409 while it is queued or running."""
-    classifier = get_classifier(session, tenant=tenant, classifier_id=classifier_id)
-    status = classifier_job(session, classifier).status
+    classifier, job = classifier_with_job(session, tenant=tenant, classifier_id=classifier_id)
+    status = job.status
     if status in ACTIVE_STATES:
         raise Conflict(f"classifier {classifier_id!r} is {status}; delete it once its training has ended")
     key = classifier.storage_key

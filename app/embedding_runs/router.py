@@ -26,27 +26,24 @@ def create_run(caller: Writer, session: SessionDep, settings: SettingsDep, model
         dtype=body.dtype,
         limits=TenantLimits.from_settings(settings),
     )
-    return RunOut.from_rows(run, service.job_of(session, run))
+    return RunOut.from_rows(*service.run_with_job(session, tenant=caller.tenant, run_id=run.id))
 
 
 @router.get("/embedding-runs", response_model=Page[RunOut])
 def list_runs(caller: Reader, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]) -> Page[RunOut]:
     rows, total = service.list_runs(session, tenant=caller.tenant, limit=page.limit, offset=page.offset)
-    jobs = service.jobs_of(session, rows)
-    items = [RunOut.from_rows(run, jobs[run.job_id]) for run in rows]
+    items = [RunOut.from_rows(run, job) for run, job in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/embedding-runs/{run_id}", response_model=RunOut)
 def get_run(caller: Reader, session: SessionDep, run_id: str) -> RunOut:
-    run = service.get_run(session, tenant=caller.tenant, run_id=run_id)
-    return RunOut.from_rows(run, service.job_of(session, run))
+    return RunOut.from_rows(*service.run_with_job(session, tenant=caller.tenant, run_id=run_id))
 
 
 @router.post("/embedding-runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut)
 def cancel_run(caller: Writer, session: SessionDep, run_id: str) -> RunOut:
-    run = service.cancel_run(session, tenant=caller.tenant, run_id=run_id)
-    return RunOut.from_rows(run, service.job_of(session, run))
+    return RunOut.from_rows(*service.cancel_run(session, tenant=caller.tenant, run_id=run_id))
 
 
 @router.delete("/embedding-runs/{run_id}", status_code=204)

@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, FieldErrors
 from app.core.ids import new_id
-from app.core.queries import get_owned, paged
+from app.core.queries import get_owned
 from app.core.storage import Storage
 from app.datasets.orm import Dataset
 from app.datasets.service import get_dataset
 from app.embedding_runs.files import storage_key
 from app.embedding_runs.orm import EmbeddingRun
+from app.jobs.filled_rows import owned_with_job, page_with_jobs
 from app.jobs.orm import Job
 from app.jobs.service import dispatch, request_cancel
 from app.models.aliases import resolve_model
@@ -89,16 +90,16 @@ def get_run(session: Session, *, tenant: str, run_id: str) -> EmbeddingRun:
     return get_owned(session, EmbeddingRun, run_id, tenant=tenant, kind="embedding run")
 
 
-def job_of(session: Session, run: EmbeddingRun) -> Job:
-    return session.get_one(Job, run.job_id)
+def run_with_job(session: Session, *, tenant: str, run_id: str) -> tuple[EmbeddingRun, Job]:
+    """The run and its job as of one moment (app.jobs.filled_rows says why), or 404."""
+    return owned_with_job(session, EmbeddingRun, run_id, tenant=tenant, kind="embedding run")
 
 
 def ready_run(session: Session, *, tenant: str, run_id: str) -> EmbeddingRun:
     """The run if its vectors are stored, else 409 naming its status."""
-    run = get_run(session, tenant=tenant, run_id=run_id)
-    status = job_of(session, run).status
-    if status != "succeeded":
-        raise Conflict(f"embedding run {run_id!r} is {status}; its vectors are there once it has succeeded")
+    run, job = run_with_job(session, tenant=tenant, run_id=run_id)
+    if job.status != "succeeded":
+        raise Conflict(f"embedding run {run_id!r} is {job.status}; its vectors are there once it has succeeded")
     return run
 
 
@@ -120,29 +121,21 @@ def latest_ready_run(session: Session, *, tenant: str, model_name: str, dataset_
     return run
 
 
-def list_runs(session: Session, *, tenant: str, limit: int, offset: int) -> tuple[list[EmbeddingRun], int]:
-    query = select(EmbeddingRun).where(EmbeddingRun.tenant == tenant)
-    order = (EmbeddingRun.created_at.desc(), EmbeddingRun.id)
-    return paged(session, query, order_by=order, limit=limit, offset=offset)
+def list_runs(session: Session, *, tenant: str, limit: int, offset: int) -> tuple[list[tuple[EmbeddingRun, Job]], int]:
+    return page_with_jobs(session, EmbeddingRun, tenant=tenant, limit=limit, offset=offset)
 
 
-def jobs_of(session: Session, runs: list[EmbeddingRun]) -> dict[str, Job]:
-    """The runs' jobs by id, in one query."""
-    ids = [run.job_id for run in runs]
-    return {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(ids)))} if ids else {}
-
-
-def cancel_run(session: Session, *, tenant: str, run_id: str) -> EmbeddingRun:
+def cancel_run(session: Session, *, tenant: str, run_id: str) -> tuple[EmbeddingRun, Job]:
     """A queued run ends at once; a running one is flagged and its worker stops after the batch in hand."""
-    run = get_run(session, tenant=tenant, run_id=run_id)
-    request_cancel(session, job=job_of(session, run), what=f"embedding run {run_id!r}")
-    return run
+    _, job = run_with_job(session, tenant=tenant, run_id=run_id)
+    request_cancel(session, job=job, what=f"embedding run {run_id!r}")
+    return run_with_job(session, tenant=tenant, run_id=run_id)
 
 
 def delete_run(session: Session, *, tenant: str, storage: Storage, run_id: str) -> None:
     """Remove the run's files and row (its job row stays, as history); 409 while it is queued or running."""
-    run = get_run(session, tenant=tenant, run_id=run_id)
-    status = job_of(session, run).status
+    run, job = run_with_job(session, tenant=tenant, run_id=run_id)
+    status = job.status
     if status in ACTIVE_STATES:
         raise Conflict(f"embedding run {run_id!r} is {status}; cancel it first, then delete it")
     key = run.storage_key
