@@ -27,6 +27,11 @@ class Models:
         """By id or by one of the tenant's aliases."""
         return cast(Model, self._transport.request("GET", f"/v1/models/{model}"))
 
+    def delete(self, model: str) -> None:
+        """Delete the model and its files; ``ConflictError`` naming what still uses it (aliases, embedding runs,
+        classifiers, a distillation learning from it)."""
+        self._transport.request("DELETE", f"/v1/models/{model}")
+
     def set_alias(self, model: str, alias: str) -> dict[str, Any]:
         return cast(dict[str, Any], self._transport.request("PUT", f"/v1/models/{model}/alias", json={"alias": alias}))
 

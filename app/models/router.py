@@ -3,9 +3,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from app.auth.deps import Reader, Writer
-from app.core.deps import SessionDep
+from app.core.deps import SessionDep, StorageDep
 from app.core.pagination import Page, PageParams, page_params
-from app.models import aliases, service
+from app.models import aliases, deletion, service
 from app.models.schemas import AliasIn, AliasOut, ModelOut
 
 router = APIRouter(prefix="/v1", tags=["models"])
@@ -26,6 +26,14 @@ def get_model(caller: Reader, session: SessionDep, model_id: str) -> ModelOut:
     row = service.get_model(session, tenant=caller.tenant, model_id=model_id)
     names = aliases.aliases_by_model(session, tenant=caller.tenant, model_ids=[row.id])
     return ModelOut.from_row(row, aliases=names.get(row.id, []))
+
+
+@router.delete("/models/{model_id}", status_code=204)
+def delete_model(caller: Writer, session: SessionDep, storage: StorageDep, model_id: str) -> Response:
+    """Delete the model and its files, freeing its share of the storage quota. 409 while an alias points at it,
+    an embedding run or classifier was made with it, or a queued or running distillation learns from it."""
+    deletion.delete_model(session, tenant=caller.tenant, storage=storage, model_id=model_id)
+    return Response(status_code=204)
 
 
 @router.put("/models/{model_id}/alias", response_model=AliasOut)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from selfsup_client import Client, NotFoundError, RateLimitedError, Retry, ValidationError
+from selfsup_client import Client, ConflictError, NotFoundError, RateLimitedError, Retry, ValidationError
 from tests.e2e.conftest import ADMIN_KEY, Stack, StackFactory
 from tests.support.images import digit_pngs, zip_bytes
 
@@ -47,6 +47,7 @@ def test_the_client_against_a_real_api_and_worker(client: Client, stack: Stack, 
     embeds_as_the_route_does(client, stack, str(finished["model_id"]))
     refusals_become_exceptions_with_the_servers_message(client, dataset)
     retries_what_the_server_refuses_for_now(client, stack, dataset, finished["id"])
+    deletes_a_model_once_nothing_uses_it(client, str(finished["model_id"]))
 
 
 def uploads_whole_and_resumable(client: Client, stack: Stack, tmp_path: Path) -> str:
@@ -84,6 +85,17 @@ def refusals_become_exceptions_with_the_servers_message(client: Client, dataset:
     with pytest.raises(ValidationError) as invalid:
         client.jobs.submit(dataset, "simclr", {"epochs": 0})
     assert invalid.value.status == 422 and "epochs" in invalid.value.message
+
+
+def deletes_a_model_once_nothing_uses_it(client: Client, model_id: str) -> None:
+    client.models.set_alias(model_id, "prod")
+    with pytest.raises(ConflictError) as in_use:
+        client.models.delete(model_id)
+    assert in_use.value.status == 409 and "alias 'prod' points at it" in in_use.value.message
+    client.models.delete_alias("prod")
+    client.models.delete(model_id)
+    with pytest.raises(NotFoundError):
+        client.models.get(model_id)
 
 
 def retries_what_the_server_refuses_for_now(client: Client, stack: Stack, dataset: str, finished: str) -> None:

@@ -1,0 +1,104 @@
+"""DELETE /v1/models/{id} on PostgreSQL and real files: the row and files go and the quota is freed; while an
+alias, an embedding run or a distillation still uses the model, a 409 names each and nothing is removed."""
+
+import base64
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.db import session_factory
+from app.models.orm import RegisteredModel
+from app.quotas.service import stored_bytes
+from tests.conftest import new_key
+from tests.support.embedding_runs import embed_pending, start_run
+from tests.support.images import digit_pngs
+from tests.support.jobs import train_image_model, upload_digits
+
+
+@pytest.fixture
+def model_id(client: TestClient) -> str:
+    return train_image_model(client, count=32, batch_size=16)
+
+
+def model_files(service_env: dict[str, str], model_id: str) -> Path:
+    return Path(service_env["SELFSUP_DATA_DIR"]) / "blobs" / "models" / model_id
+
+
+def tenant_bytes() -> int:
+    with session_factory()() as session:
+        return stored_bytes(session, tenant="acme")
+
+
+def model_bytes(model_id: str) -> int:
+    with session_factory()() as session:
+        return session.get_one(RegisteredModel, model_id).size_bytes
+
+
+def assert_untouched(client: TestClient, service_env: dict[str, str], model_id: str) -> None:
+    assert client.get(f"/v1/models/{model_id}").status_code == 200
+    assert any(model_files(service_env, model_id).iterdir()), "the model's files were removed"
+
+
+def test_a_deleted_model_is_gone_with_its_files_and_its_quota_share(
+    client: TestClient, service_env: dict[str, str], model_id: str
+) -> None:
+    size, before = model_bytes(model_id), tenant_bytes()
+    assert size > 0 and model_files(service_env, model_id).is_dir()
+
+    assert client.delete(f"/v1/models/{model_id}").status_code == 204
+    assert client.get(f"/v1/models/{model_id}").status_code == 404
+    assert model_id not in [m["id"] for m in client.get("/v1/models").json()["items"]]
+    assert not model_files(service_env, model_id).exists()
+    assert tenant_bytes() == before - size
+    image = base64.b64encode(digit_pngs(1)[0][1]).decode()
+    assert client.post(f"/v1/models/{model_id}/embed", json={"inputs": [image]}).status_code == 404
+    assert client.delete(f"/v1/models/{model_id}").status_code == 404
+
+
+def test_an_alias_keeps_its_model_until_it_is_removed(
+    client: TestClient, service_env: dict[str, str], model_id: str
+) -> None:
+    assert client.put(f"/v1/models/{model_id}/alias", json={"alias": "prod"}).status_code == 200
+    refused = client.delete(f"/v1/models/{model_id}")
+    assert refused.status_code == 409 and "alias 'prod' points at it" in refused.json()["detail"]
+    assert_untouched(client, service_env, model_id)
+    assert client.delete("/v1/aliases/prod").status_code == 204
+    assert client.delete(f"/v1/models/{model_id}").status_code == 204
+
+
+def test_an_embedding_run_keeps_its_model_until_it_is_deleted(
+    client: TestClient, service_env: dict[str, str], model_id: str
+) -> None:
+    run = start_run(client, model_id, upload_digits(client, 16)["id"])
+    assert embed_pending() == ["succeeded"]
+    refused = client.delete(f"/v1/models/{model_id}")
+    assert refused.status_code == 409 and "1 embedding run embedded with it" in refused.json()["detail"]
+    assert_untouched(client, service_env, model_id)
+    assert client.delete(f"/v1/embedding-runs/{run['id']}").status_code == 204
+    assert client.delete(f"/v1/models/{model_id}").status_code == 204
+
+
+def test_a_waiting_distillation_keeps_its_teacher(
+    client: TestClient, service_env: dict[str, str], model_id: str
+) -> None:
+    student = {"backbone": "tiny_cnn", "epochs": 1, "batch_size": 16, "teacher": model_id}
+    body = {"dataset_id": upload_digits(client, 16)["id"], "method": "distill", "params": student}
+    job = client.post("/v1/jobs", json=body)
+    assert job.status_code == 202, job.text
+    refused = client.delete(f"/v1/models/{model_id}")
+    assert refused.status_code == 409 and f"job {job.json()['id']!r} is distilling from it" in refused.json()["detail"]
+    assert_untouched(client, service_env, model_id)
+    assert client.post(f"/v1/jobs/{job.json()['id']}/cancel").status_code == 202
+    assert client.delete(f"/v1/models/{model_id}").status_code == 204
+
+
+def test_another_tenants_model_cannot_be_deleted(
+    client: TestClient, service_env: dict[str, str], model_id: str
+) -> None:
+    outsider = TestClient(client.app, headers={"Authorization": f"Bearer {new_key(tenant='globex')}"})
+    refused = outsider.delete(f"/v1/models/{model_id}")
+    assert refused.status_code == 404 and refused.json()["detail"] == f"model {model_id!r} not found"
+    reader = TestClient(client.app, headers={"Authorization": f"Bearer {new_key(scopes=('read',))}"})
+    assert reader.delete(f"/v1/models/{model_id}").status_code == 403
+    assert_untouched(client, service_env, model_id)
