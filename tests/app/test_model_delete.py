@@ -35,6 +35,12 @@ def model_bytes(model_id: str) -> int:
         return session.get_one(RegisteredModel, model_id).size_bytes
 
 
+def assert_refused_for(client: TestClient, service_env: dict[str, str], model_id: str, reason: str) -> None:
+    refused = client.delete(f"/v1/models/{model_id}")
+    assert refused.status_code == 409 and reason in refused.json()["detail"], refused.text
+    assert_untouched(client, service_env, model_id)
+
+
 def assert_untouched(client: TestClient, service_env: dict[str, str], model_id: str) -> None:
     assert client.get(f"/v1/models/{model_id}").status_code == 200
     assert any(model_files(service_env, model_id).iterdir()), "the model's files were removed"
@@ -60,9 +66,7 @@ def test_an_alias_keeps_its_model_until_it_is_removed(
     client: TestClient, service_env: dict[str, str], model_id: str
 ) -> None:
     assert client.put(f"/v1/models/{model_id}/alias", json={"alias": "prod"}).status_code == 200
-    refused = client.delete(f"/v1/models/{model_id}")
-    assert refused.status_code == 409 and "alias 'prod' points at it" in refused.json()["detail"]
-    assert_untouched(client, service_env, model_id)
+    assert_refused_for(client, service_env, model_id, "alias 'prod' points at it")
     assert client.delete("/v1/aliases/prod").status_code == 204
     assert client.delete(f"/v1/models/{model_id}").status_code == 204
 
@@ -72,9 +76,7 @@ def test_an_embedding_run_keeps_its_model_until_it_is_deleted(
 ) -> None:
     run = start_run(client, model_id, upload_digits(client, 16)["id"])
     assert embed_pending() == ["succeeded"]
-    refused = client.delete(f"/v1/models/{model_id}")
-    assert refused.status_code == 409 and "1 embedding run embedded with it" in refused.json()["detail"]
-    assert_untouched(client, service_env, model_id)
+    assert_refused_for(client, service_env, model_id, "1 embedding run embedded with it")
     assert client.delete(f"/v1/embedding-runs/{run['id']}").status_code == 204
     assert client.delete(f"/v1/models/{model_id}").status_code == 204
 
@@ -86,9 +88,7 @@ def test_a_waiting_distillation_keeps_its_teacher(
     body = {"dataset_id": upload_digits(client, 16)["id"], "method": "distill", "params": student}
     job = client.post("/v1/jobs", json=body)
     assert job.status_code == 202, job.text
-    refused = client.delete(f"/v1/models/{model_id}")
-    assert refused.status_code == 409 and f"job {job.json()['id']!r} is distilling from it" in refused.json()["detail"]
-    assert_untouched(client, service_env, model_id)
+    assert_refused_for(client, service_env, model_id, f"job {job.json()['id']!r} is distilling from it")
     assert client.post(f"/v1/jobs/{job.json()['id']}/cancel").status_code == 202
     assert client.delete(f"/v1/models/{model_id}").status_code == 204
 
