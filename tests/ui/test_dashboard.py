@@ -1,7 +1,8 @@
 """A user's walk through the dashboard in headless Chromium, against a real API and worker: sign in, upload a
 digits zip through the page, start a tiny job, watch its phase, time left, progress and loss curve update and
 its summary sentence appear, name the model, embed a file and download an export on its page, embed the
-dataset and see its quality report and map, upload a table and see its rows, create and revoke a key. Any
+dataset and see its quality report and map, upload a table and see its rows, create and revoke a key, and
+cancel a long job from its page. Any
 console error, page error or failed request fails the test. Screenshots of each page are saved under the
 test's output folder (and the job page's to docs/dashboard.png with UPDATE_DOCS_SCREENSHOT=1)."""
 
@@ -127,6 +128,19 @@ def create_and_revoke_key(page: Page, shots: Path) -> None:
     expect(made.locator("td").last).to_have_text("revoked")
 
 
+def cancel_from_page(page: Page) -> None:
+    """A job that would train for hours, started from the dataset panel and stopped by the job page's button."""
+    page.click("a[href='#/datasets']")
+    page.click("#datasets tr[data-dataset] a >> text=digits")
+    page.fill("#start-job textarea[name=params]", json.dumps({**JOB_PARAMS, "epochs": 10_000}))
+    page.click("#start-job button")
+    expect(page.locator("#job-status")).to_have_text("running", timeout=SLOW_MS)
+    page.get_by_role("button", name="Cancel job").click()
+    expect(page.locator("#job-status")).to_have_text("canceled", timeout=SLOW_MS)
+    expect(page.locator("#job .outcome")).to_have_text("Canceled.")
+    expect(page.locator("#job-cancel")).to_have_count(0)
+
+
 # Nothing here tests failover: leases long enough that a busy machine does not hand the job to a new attempt.
 RUN_TIMEOUT_MS = 180_000  # embedding 120 digits is seconds of work; the bound is for a machine several-fold slower
 CALM_LEASES = {"SELFSUP_LEASE_SECONDS": "60", "SELFSUP_REAPER_INTERVAL_SECONDS": "10"}
@@ -195,6 +209,7 @@ def test_dashboard_walkthrough(make_stack: StackFactory, tmp_path: Path) -> None
         upload_table(page, table)
         page.screenshot(path=shots / "datasets-table.png", full_page=True)
         create_and_revoke_key(page, shots)
+        cancel_from_page(page)
         browser.close()
     assert problems.problems == []
     if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":

@@ -38,6 +38,22 @@ function details(job) {
   return el("table", { class: "fields" }, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));
 }
 
+// A running job stops after the step in hand (its worker sees the flag), a queued one at once; either way the
+// page shows it through the same stream that shows every other change.
+function cancelControl(view) {
+  const job = view.job;
+  if (TERMINAL.includes(job.status)) return null;
+  if (job.cancel_requested) return el("p", { class: "muted", id: "job-cancel" }, "Cancel requested: stopping after the step in hand.");
+  const cancel = async () => {
+    try {
+      view.showJob(await api(`${view.path}/cancel`, { method: "POST" }));
+    } catch (error) {
+      replace(view.errors, errorBox(error));
+    }
+  };
+  return el("p", { id: "job-cancel" }, el("button", { type: "button", onclick: cancel }, "Cancel job"));
+}
+
 function collapseWarning(job, points) {
   const reported = [job.metrics, ...points.map((p) => p.values)].reverse().find((v) => v && v.warning);
   return reported ? el("p", { class: "warning", id: "collapse-warning" }, `Collapse warning: ${reported.warning}`) : null;
@@ -64,7 +80,7 @@ class JobView {
 
   showJob(job) {
     this.job = job;
-    replace(this.head, el("h1", {}, `Job ${job.name || job.id}`), outcome(job), details(job));
+    replace(this.head, el("h1", {}, `Job ${job.name || job.id}`), outcome(job), details(job), cancelControl(this));
     this.redraw();
   }
 
