@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.core.cache import BlobCache
@@ -32,8 +33,21 @@ CHUNK_BYTES = 1 << 20
 RETRY_AFTER_SECONDS = 5
 
 
+def exports_prefix(model_id: str) -> str:
+    return f"exports/{model_id}"
+
+
 def export_key(model_id: str, fmt: str) -> str:
-    return f"exports/{model_id}/{fmt}.zip"
+    return f"{exports_prefix(model_id)}/{fmt}.zip"
+
+
+def count_stored_bytes(session: Session, storage: Storage, model: RegisteredModel) -> None:
+    """Set the model's share of its tenant's storage quota, its files and its export archives, from what is
+    stored; commits. Counted from the listing, not added to: two servers building one archive count it once."""
+    stored = [*storage.list(model.storage_key), *storage.list(exports_prefix(model.id))]
+    counted = update(RegisteredModel).where(RegisteredModel.id == model.id)
+    session.execute(counted.values(size_bytes=sum(item.size for item in stored)))
+    session.commit()
 
 
 def _graphs(write: Callable[..., Path], suffix: str) -> Callable[[Encoder, Path], None]:
@@ -84,14 +98,13 @@ class Exporter:
         self._busy = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
 
-    def ensure(self, *, model: RegisteredModel, fmt: str, card: dict[str, Any]) -> str:
-        """The storage key of ``model``'s archive in ``fmt``, built now if it is not stored yet."""
-        key = export_key(model.id, fmt)
-        if self.storage.exists(key):
-            return key
+    def is_built(self, model: RegisteredModel, fmt: str) -> bool:
+        return self.storage.exists(export_key(model.id, fmt))
+
+    def build(self, *, model: RegisteredModel, fmt: str, card: dict[str, Any]) -> None:
+        """Store ``model``'s archive in ``fmt`` (over any there is: the caller asks only when it is missing)."""
         with self.building():
-            self._pool.submit(self._build, model.storage_key, fmt, card, key).result()
-        return key
+            self._pool.submit(self._build, model.storage_key, fmt, card, export_key(model.id, fmt)).result()
 
     @contextmanager
     def building(self) -> Iterator[None]:

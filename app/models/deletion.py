@@ -14,6 +14,7 @@ from app.classifiers.orm import Classifier
 from app.core.errors import Conflict
 from app.core.storage import Storage
 from app.embedding_runs.orm import EmbeddingRun
+from app.exports.service import exports_prefix
 from app.jobs.orm import Job
 from app.models.orm import ModelAlias, RegisteredModel
 from app.models.service import get_model
@@ -23,7 +24,8 @@ ACTIVE_STATES = ("queued", "running")
 
 
 def delete_model(session: Session, *, tenant: str, storage: Storage, model_id: str) -> None:
-    """Remove the model's row, then its files; 404 when the tenant has no such model, 409 naming what uses it."""
+    """Remove the model's row, then its files and export archives; 404 when the tenant has no such model, 409
+    naming what uses it."""
     model = get_model(session, tenant=tenant, model_id=model_id)
     lock_tenant(session, tenant=tenant)  # a distillation submitted meanwhile waits, then finds no teacher
     uses = model_uses(session, model)
@@ -37,6 +39,7 @@ def delete_model(session: Session, *, tenant: str, storage: Storage, model_id: s
         session.rollback()
         raise Conflict(f"model {model_id!r} came into use while it was being deleted; nothing was removed") from None
     storage.delete(key)  # after the commit: a failed commit must not leave a row without its files
+    storage.delete(exports_prefix(model_id))
 
 
 def model_uses(session: Session, model: RegisteredModel) -> list[str]:

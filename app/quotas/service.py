@@ -116,7 +116,8 @@ def check_stored_bytes(session: Session, *, tenant: str, limits: TenantLimits, a
         what = f"this adds {adding} bytes to the {used}" if adding else f"{used} bytes are"
         raise QuotaExceeded(
             f"storage limit reached: {what} stored, and the limit is {limit} bytes per tenant "
-            "(datasets, models, checkpoints and unfinished uploads); delete datasets or uploads to make room"
+            "(datasets, models and their exports, checkpoints, unfinished uploads); delete datasets, models or uploads "
+            "to make room"
         )
 
 

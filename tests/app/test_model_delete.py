@@ -1,5 +1,6 @@
-"""DELETE /v1/models/{id} on PostgreSQL and real files: the row and files go and the quota is freed; while an
-alias, an embedding run or a distillation still uses the model, a 409 names each and nothing is removed."""
+"""DELETE /v1/models/{id} on PostgreSQL and real files: the row, its files and its export archives go and the
+quota is freed; while an alias, an embedding run or a distillation still uses the model, a 409 names each and
+nothing is removed. A model's export archives count against its tenant's quota."""
 
 import base64
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.core import config
 from app.core.db import session_factory
 from app.models.orm import RegisteredModel
 from app.quotas.service import stored_bytes
@@ -49,13 +51,16 @@ def assert_untouched(client: TestClient, service_env: dict[str, str], model_id: 
 def test_a_deleted_model_is_gone_with_its_files_and_its_quota_share(
     client: TestClient, service_env: dict[str, str], model_id: str
 ) -> None:
+    exported = client.get(f"/v1/models/{model_id}/export", params={"format": "safetensors"})
+    assert exported.status_code == 200, exported.text
+    exports = Path(service_env["SELFSUP_DATA_DIR"]) / "blobs" / "exports" / model_id
     size, before = model_bytes(model_id), tenant_bytes()
-    assert size > 0 and model_files(service_env, model_id).is_dir()
+    assert size > len(exported.content) and model_files(service_env, model_id).is_dir() and exports.is_dir()
 
     assert client.delete(f"/v1/models/{model_id}").status_code == 204
     assert client.get(f"/v1/models/{model_id}").status_code == 404
     assert model_id not in [m["id"] for m in client.get("/v1/models").json()["items"]]
-    assert not model_files(service_env, model_id).exists()
+    assert not model_files(service_env, model_id).exists() and not exports.exists()
     assert tenant_bytes() == before - size
     image = base64.b64encode(digit_pngs(1)[0][1]).decode()
     assert client.post(f"/v1/models/{model_id}/embed", json={"inputs": [image]}).status_code == 404
@@ -102,3 +107,21 @@ def test_another_tenants_model_cannot_be_deleted(
     reader = TestClient(client.app, headers={"Authorization": f"Bearer {new_key(scopes=('read',))}"})
     assert reader.delete(f"/v1/models/{model_id}").status_code == 403
     assert_untouched(client, service_env, model_id)
+
+
+def test_an_export_archive_counts_against_the_quota_and_is_not_built_past_it(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, model_id: str
+) -> None:
+    encoder_only = model_bytes(model_id)
+    archive = client.get(f"/v1/models/{model_id}/export", params={"format": "safetensors"}).content
+    assert model_bytes(model_id) == encoder_only + len(archive)
+    again = client.get(f"/v1/models/{model_id}/export", params={"format": "safetensors"})
+    assert again.content == archive and model_bytes(model_id) == encoder_only + len(archive), "counted once"
+
+    monkeypatch.setenv("SELFSUP_TENANT_MAX_STORED_BYTES", str(tenant_bytes()))
+    config.get_settings.cache_clear()
+    refused = client.get(f"/v1/models/{model_id}/export", params={"format": "onnx"})
+    assert refused.status_code == 429 and "storage limit" in refused.json()["detail"], refused.text
+    assert model_bytes(model_id) == encoder_only + len(archive), "the refused build stored nothing"
+    kept = client.get(f"/v1/models/{model_id}/export", params={"format": "safetensors"})
+    assert kept.status_code == 200 and kept.content == archive, "a built archive still streams"
