@@ -11,7 +11,12 @@ from torch import nn
 from selfsup.encoders import register_encoder_kind
 from selfsup.params import CommonParams
 from selfsup.tabular.batch import TableBatch
-from selfsup.tabular.numeric_embeddings import NumericEmbeddingName, create_numeric_embeddings, embedding_width
+from selfsup.tabular.numeric_embeddings import (
+    NumericEmbeddingName,
+    NumericTokens,
+    create_numeric_embeddings,
+    embedding_width,
+)
 from selfsup.tabular.schema import TableSchema
 
 TableEncoderName = Literal["mlp", "ft_transformer"]
@@ -91,19 +96,6 @@ class CategoryEmbeddings(nn.Module):
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         return self.table(codes + self.offsets)  # (B, Fc, E)
-
-
-class NumericTokens(nn.Module):
-    """FT-Transformer's feature tokenizer for numerics: token_j = x_j * W_j + b_j. (B, Fn) -> (B, Fn, D)."""
-
-    def __init__(self, num_numeric: int, dim: int) -> None:
-        super().__init__()
-        bound = dim**-0.5
-        self.weight = nn.Parameter(torch.empty(num_numeric, dim).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(num_numeric, dim).uniform_(-bound, bound))
-
-    def forward(self, numeric: torch.Tensor) -> torch.Tensor:
-        return numeric.unsqueeze(-1) * self.weight + self.bias  # (B, Fn, D)
 
 
 class TabularMLP(nn.Module):

@@ -16,8 +16,8 @@ from torch import nn
 NumericEmbeddingName = Literal["none", "linear", "periodic"]
 
 
-class LinearReLUEmbeddings(nn.Module):
-    """The paper's "LR": e_j = ReLU(x_j * w_j + b_j), one (w_j, b_j) in R^D per feature. (B, Fn) -> (B, Fn, D)."""
+class NumericTokens(nn.Module):
+    """FT-Transformer's feature tokenizer for numerics: token_j = x_j * W_j + b_j. (B, Fn) -> (B, Fn, D)."""
 
     def __init__(self, num_numeric: int, dim: int) -> None:
         super().__init__()
@@ -26,7 +26,15 @@ class LinearReLUEmbeddings(nn.Module):
         self.bias = nn.Parameter(torch.empty(num_numeric, dim).uniform_(-bound, bound))
 
     def forward(self, numeric: torch.Tensor) -> torch.Tensor:
-        return torch.relu(numeric.unsqueeze(-1) * self.weight + self.bias)  # (B, Fn, D)
+        return numeric.unsqueeze(-1) * self.weight + self.bias  # (B, Fn, D)
+
+
+class LinearReLUEmbeddings(NumericTokens):
+    """The paper's "LR": e_j = ReLU(x_j * w_j + b_j), the ReLU of FT-Transformer's numeric tokens (same
+    parameters, same names in a state dict). (B, Fn) -> (B, Fn, D)."""
+
+    def forward(self, numeric: torch.Tensor) -> torch.Tensor:
+        return torch.relu(super().forward(numeric))  # (B, Fn, D)
 
 
 class PeriodicEmbeddings(nn.Module):

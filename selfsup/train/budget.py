@@ -11,11 +11,12 @@ rather than training a different schedule), and the learning-rate schedule spans
 import math
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from selfsup.errors import SelfSupError
+from selfsup.params import MAX_EPOCHS
 
 TIMED_STEPS = 5
 WARMUP_STEPS = 1
@@ -130,6 +131,27 @@ class StepBudget:
         )
         return self.plan
 
+    def plan_once_measured(
+        self, *, done_steps: int, done_epochs: int, steps_per_epoch: int, epoch_end: Callable[[], object]
+    ) -> bool:
+        """Once the first steps are timed and not before, time one ``epoch_end`` (the probe and a checkpoint)
+        and fix the plan; whether this call planned (the caller then spans its schedule over the plan)."""
+        if self.plan is not None or not self.measured:
+            return False
+        self.fix(
+            done_steps=done_steps,
+            done_epochs=done_epochs,
+            steps_per_epoch=steps_per_epoch,
+            epoch_end_s=self.time(epoch_end),
+            max_epochs=MAX_EPOCHS,
+        )
+        return True
+
     def _now(self) -> float:
         self.sync()
         return self.clock()
+
+
+def step_timing(budget: StepBudget | None) -> AbstractContextManager[None]:
+    """Around one step: a ``max_minutes`` run's timing of it; nothing for a run without a budget."""
+    return budget.timing() if budget is not None else nullcontext()

@@ -3,7 +3,6 @@
 import itertools
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -15,12 +14,12 @@ from selfsup.data.base import TrainingData
 from selfsup.data.batches import EpochBatches
 from selfsup.data.image_data import as_training_data
 from selfsup.device import autocast_for, keep_freed_memory, memory_format_for, pick_device, resident_budget
-from selfsup.errors import CheckpointError, ParamError, SelfSupError, TrainingDiverged
+from selfsup.errors import ParamError, SelfSupError, TrainingDiverged
 from selfsup.eval import DEFAULT_PROBE_SIZE, RepresentationProbe
 from selfsup.methods import MethodSpec, get_method
 from selfsup.methods.base import SSLMethod
 from selfsup.params import MAX_EPOCHS, params_to_dict
-from selfsup.train.budget import BudgetPlan, StepBudget
+from selfsup.train.budget import BudgetPlan, StepBudget, step_timing
 from selfsup.train.checkpoint import (
     CHECKPOINT_FORMAT,
     load_payload,
@@ -35,6 +34,7 @@ from selfsup.train.memory import out_of_memory_as_error
 from selfsup.train.optim import build_optimizer, build_schedule, clip_gradients, set_weight_decay
 from selfsup.train.prefetch import DEFAULT_DEPTH, Prefetcher, staging_for
 from selfsup.train.readout import DEFAULT_LOSS_EVERY, StepReadout
+from selfsup.train.run_payload import check_same_run, checkpoint_payload
 from selfsup.train.start import build_method, initial_method
 from selfsup.train.whiten import fit_whitening
 
@@ -194,7 +194,10 @@ class Trainer:
                 for indices, staged in batches:
                     if self.ranks.any(self.hooks.should_stop()):
                         return self._finish("canceled", metrics)
-                    with out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device), self._timing():
+                    with (
+                        out_of_memory_as_error(batch_size=self.params.batch_size, device=self.device),
+                        step_timing(self.budget),
+                    ):
                         loss, lr = self._step(self.staging.receive(staged))
                     samples = len(indices) * self.ranks.world_size
                     metrics = self._record(loss, lr, samples=samples, waited_s=batches.last_wait_s)
@@ -238,32 +241,24 @@ class Trainer:
             itertools.islice(batches, self.total_steps - self.step), self.staging.stage, depth=self.prefetch
         )
 
-    def _timing(self) -> AbstractContextManager[None]:
-        return self.budget.timing() if self.budget is not None else nullcontext()
-
     def _budget_spent(self) -> bool:
         """A ``max_minutes`` run plans once its first steps are timed, and then ends the epoch under way when
-        the planned steps are done (that epoch's batches were counted out before its end was known)."""
+        the planned steps are done (that epoch's batches were counted out before its end was known). On
+        planning, the schedule spans the plan from the first step, and the plan is checkpointed at once, so
+        that no later checkpoint lacks it."""
         assert self.budget is not None
-        if self.budget.plan is None and self.budget.measured:
-            self._plan_budget(self.budget)
-        return self.budget.plan is not None and self.step >= self.total_steps
-
-    def _plan_budget(self, budget: StepBudget) -> None:
-        """Time one epoch end (probe, checkpoint), fix the plan, span the schedule over it from the first step,
-        and checkpoint the plan at once, so that no later checkpoint lacks it."""
-        epoch_end_s = budget.time(lambda: (self.evaluate_representation(), self.save_checkpoint()))
-        budget.fix(
+        planned = self.budget.plan_once_measured(
             done_steps=self.step,
             done_epochs=self.epoch,
             steps_per_epoch=len(self.batches),
-            epoch_end_s=epoch_end_s,
-            max_epochs=MAX_EPOCHS,
+            epoch_end=lambda: (self.evaluate_representation(), self.save_checkpoint()),
         )
-        self.scheduler = build_schedule(self.optimizer, self.params, len(self.batches), total_steps=self.total_steps)
-        for _ in range(self.step):  # to where the run is (its few steps so far followed a longer schedule)
-            self.scheduler.step()
-        self.save_checkpoint()
+        if planned:
+            self.scheduler = build_schedule(
+                self.optimizer, self.params, len(self.batches), total_steps=self.total_steps, at_step=self.step
+            )
+            self.save_checkpoint()
+        return self.budget.plan is not None and self.step >= self.total_steps
 
     def _sync_device(self) -> None:
         if self.device.type == "cuda":
@@ -320,22 +315,18 @@ class Trainer:
         rank_rng = self.ranks.rng_states(rng_state())
         if not self.ranks.is_main:
             return self.checkpoint_path
-        payload = {
-            "format": CHECKPOINT_FORMAT,
-            "method": self.spec.name,
-            "params": params_to_dict(self.params),
-            "backbone": self.model.backbone.spec.to_dict(),
-            "data": self.data.describe(),
-            "assets": self.data.serving_assets(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "progress": {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch},
-            "max_steps": self.max_steps,
-            "budget_plan": self.budget.plan.to_dict() if self.budget and self.budget.plan else None,
-            "rng": rng_state(),
-            **({"rank_rng": rank_rng} if rank_rng is not None else {}),
-        }
+        payload = checkpoint_payload(
+            method=self.spec.name,
+            params=self.params,
+            model=self.model,
+            data=self.data,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            progress={"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch},
+            max_steps=self.max_steps,
+            budget_plan=self.budget.plan if self.budget else None,
+            rank_rng=rank_rng,
+        )
         if save_atomically(payload, self.checkpoint_path, may_publish=self.hooks.may_publish_checkpoint):
             self.hooks.on_checkpoint(self.checkpoint_path, self.progress())
         return self.checkpoint_path
@@ -343,14 +334,14 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Restore every stateful object from a checkpoint of this same run."""
         payload = load_payload(path, CHECKPOINT_FORMAT)
-        if payload["method"] != self.spec.name or not self._same_params(payload["params"]):
-            raise CheckpointError(f"{path} belongs to a different run (method or params differ)")
-        if payload.get("max_steps") != self.max_steps:  # checkpoints from before the option have none
-            raise CheckpointError(
-                f"{path} belongs to a different run (max_steps {payload.get('max_steps')}, not {self.max_steps})"
-            )
-        if payload["data"]["num_items"] != len(self.data):
-            raise CheckpointError(f"{path} was trained on {payload['data']['num_items']} items, not {len(self.data)}")
+        check_same_run(
+            path,
+            payload,
+            method=self.spec.name,
+            same_params=self._same_params(payload["params"]),
+            max_steps=self.max_steps,
+            num_items=len(self.data),
+        )
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])

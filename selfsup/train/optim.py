@@ -76,10 +76,19 @@ def build_optimizer(model: nn.Module, params: CommonParams) -> torch.optim.Optim
 
 
 def build_schedule(
-    optimizer: torch.optim.Optimizer, params: CommonParams, steps_per_epoch: int, *, total_steps: int | None = None
+    optimizer: torch.optim.Optimizer,
+    params: CommonParams,
+    steps_per_epoch: int,
+    *,
+    total_steps: int | None = None,
+    at_step: int = 0,
 ) -> CosineWarmupScheduler:
     """Linear warm-up then cosine decay, stepped once per optimizer step, over ``total_steps`` (by default
-    every step of ``params.epochs``)."""
+    every step of ``params.epochs``), already stepped to ``at_step`` (a schedule fixed after a run's first
+    steps, which followed a longer one)."""
     total = params.epochs * steps_per_epoch if total_steps is None else total_steps
     warmup = min(math.ceil(params.warmup_epochs * steps_per_epoch), max(total - 1, 0))
-    return CosineWarmupScheduler(optimizer, warmup_epochs=warmup, max_epochs=total, warmup_start_value=0.1)
+    scheduler = CosineWarmupScheduler(optimizer, warmup_epochs=warmup, max_epochs=total, warmup_start_value=0.1)
+    for _ in range(at_step):
+        scheduler.step()
+    return scheduler

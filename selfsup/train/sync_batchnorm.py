@@ -8,9 +8,31 @@ inputs): two passes, the mean and then the variance about it, as one process's B
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_nn
 from torch import nn
+from torch.autograd.function import FunctionCtx
 from torch.nn.modules.batchnorm import _BatchNorm
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """y = the sum of x over the ranks, on every rank. Each rank's x reaches every rank's y, so the gradient of
+    x is the sum over the ranks of y's gradients: the backward is the same all-reduce (itself differentiable,
+    as torch's deprecated ``torch.distributed.nn.functional.all_reduce`` has it)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, tensor: torch.Tensor) -> torch.Tensor:
+        total = tensor.clone(memory_format=torch.contiguous_format)  # all_reduce writes in place
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        return sum_over_ranks(grad)
+
+
+def sum_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
+    """The differentiable all-reduce (SUM) of ``tensor`` over the default process group."""
+    total: torch.Tensor = _SumOverRanks.apply(tensor)
+    return total
 
 
 class GlobalBatchNorm(_BatchNorm):
@@ -27,11 +49,11 @@ class GlobalBatchNorm(_BatchNorm):
         dims = [0, *range(2, x.dim())]
         shape = [1, x.shape[1]] + [1] * (x.dim() - 2)
         count = torch.tensor(float(x.numel() // x.shape[1]), device=x.device)
-        total = dist_nn.all_reduce(torch.cat([x.sum(dims), count.view(1)]))
+        total = sum_over_ranks(torch.cat([x.sum(dims), count.view(1)]))
         n = total[-1]
         mean = total[:-1] / n
         centered = x - mean.view(shape)
-        var = dist_nn.all_reduce((centered * centered).sum(dims)) / n
+        var = sum_over_ranks((centered * centered).sum(dims)) / n
         self._update_running_stats(mean, var, n)
         out = centered * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:

@@ -17,9 +17,10 @@ from selfsup.methods import get_method
 from selfsup.params import params_to_dict
 from selfsup.train.budget import TIMED_STEPS, BudgetPlan, plan_budget
 from selfsup.train.checkpoint import CHECKPOINT_FORMAT, load_payload
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
+from selfsup.train.hooks import Progress
 from selfsup.train.loop import Trainer
 from selfsup.train.optim import build_optimizer, build_schedule
+from tests.support.training import StepLog
 
 NUM_ITEMS, BATCH = 96, 32
 STEPS_PER_EPOCH = NUM_ITEMS // BATCH
@@ -36,24 +37,6 @@ class TickingClock:
     def __call__(self) -> float:
         self.now += self.tick
         return self.now - self.tick
-
-
-class StepLog(TrainingHooks):
-    def __init__(self, crash_at_step: int | None = None) -> None:
-        self.steps: dict[int, tuple[Progress, Metrics]] = {}
-        self.epoch_ends: list[Progress] = []
-        self.crash_at_step = crash_at_step
-
-    def on_step(self, progress: Progress, metrics: Metrics) -> None:
-        self.steps[progress.step] = (progress, metrics)
-
-    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        self.epoch_ends.append(progress)
-
-    def on_checkpoint(self, path: Path, progress: Progress) -> None:
-        if progress.step == self.crash_at_step:
-            self.crash_at_step = None
-            raise RuntimeError("the worker died after this checkpoint")
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +73,9 @@ def test_a_budget_run_plans_once_and_its_schedule_ends_at_the_planned_step(
     done = Progress(PLANNED_EPOCHS, PLANNED_EPOCHS, PLANNED_STEPS, PLANNED_STEPS)
     assert result.status == "completed" and result.progress == done
     assert sorted(hooks.steps) == list(range(1, PLANNED_STEPS + 1)) and len(hooks.epoch_ends) == PLANNED_EPOCHS
-    before_plan = [hooks.steps[step][0] for step in range(1, 1 + TIMED_STEPS)]
+    before_plan = [hooks.progress[step] for step in range(1, 1 + TIMED_STEPS)]
     assert all((p.epochs, p.total_steps) == (0, 0) for p in before_plan), "nothing planned to show yet"
-    assert [hooks.steps[step][1]["lr"] for step in sorted(hooks.steps)] == pytest.approx(_lrs(params, PLANNED_STEPS))
+    assert [hooks.steps[step]["lr"] for step in sorted(hooks.steps)] == pytest.approx(_lrs(params, PLANNED_STEPS))
     stored = load_payload(result.checkpoint_path, CHECKPOINT_FORMAT)
     assert stored["budget_plan"] == trainer.budget.plan.to_dict()
 
@@ -107,7 +90,7 @@ def test_a_resumed_budget_run_keeps_its_plan(params: Any, images: np.ndarray, tm
     assert trainer.budget.plan == BudgetPlan(PLANNED_EPOCHS, PLANNED_STEPS, 1.0, 1.0)
     assert result.progress == Progress(PLANNED_EPOCHS, PLANNED_EPOCHS, PLANNED_STEPS, PLANNED_STEPS)
     assert sorted(resumed.steps) == list(range(10, PLANNED_STEPS + 1))
-    lrs = [resumed.steps[step][1]["lr"] for step in sorted(resumed.steps)]
+    lrs = [resumed.steps[step]["lr"] for step in sorted(resumed.steps)]
     assert lrs == pytest.approx(_lrs(params, PLANNED_STEPS)[9:]), "the schedule goes on where it was"
 
 

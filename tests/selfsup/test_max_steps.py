@@ -12,31 +12,12 @@ import pytest
 from selfsup.errors import CheckpointError, SelfSupError
 from selfsup.methods import get_method
 from selfsup.train.checkpoint import CHECKPOINT_FORMAT, load_payload
-from selfsup.train.hooks import Metrics, Progress, TrainingHooks
+from selfsup.train.hooks import Progress
 from selfsup.train.loop import Trainer
+from tests.support.training import StepLog
 
 NUM_ITEMS, BATCH, EPOCHS = 96, 32, 3
 STEPS_PER_EPOCH = NUM_ITEMS // BATCH
-
-
-class StepLog(TrainingHooks):
-    """Each step's metrics by global step, the epoch ends, and an optional crash after one checkpoint."""
-
-    def __init__(self, crash_at_step: int | None = None) -> None:
-        self.steps: dict[int, Metrics] = {}
-        self.epoch_ends: list[Progress] = []
-        self.crash_at_step = crash_at_step
-
-    def on_step(self, progress: Progress, metrics: Metrics) -> None:
-        self.steps[progress.step] = metrics
-
-    def on_epoch_end(self, progress: Progress, metrics: Metrics) -> None:
-        self.epoch_ends.append(progress)
-
-    def on_checkpoint(self, path: Path, progress: Progress) -> None:
-        if progress.step == self.crash_at_step:
-            self.crash_at_step = None
-            raise RuntimeError("the worker died after this checkpoint")
 
 
 @pytest.fixture(scope="module")
