@@ -11,6 +11,8 @@ from app.datasets.ingest import LABELS_ARRAY
 from selfsup.eval import collapse_warning
 from selfsup.eval.labeled import labeled_report
 from selfsup.train.loop import Trainer
+from selfsup.train.whiten import fit_whitening
+from selfsup.whitening import Whitening
 
 
 def reportable(metrics: dict[str, Any], dim: int) -> dict[str, Any]:
@@ -27,6 +29,19 @@ def dataset_labels(dataset_dir: Path) -> np.ndarray | None:
     return np.load(path) if path.is_file() else None
 
 
+def _labeled(trainer: Trainer, labels: np.ndarray) -> dict[str, float | str]:
+    """Probes of the embeddings as served: a method that serves them whitened is scored whitened, and so are its
+    initial weights, each with a whitening of its own, so the difference stays what training added."""
+    initial = trainer.initial_model().to(trainer.device)
+    whitenings: tuple[Whitening | None, Whitening | None] = (None, None)
+    if trainer.model.serve_whitened:
+        whitenings = (trainer.served_whitening(), fit_whitening(initial, trainer.data, trainer.device))
+    seed = trainer.params.seed
+    return labeled_report(
+        trainer.model, initial, trainer.data, labels, trainer.device, seed=seed, whitenings=whitenings
+    )
+
+
 def final_report(
     trainer: Trainer, metrics: dict[str, float], labels: np.ndarray | None, heldout: Any = None
 ) -> dict[str, Any]:
@@ -39,7 +54,5 @@ def final_report(
 
         final.update(retrieval_recall(trainer.model, heldout, trainer.device))
     if labels is not None:
-        initial = trainer.initial_model()
-        report = labeled_report(trainer.model, initial, trainer.data, labels, trainer.device, seed=trainer.params.seed)
-        final.update(report)
+        final.update(_labeled(trainer, labels))
     return reportable(final, trainer.model.embedding_dim)

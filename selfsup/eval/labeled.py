@@ -10,6 +10,7 @@ from selfsup.eval.limits import MIN_LABELED
 from selfsup.eval.probes import evaluate_with_labels
 from selfsup.eval.representation import embedder
 from selfsup.methods.base import SSLMethod
+from selfsup.whitening import Whitening
 
 
 def labeled_report(
@@ -20,6 +21,7 @@ def labeled_report(
     device: torch.device,
     *,
     seed: int,
+    whitenings: tuple[Whitening | None, Whitening | None] = (None, None),
 ) -> dict[str, float | str]:
     """kNN and linear-probe accuracy of ``model``, of ``initial`` and of the modality's baseline (named by
     ``baseline``; absent where the modality has none) on the labeled items, split by ``seed``; {} when the labels
@@ -28,6 +30,8 @@ def labeled_report(
     ``initial`` is the model as its run started (``Trainer.initial_model()``), scored as ``*_random_init``: its
     seed's random init, or, for a run that continued pretrained weights, those weights, so that the floor is
     always what this training started from and the difference is what the training itself added.
+    ``whitenings`` are each one's, for a method that serves its embedding whitened: what is scored is what
+    would be served.
     """
     labeled = labels[labels >= 0]
     if len(labeled) < MIN_LABELED or len(np.unique(labeled)) < 2:
@@ -37,8 +41,8 @@ def labeled_report(
     report: dict[str, float | str] = {}
     report.update(
         evaluate_with_labels(
-            embedder(model, data, device),
-            embedder(initial, data, device),
+            embedder(model, data, device, whitening=whitenings[0]),
+            embedder(initial, data, device, whitening=whitenings[1]),
             labels,
             seed=seed,
             baseline=baseline.featurizer(data) if baseline else None,

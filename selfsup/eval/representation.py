@@ -12,6 +12,7 @@ from selfsup.data.image_data import as_training_data
 from selfsup.errors import SelfSupError
 from selfsup.eval.metrics import alignment, embedding_std, mean_cosine, participation_ratio, rankme, uniformity
 from selfsup.methods.base import SSLMethod
+from selfsup.whitening import Whitening
 
 DEFAULT_PROBE_SIZE = 512
 EVAL_BATCH = 256
@@ -59,12 +60,16 @@ def embed_items(
     return torch.cat(chunks)
 
 
-def embedder(model: SSLMethod, data: TrainingData, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
-    """``model.embed`` as a function of item indices to (N, D) float32 numpy, in eval mode: for the probes."""
+def embedder(
+    model: SSLMethod, data: TrainingData, device: torch.device, *, whitening: Whitening | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``model.embed`` (then ``whitening``, as the model serves it, if given) as a function of item indices to
+    (N, D) float32 numpy, in eval mode: for the probes."""
 
     def embed(indices: np.ndarray) -> np.ndarray:
         with evaluating(model):
-            return embed_items(model, data, np.asarray(indices), device=device).numpy()
+            features = embed_items(model, data, np.asarray(indices), device=device)
+            return (whitening(features) if whitening is not None else features).numpy()
 
     return embed
 

@@ -37,6 +37,7 @@ from selfsup.train.readout import DEFAULT_LOSS_EVERY, StepReadout
 from selfsup.train.run_payload import check_same_run, checkpoint_payload
 from selfsup.train.start import build_method, initial_method
 from selfsup.train.whiten import fit_whitening
+from selfsup.whitening import Whitening
 
 __all__ = ["TrainResult", "Trainer", "TrainingDiverged"]
 
@@ -136,6 +137,7 @@ class Trainer:
         self.scheduler = build_schedule(self.optimizer, params, len(self.batches), total_steps=self.total_steps)
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
         self.probe = RepresentationProbe(self.data, size=probe_size, seed=params.seed) if probe_size else None
+        self._whitening: tuple[int, Whitening | None] | None = None  # (step fitted at, fit): see served_whitening
 
     def _method_inputs(self, teacher: Any) -> dict[str, Any]:
         """What the method is built with besides its params and encoder: a distillation method's teacher."""
@@ -363,16 +365,24 @@ class Trainer:
         except ParamError:
             return False
 
+    def served_whitening(self) -> Whitening | None:
+        """The whitening the model serves with, if its method ``serve_whitened``: fitted on the data once per
+        step reached (the job's evaluation and its export both ask for it, and must get the same one)."""
+        if not self.model.serve_whitened:
+            return None
+        if self._whitening is None or self._whitening[0] != self.step:
+            self._whitening = (self.step, fit_whitening(self.model, self.data, self.device))
+        return self._whitening[1]
+
     def export_encoder(self, path: Path) -> Path:
-        """Write the servable encoder; a method that ``serve_whitened`` has its whitening fitted on the data now."""
-        whitening = fit_whitening(self.model, self.data, self.device) if self.model.serve_whitened else None
+        """Write the servable encoder, with :meth:`served_whitening` where its method has one."""
         return export_encoder(
             self.model,
             self.spec.name,
             path,
             modality=self.data.modality,
             assets=self.data.serving_assets(),
-            whitening=whitening,
+            whitening=self.served_whitening(),
         )
 
     def _formatted(self, view: Any) -> Any:
