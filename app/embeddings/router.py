@@ -111,8 +111,9 @@ def _cached_owned_model(
 ) -> RegisteredModel:
     """:func:`owned_model`, reusing a recent lookup of a model id by the same tenant.
 
-    Only ids are kept: a model row never changes once registered (nor is it deleted), while an alias may move
-    to another model at any time."""
+    Only ids are kept: a model row never changes once registered, while an alias may move to another model at
+    any time. A deleted model is forgotten at once by the process that deleted it (app.models.router), by the
+    others when the lookup expires."""
     models: LookupCache[tuple[str, str], RegisteredModel] = request.app.state.models
     caller = getattr(request.state, GATE_PRINCIPAL, None)
     if caller is not None and caller.allows("read") and (hit := models.get((caller.tenant, model_id))) is not None:

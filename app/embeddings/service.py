@@ -121,6 +121,11 @@ class EncoderCache:
                 self._evict()
         return served
 
+    def discard(self, model_id: str) -> None:
+        """Forget a deleted model's encoder: its memory is freed and nothing here serves it again."""
+        with self._lock:
+            self._entries.pop(model_id, None)
+
     def _load(self, model_id: str, key: str) -> ServedModel:
         with self.blobs.local(key) as folder:
             encoder = Encoder.load(folder / ENCODER_FILE, device=self.device)

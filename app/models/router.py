@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from app.auth.deps import Reader, Writer
 from app.core.deps import SessionDep, StorageDep
@@ -29,10 +29,14 @@ def get_model(caller: Reader, session: SessionDep, model_id: str) -> ModelOut:
 
 
 @router.delete("/models/{model_id}", status_code=204)
-def delete_model(caller: Writer, session: SessionDep, storage: StorageDep, model_id: str) -> Response:
+def delete_model(caller: Writer, session: SessionDep, storage: StorageDep, model_id: str, request: Request) -> Response:
     """Delete the model and its files, freeing its share of the storage quota. 409 while an alias points at it,
     an embedding run or classifier was made with it, or a queued or running distillation learns from it."""
     deletion.delete_model(session, tenant=caller.tenant, storage=storage, model_id=model_id)
+    # This process stops serving it at once; other API processes do once their lookup of it expires
+    # (Settings.lookup_cache_seconds), as with a revoked key.
+    request.app.state.models.forget(lambda model: model.id == model_id)
+    request.app.state.encoder_cache.discard(model_id)
     return Response(status_code=204)
 
 

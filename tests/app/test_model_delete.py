@@ -51,6 +51,10 @@ def assert_untouched(client: TestClient, service_env: dict[str, str], model_id: 
 def test_a_deleted_model_is_gone_with_its_files_and_its_quota_share(
     client: TestClient, service_env: dict[str, str], model_id: str
 ) -> None:
+    client.app.state.models.seconds = 600  # type: ignore[attr-defined]  # a lookup that outlives the delete
+    image = base64.b64encode(digit_pngs(1)[0][1]).decode()
+    served = client.post(f"/v1/models/{model_id}/embed", json={"inputs": [image]})
+    assert served.status_code == 200, served.text  # its lookup and its encoder are now in this server's caches
     exported = client.get(f"/v1/models/{model_id}/export", params={"format": "safetensors"})
     assert exported.status_code == 200, exported.text
     exports = Path(service_env["SELFSUP_DATA_DIR"]) / "blobs" / "exports" / model_id
@@ -62,7 +66,6 @@ def test_a_deleted_model_is_gone_with_its_files_and_its_quota_share(
     assert model_id not in [m["id"] for m in client.get("/v1/models").json()["items"]]
     assert not model_files(service_env, model_id).exists() and not exports.exists()
     assert tenant_bytes() == before - size
-    image = base64.b64encode(digit_pngs(1)[0][1]).decode()
     assert client.post(f"/v1/models/{model_id}/embed", json={"inputs": [image]}).status_code == 404
     assert client.delete(f"/v1/models/{model_id}").status_code == 404
 
