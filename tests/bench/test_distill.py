@@ -2,7 +2,6 @@
 break shows in CI, not at the next real run (issue 14: the bench once crashed at import for a helper since
 renamed). Run as a user runs it: a script whose helpers sit beside it in bench/."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +13,12 @@ TOY = ["--num-items", "120", "--batch-size", "32", "--teacher-backbone", "tiny_c
 TOY += ["--epochs", "1"]
 
 
-def run_distill(tmp_path: Path, cache: Path) -> dict[str, list[str]]:
+def run_distill(tmp_path: Path, env: dict[str, str], cache: Path) -> dict[str, list[str]]:
     """The printed table's rows by model name: backbone, kNN, linear, MFLOPs/img, embed img/s, train s."""
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "distill.py"), *TOY, "--teacher-cache", str(cache)],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)},
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -39,16 +38,16 @@ def assert_scores(row: list[str]) -> None:
     assert float(mflops) > 0 and float(images_per_s) > 0
 
 
-def test_every_model_is_scored_and_the_cached_teacher_is_reused(tmp_path: Path) -> None:
+def test_every_model_is_scored_and_the_cached_teacher_is_reused(tmp_path: Path, bench_env: dict[str, str]) -> None:
     cache = tmp_path / "teachers"
-    first = run_distill(tmp_path, cache)
+    first = run_distill(tmp_path, bench_env, cache)
     assert tuple(first) == ROWS
     for row in first.values():
         assert_scores(row)
         assert float(row[5]) >= 0  # trained here: its seconds
     assert len(list(cache.iterdir())) == 1
 
-    second = run_distill(tmp_path, cache)
+    second = run_distill(tmp_path, bench_env, cache)
     assert tuple(second) == ROWS
     teacher = second[ROWS[0]]
     assert teacher[5] == "cached"

@@ -1,7 +1,6 @@
 """bench/mae_pooling.py end to end at a toy size (1 epoch, 120 images), so that an import or API break shows
 in CI, not at the next real run (issue 14). Run as a user runs it: a script beside its helpers in bench/."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +9,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TOY = ["--count", "120", "--epochs", "1", "--batch-size", "32"]
 
 
-def test_both_poolings_are_scored_trained_and_at_init(tmp_path: Path) -> None:
+def test_both_poolings_are_scored_trained_and_at_init(tmp_path: Path, bench_env: dict[str, str]) -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "mae_pooling.py"), *TOY],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)},
+        env=bench_env,
         capture_output=True,
         text=True,
         timeout=600,
