@@ -59,10 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         trainer = Trainer("mae", params, bench.data, workdir=Path(workdir), probe_size=0)
         trainer.fit()
-        print(
-            f"MAE, vit_tiny, {bench.summary}, {args.epochs} epochs: "
-            f"{time.perf_counter() - started:.0f} s"
-        )
+        print(f"MAE, vit_tiny, {bench.summary}, {args.epochs} epochs: {time.perf_counter() - started:.0f} s")
         rows = {pooling: scores(trainer, bench.labels, pooling, args.seed) for pooling in POOLINGS}
     print(f"{'pooling':8} {'kNN':>6} {'kNN init':>9} {'linear':>7} {'lin init':>9}")
     for pooling, row in rows.items():
