@@ -2,12 +2,15 @@
 
 The encoder of fastText (Joulin et al., 2017) and Sent2Vec (Pagliardini et al., 2018): a text is the average of
 its units' vectors, its units being the word pieces and their adjacent pairs, the pairs hashed into a fixed number
-of buckets. Two choices of ours, both for small corpora, where a transformer from scratch loses to TF-IDF:
+of buckets. Three choices of ours, all for small corpora, where a transformer from scratch loses to TF-IDF:
 
 * the average is weighted by each unit's inverse document frequency, fixed from the training corpus, as TF-IDF
   weights its terms, and (``sublinear_tf``) a unit a text holds c times counts 1 + log c rather than c, as
   TF-IDF's sublinear term frequency does (Manning et al., 2008, 6.4.1): a word repeated through a long text
   stops drowning the rest;
+* a bigram's weight is its IDF scaled down (``bigram_weight``): a hashed pair mostly repeats what its two
+  pieces say, and at full weight the pairs, far more numerous than the pieces, crowd the pieces out of the LSA
+  start's few hundred dimensions (measured in :mod:`selfsup.methods.bagcse`);
 * the vectors start from latent semantic analysis (Deerwester et al., 1990): the top right singular vectors of
   the corpus's L2-normalized TF-IDF matrix over the same units, so the untrained encoder already embeds a text
   as its LSA projection, and contrastive training (:mod:`selfsup.methods.bagcse`) starts from there.
@@ -85,9 +88,10 @@ class BagEncoder(nn.Module):
         return total / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
 
     @torch.no_grad()
-    def fit_corpus(self, ids: np.ndarray, *, warm_start: bool, max_texts: int) -> None:
-        """Set the IDF weights from the corpus's (N, L) ids and, with ``warm_start``, the unit vectors from its
-        LSA (at most ``max_texts`` texts, an even sample, are read; the draws are the global torch RNG's)."""
+    def fit_corpus(self, ids: np.ndarray, *, warm_start: bool, max_texts: int, bigram_weight: float = 1.0) -> None:
+        """Set the IDF weights from the corpus's (N, L) ids, a bigram's times ``bigram_weight``, and, with
+        ``warm_start``, the unit vectors from the LSA of the TF-IDF so weighted (at most ``max_texts`` texts, an
+        even sample, are read; the draws are the global torch RNG's)."""
         rows = np.linspace(0, len(ids) - 1, num=min(len(ids), max_texts)).astype(np.int64)
         batch = TokenBatch.from_ids(np.asarray(ids[rows]), self.special.pad)
         units, mask = self.unit_ids(batch)
@@ -96,6 +100,8 @@ class BagEncoder(nn.Module):
             0, counts.indices()[1], torch.ones(counts.indices().shape[1])
         )
         self.idf.copy_(torch.log((1 + len(rows)) / (1 + frequency)) + 1)  # scikit-learn's smooth IDF
+        # In the buffer, so that serving (and every file written before the weight existed) reads it as it is
+        self.idf[self.spec.vocab_size :] *= bigram_weight
         if warm_start:
             tf = 1 + counts.values().log() if self.spec.sublinear_tf else counts.values()
             term_frequency = torch.sparse_coo_tensor(counts.indices(), tf, counts.shape, check_invariants=False)

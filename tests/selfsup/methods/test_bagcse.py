@@ -44,8 +44,19 @@ def test_the_encoder_weighs_units_by_idf_and_ignores_padding_and_special_tokens(
     batch = data.batch(np.arange(4), CPU)
     padded = TokenBatch.concat([batch, TokenBatch(batch.input_ids[:, :2], batch.attention_mask[:, :2])], 0)
     torch.testing.assert_close(encoder(padded)[:4], encoder(batch))  # extra padding changes nothing
-    rare, common = int(encoder.idf[: encoder.spec.vocab_size].argmax()), int(encoder.idf.argmin())
-    assert encoder.idf[rare] > encoder.idf[common] >= 1.0  # scikit-learn's smooth IDF is at least 1
+    pieces = encoder.idf[: encoder.spec.vocab_size]
+    assert pieces.max() > pieces.min() >= 1.0  # scikit-learn's smooth IDF is at least 1
+
+
+def test_a_bigram_weighs_its_idf_times_bigram_weight_and_a_piece_its_idf() -> None:
+    data = docstring_data()
+    full, scaled = (
+        data.create_encoder(get_method("bagcse").validate({**SMALL, "warm_start": False, "bigram_weight": weight}))
+        for weight in (1.0, 0.3)
+    )
+    vocab = full.spec.vocab_size
+    torch.testing.assert_close(scaled.idf[:vocab], full.idf[:vocab])
+    torch.testing.assert_close(scaled.idf[vocab:], 0.3 * full.idf[vocab:])
 
 
 def bag_mean(encoder: BagEncoder, units: list[int], tf: Callable[[int], float]) -> torch.Tensor:
@@ -130,15 +141,21 @@ def test_views_keep_a_span_of_each_text_and_drop_within_it() -> None:
     assert 0.3 < (thinned & content).sum() / content.sum() < 0.7
 
 
-def test_training_lowers_the_loss_beats_the_random_init_and_serves_what_was_trained(tmp_path: Path) -> None:
-    params = get_method("bagcse").validate({**SMALL, "epochs": 4, "batch_size": 64, "warmup_epochs": 0})
+def test_from_a_random_start_training_lowers_the_loss(tmp_path: Path) -> None:
+    # From the LSA start the loss is near zero already and training lets it drift up (0.025, 0.025, 0.034, 0.041
+    # at these sizes): the objective is seen being optimized from random vectors.
+    params = get_method("bagcse").validate({**SMALL, "epochs": 3, "warmup_epochs": 0, "warm_start": False})
     hooks = LossRecorder()
-    data = docstring_data()
-    trainer = Trainer("bagcse", params, data, workdir=tmp_path, hooks=hooks, probe_size=64)
+    trainer = Trainer("bagcse", params, docstring_data(), workdir=tmp_path, hooks=hooks, probe_size=0)
     assert trainer.fit().status == "completed"
-    # From the LSA start the loss is already near zero and not monotone (0.038, 0.031, 0.032, 0.051 here): what
-    # training must show is epochs below the first one, not a last epoch below it.
-    assert min(hooks.epoch_losses[1:]) < hooks.epoch_losses[0], hooks.epoch_losses
+    assert hooks.epoch_losses[-1] < hooks.epoch_losses[0], hooks.epoch_losses
+
+
+def test_training_beats_the_random_init_and_serves_what_was_trained(tmp_path: Path) -> None:
+    params = get_method("bagcse").validate({**SMALL, "epochs": 4, "batch_size": 64, "warmup_epochs": 0})
+    data = docstring_data()
+    trainer = Trainer("bagcse", params, data, workdir=tmp_path, probe_size=64)
+    assert trainer.fit().status == "completed"
 
     random_params = get_method("bagcse").validate({**SMALL, "warm_start": False})
     random_init = Trainer("bagcse", random_params, data, workdir=tmp_path / "random", probe_size=0).model.eval()
