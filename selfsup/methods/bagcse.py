@@ -35,6 +35,12 @@ class BagCSEParams(CommonParams):
     dim: Annotated[int, Field(ge=8, le=2048, description="Width of the embedding.")] = 256
     buckets: Annotated[int, Field(ge=1, le=2**22, description="Hash buckets of the word-piece bigrams.")] = 2**15
     warm_start: Annotated[bool, Field(description="Start the vectors from the corpus's LSA (else random).")] = True
+    bigram_weight: Annotated[
+        float, Field(ge=0, le=1, description="Scale of a bigram's IDF weight against a word piece's.")
+    ] = 0.5
+    sublinear_tf: Annotated[
+        bool, Field(description="A unit a text holds c times weighs 1 + log c, not c, in the bag and its LSA.")
+    ] = True
     temperature: Annotated[float, Field(gt=0, le=10, description="Softmax temperature of the InfoNCE loss.")] = 0.05
     crop_min: Annotated[float, Field(gt=0, le=1, description="Smallest fraction of a text a view keeps.")] = 0.5
     word_dropout: Annotated[float, Field(ge=0, lt=1, description="Chance each piece of a view is dropped.")] = 0.1

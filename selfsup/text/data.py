@@ -99,9 +99,11 @@ class TextData(TrainingData):
         """A :class:`~selfsup.text.bag.BagEncoder` over this vocabulary, its IDF (and LSA) fitted on these ids."""
         from selfsup.text.bag import BagEncoder, BagEncoderSpec
 
-        spec = BagEncoderSpec(self.tokenizer.get_vocab_size(), params.buckets, params.dim, self.special)
+        vocab_size = self.tokenizer.get_vocab_size()
+        spec = BagEncoderSpec(vocab_size, params.buckets, params.dim, self.special, sublinear_tf=params.sublinear_tf)
         encoder = BagEncoder(spec)
-        encoder.fit_corpus(self.ids, warm_start=params.warm_start, max_texts=params.fit_texts)
+        fit = {"warm_start": params.warm_start, "max_texts": params.fit_texts, "bigram_weight": params.bigram_weight}
+        encoder.fit_corpus(self.ids, **fit)
         return encoder
 
     def probe_view(self, batch: TokenBatch) -> TokenBatch:
