@@ -26,7 +26,9 @@ from selfsup.errors import UnknownNameError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SMALL_IMAGE_MAX = 96  # at or below this size, ResNets drop the stride-4 stem (as for CIFAR)
-SMALL_CNN_WIDTHS = (16, 32, 64, 128)
+SMALL_CNN_WIDTHS = (32, 64, 128, 256)  # the reference conv4's (bench/reference_simclr.py)
+# What small_cnn was before it was widened: a spec that records no widths (a file from then) rebuilds at these.
+SMALL_CNN_LEGACY_WIDTHS = (16, 32, 64, 128)
 VIT_GRID = 8  # tokens per side a ViT aims for on small images
 VIT_MAX_PATCH = 16  # ... until the patch reaches ViT's usual 16 px
 
@@ -51,6 +53,7 @@ class BackboneSpec:
     std: tuple[float, ...] | None = None
     pretrained: str | None = None  # the pretrained model training started from; provenance, not architecture
     pooling: ViTPooling | None = None  # ViTs only: what forward returns; None is the class token (older files)
+    widths: tuple[int, ...] | None = None  # small_cnn only: its conv widths; None is the legacy (older files)
 
     def to_dict(self) -> dict[str, Any]:
         """Fields that do not apply (None) are left out, so older readers and files see the same keys. There is
@@ -61,6 +64,7 @@ class BackboneSpec:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "BackboneSpec":
         patch_size, pretrained, pooling = raw.get("patch_size"), raw.get("pretrained"), raw.get("pooling")
+        widths = raw.get("widths")
         return cls(
             name=str(raw["name"]),
             image_size=int(raw["image_size"]),
@@ -70,6 +74,7 @@ class BackboneSpec:
             std=_floats(raw.get("std")),
             pretrained=None if pretrained is None else str(pretrained),
             pooling=_pooling(pooling),
+            widths=None if widths is None else tuple(int(width) for width in widths),
         )
 
 
@@ -113,33 +118,32 @@ def _tiny_cnn(spec: BackboneSpec) -> nn.Module:
 
 
 class SmallCNN(nn.Module):
-    """Four conv3x3-BN-ReLU-maxpool blocks of widths 16, 32, 64, 128, 128-d output: the usual small CNN of SSL
-    tutorials (lightly's reference loop's ``conv4`` in bench/reference_simclr.py) at half its width.
+    """Four conv3x3-BN-ReLU-maxpool blocks of widths 32, 64, 128, 256, 256-d output: the usual small CNN of SSL
+    tutorials, as wide as lightly's reference loop's ``conv4`` (bench/reference_simclr.py).
 
     Convolving at full resolution before pooling keeps thin strokes that the tiny CNN's stride-2 convolutions
-    skip: on 2000 32 px MNIST digits (bench/quality_images.py, 5 SimCLR epochs of 256, two seeds) its kNN and
-    linear probes are 4-12 points above the tiny CNN's trained and 14-24 at random init, in about the same time.
+    skip (bench/quality_images.py compares the two and the reference on 32 px digits). Encoders saved before it
+    was widened record no widths and rebuild at :data:`SMALL_CNN_LEGACY_WIDTHS` (128-d).
     """
 
-    num_features = SMALL_CNN_WIDTHS[-1]
-
-    def __init__(self) -> None:
+    def __init__(self, widths: Sequence[int] = SMALL_CNN_WIDTHS) -> None:
         super().__init__()
+        self.num_features = widths[-1]
         layers: list[nn.Module] = []
-        for c_in, c_out in itertools.pairwise((3, *SMALL_CNN_WIDTHS)):
+        for c_in, c_out in itertools.pairwise((3, *widths)):
             layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)]
             layers += [nn.ReLU(inplace=True), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*layers)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)  # (B, 128, H/16, W/16)
+        return self.features(x)  # (B, C, H/16, W/16)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = True) -> torch.Tensor:
-        return x.mean(dim=(2, 3))  # (B, 128)
+        return x.mean(dim=(2, 3))  # (B, C)
 
 
 def _small_cnn(spec: BackboneSpec) -> nn.Module:
-    return SmallCNN()
+    return SmallCNN(spec.widths or SMALL_CNN_LEGACY_WIDTHS)
 
 
 def _timm_resnet(arch: str) -> Callable[[BackboneSpec], nn.Module]:
@@ -257,13 +261,14 @@ def create_backbone(
         spec = BackboneSpec(name, image_size, small_stem=False, patch_size=patch_size or vit_patch_size(image_size))
     else:
         stem = image_size <= SMALL_IMAGE_MAX if small_stem is None else small_stem
-        spec = BackboneSpec(name, image_size, small_stem=stem)
+        widths = SMALL_CNN_WIDTHS if name == "small_cnn" else None
+        spec = BackboneSpec(name, image_size, small_stem=stem, widths=widths)
     return backbone_from_spec(spec)
 
 
 def backbone_from_spec(spec: BackboneSpec) -> Backbone:
     """The architecture ``spec`` describes, randomly initialized (a ViT spec without a patch size, from before
-    it was recorded, gets the one its image size gives)."""
+    it was recorded, gets the one its image size gives; a small_cnn without widths, the legacy ones)."""
     if spec.name not in _BACKBONES:
         raise UnknownNameError("backbone", spec.name, list(_BACKBONES))
     if is_vit(spec.name) and spec.patch_size is None:

@@ -34,7 +34,7 @@ from selfsup.train.memory import out_of_memory_as_error
 from selfsup.train.optim import build_optimizer, build_schedule, clip_gradients, set_weight_decay
 from selfsup.train.prefetch import DEFAULT_DEPTH, Prefetcher, staging_for
 from selfsup.train.readout import DEFAULT_LOSS_EVERY, StepReadout
-from selfsup.train.run_payload import check_same_run, checkpoint_payload
+from selfsup.train.run_payload import check_same_architecture, check_same_run, checkpoint_payload
 from selfsup.train.start import build_method, initial_method
 from selfsup.train.whiten import fit_whitening
 from selfsup.whitening import Whitening
@@ -344,6 +344,7 @@ class Trainer:
             max_steps=self.max_steps,
             num_items=len(self.data),
         )
+        check_same_architecture(path, payload, self.model)
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])

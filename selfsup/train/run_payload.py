@@ -62,3 +62,16 @@ def check_same_run(
         )
     if payload["data"]["num_items"] != num_items:
         raise CheckpointError(f"{path} was trained on {payload['data']['num_items']} items, not {num_items}")
+
+
+def check_same_architecture(path: Path, payload: dict[str, Any], model: SSLMethod) -> None:
+    """Raise CheckpointError unless the checkpoint's weights have the shapes ``model``'s have.
+
+    The same params can build another architecture once a backbone changes (small_cnn was widened): such a run
+    cannot resume, and saying so beats a size-mismatch error that a retry would only repeat.
+    """
+    stored = {key: getattr(value, "shape", None) for key, value in payload["model"].items()}
+    built = {key: getattr(value, "shape", None) for key, value in model.state_dict().items()}
+    if stored != built:
+        name = payload["backbone"].get("name", "backbone")
+        raise CheckpointError(f"{path} holds a {name} of other shapes than this version builds; start the run anew")

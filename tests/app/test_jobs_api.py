@@ -33,7 +33,7 @@ def test_submit_stores_resolved_params_and_rings_the_broker(
     assert response.status_code == 202, response.text
     job = response.json()
     assert job["status"] == "queued" and job["name"] == "t" and job["attempts"] == 0
-    assert job["params"]["temperature"] == 0.5, "defaults are filled in and stored"
+    assert job["params"]["temperature"] == 0.2, "defaults are filled in and stored"
     assert job["progress"] == {
         "epoch": 0,
         "epochs": 3,

@@ -11,6 +11,7 @@ from torch import nn
 from selfsup.backbones import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    SMALL_CNN_WIDTHS,
     SMALL_IMAGE_MAX,
     BackboneSpec,
     backbone_from_spec,
@@ -21,12 +22,14 @@ from selfsup.backbones import (
 )
 from selfsup.encoder import Encoder
 from selfsup.errors import UnknownNameError
+from selfsup.export.formats import load_safetensors, to_safetensors
 from selfsup.methods import get_method
 from selfsup.methods.mae import MAE
 from selfsup.params import BackboneName
+from selfsup.train.checkpoint import ENCODER_FORMAT, save_atomically
 from selfsup.train.export import export_encoder
 
-EXPECTED_DIM = {"tiny_cnn": 128, "small_cnn": 128, "resnet18": 512, "resnet50": 2048}
+EXPECTED_DIM = {"tiny_cnn": 128, "small_cnn": 256, "resnet18": 512, "resnet50": 2048}
 VIT_DIM = {"vit_tiny": 192, "vit_small": 384}
 
 
@@ -82,6 +85,51 @@ def test_spec_rebuilds_the_same_architecture() -> None:
     original = {k: v.shape for k, v in backbone.state_dict().items()}
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == original
     rebuilt.load_state_dict(backbone.state_dict())  # strict: same keys, same shapes
+
+
+def test_small_cnn_is_as_wide_as_the_reference_conv4_and_records_it() -> None:
+    backbone = create_backbone("small_cnn", image_size=32)
+    assert SMALL_CNN_WIDTHS == (32, 64, 128, 256) and backbone.spec.widths == SMALL_CNN_WIDTHS
+    raw = backbone.spec.to_dict()
+    assert raw["widths"] == (32, 64, 128, 256)
+    rebuilt = backbone_from_spec(BackboneSpec.from_dict({**raw, "widths": [32, 64, 128, 256]}))  # as JSON reads
+    assert rebuilt.spec == backbone.spec and rebuilt.dim == 256
+    rebuilt.load_state_dict(backbone.state_dict())  # strict: same keys, same shapes
+
+
+def _small_cnn_before_widening() -> nn.Sequential:
+    """small_cnn's trunk as the files written before it was widened hold it: 16-128 wide, 128-d."""
+    layers: list[nn.Module] = []
+    for c_in, c_out in ((3, 16), (16, 32), (32, 64), (64, 128)):
+        layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)]
+        layers += [nn.ReLU(), nn.MaxPool2d(2)]
+    return nn.Sequential(*layers)
+
+
+def test_a_small_cnn_saved_before_it_was_widened_still_loads_and_serves(tmp_path: Path, digits16: np.ndarray) -> None:
+    torch.manual_seed(0)
+    old = _small_cnn_before_widening()
+    with torch.no_grad():
+        old(torch.randn(64, 3, 16, 16))  # running statistics that are not the init's, so they must load too
+    payload = {
+        "format": ENCODER_FORMAT,
+        "modality": "image",
+        "method": "simclr",
+        "backbone": {"name": "small_cnn", "image_size": 16, "small_stem": True},  # no widths: written before
+        "dim": 128,
+        "state_dict": {f"trunk.features.{key}": value for key, value in old.state_dict().items()},
+        "assets": {},
+    }
+    save_atomically(payload, tmp_path / "encoder.pt")
+    encoder = Encoder.load(tmp_path / "encoder.pt")
+    assert encoder.dim == 128 and encoder.backbone.spec.widths is None
+    images = torch.tensor(digits16[:5]).permute(0, 3, 1, 2).float() / 255
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(old.eval()((images - mean) / std).mean(dim=(2, 3)), dim=1)
+    np.testing.assert_allclose(encoder.embed(digits16[:5]), expected.numpy(), rtol=1e-5, atol=1e-6)
+    again = load_safetensors(to_safetensors(encoder, tmp_path / "safetensors"))  # and exports keep the old width
+    np.testing.assert_allclose(again.embed(digits16[:5]), expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_backbone_normalizes_its_input_itself() -> None:

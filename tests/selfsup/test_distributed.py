@@ -35,9 +35,17 @@ class LossLog(TrainingHooks):
         self.losses.append(loss)
 
 
+# The tolerances below were measured at these SimCLR params (its defaults until they were tuned for quality): its
+# colder default softmax and stronger augmentation make each 32-pair step's loss swing more with the draws, which
+# would measure the augmentation, not the ranks.
+CALIBRATED: dict[str, dict[str, Any]] = {
+    "simclr": {"temperature": 0.5, "min_scale": 0.2, "jitter_strength": 0.5, "lr": 2e-3},
+}
+
+
 def digits_params(method: str, devices: int, **overrides: Any) -> Any:
     raw = {"backbone": "tiny_cnn", "epochs": 2, "batch_size": 32, "warmup_epochs": 0, "devices": devices}
-    return get_method(method).validate({**raw, **overrides})
+    return get_method(method).validate({**raw, **CALIBRATED.get(method, {}), **overrides})
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ def test_defaults_resolve_from_nothing() -> None:
     assert params == SimCLRParams()
     assert params == get_method("simclr").validate({})
     assert (params.backbone, params.epochs, params.batch_size) == ("resnet18", 20, 256)
-    assert params.temperature == 0.5
+    assert (params.temperature, params.min_scale, params.jitter_strength) == (0.2, 0.08, 1.0)
+    assert params.lr == 1e-3, "SimCLR's own lr, not the common default"
 
 
 def test_given_values_override_defaults() -> None:
@@ -133,7 +134,7 @@ def test_schema_has_defaults_bounds_and_descriptions() -> None:
     assert (props["epochs"]["minimum"], props["epochs"]["maximum"]) == (1, 10_000)
     assert props["epochs"]["type"] == "integer"
     assert (props["lr"]["exclusiveMinimum"], props["lr"]["maximum"]) == (0, 10)
-    assert (props["temperature"]["exclusiveMinimum"], props["temperature"]["default"]) == (0, 0.5)
+    assert (props["temperature"]["exclusiveMinimum"], props["temperature"]["default"]) == (0, 0.2)
     assert set(props["backbone"]["enum"]) == {"tiny_cnn", "small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"}
     assert all(prop.get("description") for prop in props.values())
     assert set(props) == {field.name for field in dataclasses.fields(SimCLRParams)}

@@ -299,6 +299,19 @@ def test_a_checkpoint_from_before_a_parameter_existed_resumes_its_run(
     assert trainer.progress() == straight.result.progress
 
 
+def test_a_checkpoint_of_another_architecture_is_refused_by_name(
+    straight: Run, params: Any, images: np.ndarray, tmp_path: Path
+) -> None:
+    """Same params, other shapes: what a run checkpointed before its backbone was widened looks like now."""
+    payload = load_payload(straight.result.checkpoint_path, CHECKPOINT_FORMAT)
+    key = next(key for key, value in payload["model"].items() if value.ndim == 4)  # the first conv
+    payload["model"][key] = torch.zeros(payload["model"][key].shape[0] // 2, *payload["model"][key].shape[1:])
+    narrower = tmp_path / "narrower.pt"
+    torch.save(payload, narrower)
+    with pytest.raises(CheckpointError, match="other shapes"):
+        Trainer("simclr", params, images, workdir=tmp_path).restore(narrower)
+
+
 def test_restore_refuses_files_that_are_not_checkpoints(
     straight: Run, params: Any, images: np.ndarray, tmp_path: Path
 ) -> None:
