@@ -8,7 +8,7 @@ every KEEL feature is numeric, so the features get a numeric override (letter's 
 typed as categories). A table larger than --max-rows is cut to a seeded random --max-rows rows (the same rows for
 every method and seed): pretraining and both probes use those rows, 80/20 stratified.
 
-    python bench/quality.py --modality tabular --table keel             # magic, penbased, satimage, letter
+    python bench/quality.py --modality tabular --table keel             # magic, ring, satimage, letter
     python bench/quality.py --modality tabular --table magic --seeds 0,1,2 --methods scarf
 
 Measured 2026-12-02 on a shared 2-core CPU (load 10-15, OMP_NUM_THREADS=1), 5000 rows per table, 30 epochs of 256,
@@ -40,6 +40,7 @@ from selfsup.tabular.data import TableData, encode_table
 from selfsup.tabular.reading import read_table
 from selfsup.tabular.schema import ColumnKind, infer_schema
 from selfsup.train.loop import Trainer
+from selfsup.train.whiten import fit_whitening
 
 PROBES = ("knn_top1", "linear_probe")
 SHORT = {"knn_top1": "kNN", "linear_probe": "linear"}
@@ -103,12 +104,20 @@ def train_and_probe(spec: MethodSpec, bench: BenchSet, args: argparse.Namespace,
         trainer.fit()
     raw: Callable[[np.ndarray], np.ndarray] = lambda items: bench.raw[items]  # noqa: E731
     return evaluate_with_labels(
-        embedder(trainer.model, trainer.data, trainer.device),
-        embedder(random_init.model, random_init.data, trainer.device),
+        served(trainer),
+        served(random_init),
         bench.labels,
         seed=seed,
         baseline=raw,
     )
+
+
+def served(trainer: Trainer) -> Callable[[np.ndarray], np.ndarray]:
+    """The trainer's embeddings as its model serves them: whitened, for a method that ``serve_whitened``, with a fit
+    on its own embeddings of the table (the random init gets one of its own, as in the job's evaluation)."""
+    model, data, device = trainer.model, trainer.data, trainer.device
+    whitening = fit_whitening(model, data, device) if model.serve_whitened else None
+    return embedder(model, data, device, whitening=whitening)
 
 
 def run_table(name: str, args: argparse.Namespace, seeds: list[int]) -> list[Scores]:

@@ -19,7 +19,11 @@ from selfsup.tabular.reconstruction import FeatureDecoder, reconstruction_loss
 
 @dataclass(frozen=True)
 class VimeParams(TabularParams):
-    mask_rate: Annotated[float, Field(gt=0, lt=1, description="Probability p_m that a feature is corrupted.")] = 0.3
+    # 0.15 against 0.3, served whitened (KEEL, 5000 rows, 30 epochs of 256, seeds 0 / 1; kNN / linear gain over the
+    # random init): letter +0.005 / +0.016 and +0.004 / +0.038 against -0.003 / +0.002 and +0.009 / +0.035, satimage
+    # +0.005 / +0.012 and +0.010 / +0.010 against +0.003 / +0.010 and +0.016 / +0.006; ring and magic level. Mostly
+    # inside the seed-to-seed spread, but it ends VIME's one loss to its random init on letter (bench/quality_tables).
+    mask_rate: Annotated[float, Field(gt=0, lt=1, description="Probability p_m that a feature is corrupted.")] = 0.15
     # The paper's 2.0 weighs reconstruction over mask estimation; 0.5 did better on both probes on KEEL letter (5000
     # rows, 30 epochs of 256; kNN / linear): seed 0 alpha 0.1 0.814 / 0.874, 0.5 0.821 / 0.881, 2.0 0.798 / 0.867,
     # 5.0 0.796 / 0.861; seed 1 0.5 0.811 / 0.886, 2.0 0.789 / 0.873. mask_rate 0.5 (0.759 / 0.865) lost to 0.3.
@@ -37,6 +41,10 @@ class Vime(SSLMethod):
     value actually changed (a draw can equal the original). Marginal draws come from the batch (see
     :mod:`selfsup.tabular.corruption`).
     """
+
+    # KEEL letter, 5000 rows, 30 epochs of 256, seeds 0 / 1: kNN 0.821 / 0.811 -> 0.908 / 0.921 whitened, past raw
+    # columns' 0.874 / 0.869 and its random init; linear 0.882 / 0.887 -> 0.865 / 0.878 (bench/quality_tables.py)
+    serve_whitened = True
 
     def __init__(self, params: VimeParams, encoder: TableEncoder) -> None:
         super().__init__(params, encoder)

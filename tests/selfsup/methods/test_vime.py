@@ -41,7 +41,7 @@ def test_vime_is_registered_as_masked_for_tables() -> None:
         VimeParams,
         Vime,
     )
-    assert spec.validate({}) == VimeParams() and (VimeParams().mask_rate, VimeParams().alpha) == (0.3, 0.5)
+    assert spec.validate({}) == VimeParams() and (VimeParams().mask_rate, VimeParams().alpha) == (0.15, 0.5)
 
 
 @pytest.mark.parametrize(("field", "value"), [("mask_rate", 1.0), ("alpha", -1), ("decoder_hidden", 4)])
@@ -59,7 +59,7 @@ def test_bernoulli_mask_has_the_asked_rate() -> None:
 def test_views_corrupt_at_the_rate_and_the_mask_target_marks_what_changed(diabetes: TableData) -> None:
     torch.manual_seed(0)
     batch = diabetes.batch(np.arange(256), CPU)
-    clean, corrupted = _method(diabetes).make_views(batch)
+    clean, corrupted = _method(diabetes, mask_rate=0.3).make_views(batch)
     changed = changed_features(clean, corrupted)
     assert clean is batch and changed.shape == (256, 11) and changed.dtype == torch.float32
     numeric_changed, categorical_changed = batch.split(changed.bool())
