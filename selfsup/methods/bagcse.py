@@ -5,8 +5,9 @@ span-cropping of DeCLUTR (Giorgi et al., 2021) and the word deletion of Wu et al
 random contiguous span of the text, then drops each of its pieces with some probability. The encoder is
 :class:`~selfsup.text.bag.BagEncoder`, warm-started from the corpus's LSA, so training starts from a TF-IDF-like
 embedding and learns which units co-occur across the two halves of a text. Measured so far (bench/quality.py
---text-corpus): level with TF-IDF on BBC news, ahead on the fortunes' linear probe, behind on the docstrings'
-kNN; the contrastive phase barely moves the LSA start yet, which is the part still to improve.
+--text-corpus, README): with sublinear counts and half-weight bigrams, ahead of TF-IDF on both probes on the
+docstrings (kNN by one test item), and its LSA start ahead on BBC news and the fortunes (those two not yet rerun
+end to end); the contrastive phase barely moves the LSA start, which is the part still to improve.
 """
 
 from dataclasses import dataclass
