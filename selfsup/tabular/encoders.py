@@ -4,6 +4,7 @@ Learning Models for Tabular Data"). Both take a :class:`TableBatch` and return p
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
@@ -14,6 +15,7 @@ from selfsup.tabular.batch import TableBatch
 from selfsup.tabular.numeric_embeddings import (
     NumericEmbeddingName,
     NumericTokens,
+    PiecewiseLinearEncoding,
     create_numeric_embeddings,
     embedding_width,
 )
@@ -43,7 +45,10 @@ class TabularParams(CommonParams):
     # 0.726 / 0.664. At this budget the embeddings' extra parameters cost more than they bring.
     numeric_embedding: Annotated[
         NumericEmbeddingName,
-        Field(description="MLP only: per-feature embedding of numerics (Gorishniy et al., 2022), token_dim wide."),
+        Field(
+            description="MLP only: per-feature embedding of numerics (Gorishniy et al., 2022), token_dim wide "
+            "(piecewise_linear: token_dim quantile bins of the training table)."
+        ),
     ] = "none"
     periodic_sigma: Annotated[
         float, Field(gt=0, le=100, description="Initial frequency scale of the periodic numeric embedding.")
@@ -163,8 +168,9 @@ class FTTransformer(nn.Module):
 TableEncoder = TabularMLP | FTTransformer
 
 
-def create_table_encoder(schema: TableSchema, params: TabularParams) -> TableEncoder:
-    """A randomly initialized encoder for ``schema``'s feature columns, sized by ``params``."""
+def create_table_encoder(schema: TableSchema, params: TabularParams, numeric: np.ndarray | None = None) -> TableEncoder:
+    """A randomly initialized encoder for ``schema``'s feature columns, sized by ``params``; a piecewise linear
+    numeric encoding takes its bins from ``numeric``, the table's encoded numerics (N, Fn)."""
     spec = TabularEncoderSpec(
         kind=_KINDS[params.encoder],  # type: ignore[arg-type]
         num_numeric=len(schema.numeric_columns),
@@ -177,7 +183,12 @@ def create_table_encoder(schema: TableSchema, params: TabularParams) -> TableEnc
         numeric_embedding=params.numeric_embedding,
         periodic_sigma=params.periodic_sigma,
     )
-    return table_encoder_from_spec(spec)
+    encoder = table_encoder_from_spec(spec)
+    if isinstance(encoder, TabularMLP) and isinstance(encoder.numeric_embeddings, PiecewiseLinearEncoding):
+        if numeric is None:
+            raise ValueError("a piecewise linear numeric encoding needs the table's numerics to place its bins")
+        encoder.numeric_embeddings.fit(numeric)
+    return encoder
 
 
 def table_encoder_from_spec(spec: TabularEncoderSpec) -> TableEncoder:

@@ -10,10 +10,12 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
-NumericEmbeddingName = Literal["none", "linear", "periodic"]
+MIN_BIN_WIDTH = 1e-3  # in standard deviations: the width a tied quantile's bin gets
+NumericEmbeddingName = Literal["none", "linear", "periodic", "piecewise_linear"]
 
 
 class NumericTokens(nn.Module):
@@ -58,6 +60,32 @@ class PeriodicEmbeddings(nn.Module):
         return torch.relu(torch.einsum("bfk,fkd->bfd", features, self.weight) + self.bias)  # (B, Fn, D)
 
 
+class PiecewiseLinearEncoding(nn.Module):
+    """The paper's "PLE" with quantile bins: feature j's range is cut at its empirical quantiles b_0 < ... < b_T,
+    and component t of x_j is how far x_j has filled bin t, clamp((x_j - b_{t-1}) / (b_t - b_{t-1}), 0, 1): a
+    thermometer code that stays linear inside each bin. (B, Fn) -> (B, Fn, T). No trainable parameters; the edges
+    are a buffer saved with the weights. Unlike the paper's open first and last bins, every bin is clamped, so a
+    served value far outside the training range cannot blow the encoding up.
+    """
+
+    def __init__(self, num_numeric: int, bins: int) -> None:
+        super().__init__()
+        self.edges: torch.Tensor  # (Fn, T + 1), increasing along T; placeholders until fitted or loaded
+        self.register_buffer("edges", torch.linspace(-2.0, 2.0, bins + 1).repeat(num_numeric, 1))
+
+    def fit(self, numeric: np.ndarray) -> None:
+        """Edges at the quantiles of ``numeric`` (N, Fn); edge t moves up by t * MIN_BIN_WIDTH, so tied quantiles
+        (a column of few distinct values) come apart and a repeated value becomes a step, not a division by zero."""
+        levels = np.linspace(0.0, 1.0, self.edges.shape[1])
+        edges = np.quantile(np.asarray(numeric, dtype=np.float64), levels, axis=0).T  # (Fn, T + 1)
+        edges = np.maximum.accumulate(edges + MIN_BIN_WIDTH * np.arange(edges.shape[1]), axis=1)
+        self.edges.copy_(torch.from_numpy(edges))
+
+    def forward(self, numeric: torch.Tensor) -> torch.Tensor:
+        left, width = self.edges[:, :-1], self.edges.diff(dim=1)  # (Fn, T) each
+        return ((numeric.unsqueeze(-1) - left) / width).clamp(0.0, 1.0)  # (B, Fn, T)
+
+
 class RawNumerics(nn.Module):
     """No embedding: each value as its own one-element vector, so the MLP reads the standardized columns."""
 
@@ -69,6 +97,7 @@ _FACTORIES: dict[str, Callable[[int, int, float], nn.Module]] = {
     "none": lambda num_numeric, dim, sigma: RawNumerics(),
     "linear": lambda num_numeric, dim, sigma: LinearReLUEmbeddings(num_numeric, dim),
     "periodic": lambda num_numeric, dim, sigma: PeriodicEmbeddings(num_numeric, dim, sigma=sigma),
+    "piecewise_linear": lambda num_numeric, dim, sigma: PiecewiseLinearEncoding(num_numeric, dim),
 }
 
 

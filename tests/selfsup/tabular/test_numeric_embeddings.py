@@ -1,5 +1,5 @@
-"""Feature-wise numeric embeddings: shapes, the periodic formula, per-feature independence, and an MLP built on them
-rebuilt from its JSON spec."""
+"""Feature-wise numeric embeddings: shapes, the periodic and piecewise linear formulas, per-feature independence, and
+an MLP built on them rebuilt from its JSON spec (and, for quantile bins, its weights)."""
 
 import json
 import math
@@ -11,7 +11,13 @@ import torch
 from selfsup.encoders import encoder_from_spec
 from selfsup.params import validate_params
 from selfsup.tabular import TableData, TabularParams, encode_table, infer_schema, read_table
-from selfsup.tabular.numeric_embeddings import LinearReLUEmbeddings, PeriodicEmbeddings
+from selfsup.tabular.encoders import TabularMLP, create_table_encoder
+from selfsup.tabular.numeric_embeddings import (
+    MIN_BIN_WIDTH,
+    LinearReLUEmbeddings,
+    PeriodicEmbeddings,
+    PiecewiseLinearEncoding,
+)
 from tests.support.tables import csv_bytes, diabetes_columns
 
 SMALL = {"width": 32, "depth": 2, "token_dim": 8, "heads": 2}
@@ -75,3 +81,37 @@ def test_a_spec_written_before_numeric_embeddings_rebuilds_the_plain_mlp(diabete
     rebuilt = encoder_from_spec(raw)
     rebuilt.load_state_dict(model.state_dict())  # the same weights: raw numerics into the first layer
     assert rebuilt.spec.numeric_embedding == "none"
+
+
+def test_piecewise_linear_encoding_fills_quantile_bins_in_order() -> None:
+    encode = PiecewiseLinearEncoding(2, 4)
+    column = np.arange(9, dtype=np.float32)  # quantiles at 0, 2, 4, 6, 8
+    encode.fit(np.stack([column, np.zeros(9, dtype=np.float32)], axis=1))
+    shift = MIN_BIN_WIDTH * torch.arange(5.0)  # edge t moves up by t * MIN_BIN_WIDTH: too little to matter
+    torch.testing.assert_close(encode.edges[0], torch.tensor([0.0, 2.0, 4.0, 6.0, 8.0]) + shift)
+    out = encode(torch.tensor([[5.0, 0.0], [-3.0, 0.0], [20.0, 0.0]]))  # (3, 2, 4)
+    half = torch.tensor([1.0, 1.0, 0.5, 0.0])  # two bins full, the third half
+    torch.testing.assert_close(out[0, 0], half, atol=2e-3, rtol=0)
+    torch.testing.assert_close(out[1, 0], torch.zeros(4))  # below and above the range: clamped, not extrapolated
+    torch.testing.assert_close(out[2, 0], torch.ones(4))
+    assert (encode.edges[1].diff() > 0).all()  # a constant column's tied quantiles are nudged apart: no 0/0
+    assert torch.isfinite(out).all()
+
+
+def test_mlp_on_piecewise_linear_bins_keeps_its_bins_in_the_weights(diabetes: TableData) -> None:
+    params = validate_params(TabularParams, {**SMALL, "numeric_embedding": "piecewise_linear"})
+    model = diabetes.create_encoder(params).eval()
+    assert isinstance(model, TabularMLP) and isinstance(model.numeric_embeddings, PiecewiseLinearEncoding)
+    expected = np.quantile(diabetes.numeric[:, 0], np.linspace(0, 1, SMALL["token_dim"] + 1))
+    np.testing.assert_allclose(model.numeric_embeddings.edges[0].numpy(), expected, atol=0.01)
+    rebuilt = encoder_from_spec(json.loads(json.dumps(model.spec.to_dict()))).eval()
+    batch = diabetes.batch(np.arange(16), torch.device("cpu"))
+    assert not torch.allclose(rebuilt(batch), model(batch))  # placeholder bins until the weights are loaded
+    rebuilt.load_state_dict(model.state_dict())
+    torch.testing.assert_close(rebuilt(batch), model(batch))
+
+
+def test_piecewise_linear_bins_need_the_table(diabetes: TableData) -> None:
+    params = validate_params(TabularParams, {**SMALL, "numeric_embedding": "piecewise_linear"})
+    with pytest.raises(ValueError, match="numerics"):
+        create_table_encoder(diabetes.schema, params)
