@@ -20,17 +20,19 @@ TINY = {"backbone": "tiny_cnn", "epochs": 2, "batch_size": 16}
 
 
 def read_events(client: httpx.Client, job_id: str, events: list[tuple[str, Any]], opened: threading.Event) -> None:
-    """Append (type, data) of every event until the server closes the stream."""
+    """Append (type, data) of every event until the server closes the stream; ``opened`` is set once the first
+    event has arrived. Not at the headers: the server reads the job only after sending them, so a job claimed in
+    between would open the stream as running (seen once in CI)."""
     with client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=60) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
-        opened.set()
         kind = None
         for line in response.iter_lines():
             if line.startswith("event: "):
                 kind = line.removeprefix("event: ")
             elif line.startswith("data: "):
                 events.append((str(kind), json.loads(line.removeprefix("data: "))))
+                opened.set()
 
 
 def samples(api: Api, name: str) -> dict[tuple[tuple[str, str], ...], float]:
