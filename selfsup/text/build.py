@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfsup.text.budget import PRETRAINED_MAX_LENGTH, chars_for
-from selfsup.text.store import TOKENS_FILE, StoredCorpus, sample_stride, stored_texts, write_documents, write_token_ids
+from selfsup.text.store import (
+    TOKENS_FILE,
+    StoredCorpus,
+    StoredTexts,
+    sample_stride,
+    stored_texts,
+    write_documents,
+    write_token_ids,
+)
 from selfsup.text.tokenizer import MAX_TRAINING_DOCUMENTS, train_tokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -39,7 +47,7 @@ def build_text_dataset(
     stored = write_documents(out_dir, documents, stats=stats, max_chars=keep)
     budget = chars_for(max_length)
     every = sample_stride(stored.count, MAX_TRAINING_DOCUMENTS)
-    sample = stored_texts(out_dir, max_chars=budget, every=every)
+    sample = StoredTexts(out_dir, max_chars=budget, every=every)
     tokenizer = train_tokenizer(sample, vocab_size=vocab_size)
     tokenizer.save(str(out_dir / TOKENIZER_FILE))
     texts = stored_texts(out_dir, max_chars=budget)

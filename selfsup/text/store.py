@@ -76,6 +76,19 @@ def stored_texts(dataset_dir: Path, *, max_chars: int | None = None, every: int 
         yield text if max_chars is None else cut_text(text, max_chars)
 
 
+@dataclass(frozen=True)
+class StoredTexts:
+    """The texts of a dataset as :func:`stored_texts` reads them, read afresh from disk each time it is iterated
+    (a tokenizer's training reads its sample twice)."""
+
+    dataset_dir: Path
+    max_chars: int | None = None
+    every: int = 1
+
+    def __iter__(self) -> Iterator[str]:
+        return stored_texts(self.dataset_dir, max_chars=self.max_chars, every=self.every)
+
+
 def stored_stats(dataset_dir: Path) -> tuple[dict[str, int], bool]:
     """(counts, whether any document had a label)."""
     path = dataset_dir / SUMMARY_FILE

@@ -5,6 +5,7 @@ lowercasing, whitespace-and-punctuation pre-tokenization, WordPiece sub-words, a
 ``[CLS] ... [SEP]``. The corpus is tokenized once, into a padded id array, by :func:`tokenize`.
 """
 
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
@@ -59,17 +60,28 @@ def train_tokenizer(
     documents: Iterable[str], *, vocab_size: int, max_documents: int = MAX_TRAINING_DOCUMENTS
 ) -> Tokenizer:
     """A BERT-style WordPiece tokenizer with at most ``vocab_size`` entries, learned from the first
-    ``max_documents`` of ``documents`` (pass an even sample of a larger corpus), read as an iterator.
+    ``max_documents`` of ``documents`` (pass an even sample of a larger corpus), the same one in every process.
 
-    Each document is cut to ``MAX_TRAINING_CHARS`` and its words to ``MAX_WORD_CHARS`` first (see
-    :mod:`selfsup.text.budget`), so the trainer's work is bounded whatever the input."""
-    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
-    tokenizer.train_from_iterator(training_texts(documents, max_documents), trainer=trainer)
-    tokenizer.model = _ordered_wordpiece(tokenizer.get_vocab())
+    ``documents`` is read twice, so it must start over each time it is iterated (a list, or an object whose
+    ``__iter__`` reopens its source); a one-shot iterator raises TypeError. Each document is cut to
+    ``MAX_TRAINING_CHARS`` and its words to ``MAX_WORD_CHARS`` first (see :mod:`selfsup.text.budget`), so the
+    trainer's work is bounded whatever the input."""
+    if iter(documents) is documents:
+        raise TypeError("train_tokenizer reads the documents twice: pass a list or a re-iterable, not an iterator")
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    # The trainer creates each "##c" piece the first time it meets it in its word counts, a hash map whose order
+    # changes from process to process; those ids break ties between equally frequent merges, so the same corpus
+    # gave different vocabularies (huggingface/tokenizers#1794). Named up front, in sorted order, as special
+    # tokens of the trainer, the pieces have fixed ids before counting starts; the tokenizer returned is rebuilt
+    # with only the real special tokens.
+    pieces = continuing_pieces(training_texts(documents, max_documents), normalizer)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=[*SPECIAL_TOKENS, *pieces], show_progress=False
+    )
+    trained = _bert_tokenizer(models.WordPiece(unk_token=UNK), normalizer)
+    trained.train_from_iterator(training_texts(documents, max_documents), trainer=trainer)
+    tokenizer = _bert_tokenizer(_ordered_wordpiece(trained.get_vocab()), normalizer)
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
     cls_id, sep_id = tokenizer.token_to_id(CLS), tokenizer.token_to_id(SEP)
     tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{CLS} $A {SEP}",
@@ -77,6 +89,35 @@ def train_tokenizer(
         special_tokens=[(CLS, cls_id), (SEP, sep_id)],
     )
     return tokenizer
+
+
+def _bert_tokenizer(model: models.Model, normalizer: normalizers.Normalizer) -> Tokenizer:
+    tokenizer = Tokenizer(model)
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    return tokenizer
+
+
+def continuing_pieces(texts: Iterable[str], normalizer: normalizers.Normalizer) -> list[str]:
+    """Sorted "##c" for every character c the normalized texts hold that can continue a word: all but
+    whitespace and punctuation, which BertPreTokenizer always splits off alone (a few CJK pieces may be unused)."""
+    seen: set[str] = set()
+    for text in texts:
+        seen.update(normalizer.normalize_str(text))
+    return [f"##{c}" for c in sorted(seen) if not c.isspace() and not _is_punctuation(c)]
+
+
+def _is_punctuation(char: str) -> bool:
+    """BERT's rule, which BertPreTokenizer follows: ASCII non-alphanumeric symbols, and Unicode category P*."""
+    code = ord(char)
+    return (
+        33 <= code <= 47
+        or 58 <= code <= 64
+        or 91 <= code <= 96
+        or 123 <= code <= 126
+        or (unicodedata.category(char).startswith("P"))
+    )
 
 
 def training_texts(documents: Iterable[str], max_documents: int = MAX_TRAINING_DOCUMENTS) -> Iterator[str]:
@@ -87,10 +128,8 @@ def training_texts(documents: Iterable[str], max_documents: int = MAX_TRAINING_D
 
 
 def _ordered_wordpiece(vocab: dict[str, int]) -> models.WordPiece:
-    """The trained vocabulary with its ids put in a fixed order: the special tokens first, as trained, then the
-    rest sorted. The trainer numbers tokens in hash-map order, which changes from run to run (and, on ties,
-    occasionally which tokens make the cut: huggingface/tokenizers#1794); sorting makes the same vocabulary
-    always give the same ids, so ingesting the same upload twice gives the same dataset."""
+    """The trained vocabulary with its ids put in a fixed order: the special tokens first, then the rest sorted,
+    so that a vocabulary has one numbering whatever order the trainer gave it."""
     ordered = list(SPECIAL_TOKENS) + sorted(token for token in vocab if token not in SPECIAL_TOKENS)
     return models.WordPiece({token: i for i, token in enumerate(ordered)}, unk_token=UNK)
 

@@ -1,5 +1,7 @@
 """Tokenizers: a WordPiece vocabulary trained on the corpus, the padded id array, cutting, pretrained files."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +81,35 @@ def test_training_twice_gives_the_same_ids() -> None:
     assert [first.token_to_id(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")] == [0, 1, 2, 3, 4]
 
 
+_TRAIN_IN_A_FRESH_PROCESS = """
+import hashlib
+from selfsup.text.tokenizer import train_tokenizer
+from tests.support.text import docstring_corpus
+tokenizer = train_tokenizer(list(docstring_corpus()[0]), vocab_size=600)
+print(hashlib.sha256(tokenizer.to_str().encode()).hexdigest())
+"""
+
+
+def test_every_process_learns_the_same_vocabulary() -> None:
+    """The hash maps are seeded per process: before the fix, about one process in two found another vocabulary
+    on the docstrings, so the same upload gave different datasets and the bench different scores."""
+    runs = [
+        subprocess.Popen([sys.executable, "-c", _TRAIN_IN_A_FRESH_PROCESS], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    digests = {run.communicate()[0].strip() for run in runs}
+    assert all(run.returncode == 0 for run in runs) and len(digests) == 1
+
+
+def test_the_special_tokens_are_the_only_added_tokens() -> None:
+    """The "##c" pieces the trainer is handed as special tokens are ordinary vocabulary in the result."""
+    tokenizer = docstring_tokenizer()
+    assert sorted(token.content for token in tokenizer.get_added_tokens_decoder().values()) == sorted(
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    assert tokenizer.encode("##e").tokens != ["[CLS]", "##e", "[SEP]"]  # typed text never becomes a piece whole
+
+
 def test_a_word_of_a_mebibyte_reaches_the_trainer_cut_to_the_word_cap() -> None:
     """A 1 MiB "word" never finished training: the trainer counts merges over every character of a word."""
     word = "ab" * 2**19  # 1 MiB, no whitespace
@@ -90,6 +121,18 @@ def test_a_word_of_a_mebibyte_reaches_the_trainer_cut_to_the_word_cap() -> None:
 
 
 def test_training_reads_at_most_the_asked_number_of_documents() -> None:
-    documents = iter(docstring_corpus()[0])
-    train_tokenizer(documents, vocab_size=200, max_documents=30)
-    assert next(documents) == docstring_corpus()[0][30]  # the rest is never read
+    read = []
+
+    class Counted:
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            for document in docstring_corpus()[0]:
+                read.append(document)
+                yield document
+
+    train_tokenizer(Counted(), vocab_size=200, max_documents=30)
+    assert read == 2 * list(docstring_corpus()[0][:30])  # twice (the alphabet, then training); never the rest
+
+
+def test_a_one_shot_iterator_is_refused() -> None:
+    with pytest.raises(TypeError, match="twice"):
+        train_tokenizer(iter(docstring_corpus()[0]), vocab_size=200)
