@@ -22,8 +22,9 @@ class Jobs:
         self._transport = transport
 
     def submit(
-        self, dataset: str, method: str, params: dict[str, Any] | None = None, *, name: str | None = None
+        self, dataset: str, method: str | None = None, params: dict[str, Any] | None = None, *, name: str | None = None
     ) -> Job:
+        """A job on ``dataset``; ``method`` None: the service's default for the dataset's modality."""
         body = {"dataset_id": dataset, "method": method, "params": params or {}, "name": name}
         return cast(Job, self._transport.request("POST", "/v1/jobs", json=body))
 

@@ -16,7 +16,13 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field would otherwise be dropped without a word
 
     dataset_id: str = Field(min_length=1, max_length=40)
-    method: str = Field(min_length=1, max_length=50)
+    method: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="A method of GET /v1/methods; omitted: the default for the dataset's modality (its "
+        "default_for lists it).",
+    )
     params: dict[str, Any] = Field(
         default_factory=dict, max_length=MAX_PARAMS, description="Method parameters; see GET /v1/methods."
     )

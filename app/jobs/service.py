@@ -17,7 +17,7 @@ from app.datasets.orm import Dataset
 from app.jobs.orm import Job, JobMetric
 from app.models.teachers import pin_teacher
 from selfsup.errors import ParamError, UnknownNameError
-from selfsup.methods import get_method
+from selfsup.methods import default_method, get_method
 from selfsup.params import TrainingParams, params_to_dict
 from selfsup.pretrained_backbones import PretrainedModelError, check_pretrained_backbone
 
@@ -32,18 +32,19 @@ def create_job(
     *,
     tenant: str,
     dataset_id: str,
-    method: str,
+    method: str | None,
     params: dict[str, Any] | None,
     name: str | None,
     pretrained_dir: Path | None = None,
     max_devices: int = 1,
 ) -> Job:
-    """Validate against the method registry, store the resolved params (a distillation's teacher pinned to a
-    model id), commit, then ring the doorbell."""
+    """Validate against the method registry (no ``method``: the default of the dataset's modality), store the
+    resolved params (a distillation's teacher pinned to a model id), commit, then ring the doorbell."""
     dataset = session.get(Dataset, dataset_id)
     if dataset is None or dataset.tenant != tenant:
         raise FieldErrors([(("body", "dataset_id"), f"dataset {dataset_id!r} not found")])
     _check_ready(dataset)
+    method = method or default_method(dataset.modality).name
     resolved = _resolve_params(method, dataset, params)
     _check_pretrained(resolved, pretrained_dir)
     _check_devices(method, resolved, dataset, max_devices)

@@ -1,7 +1,7 @@
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.auth.deps import Reader
 from selfsup.methods import list_methods
@@ -14,6 +14,7 @@ class MethodOut(BaseModel):
     family: str
     modalities: list[str]
     summary: str
+    default_for: list[str] = Field(description="The modalities whose jobs train with this method when none is named.")
     params: dict[str, Any]
 
 
@@ -30,6 +31,7 @@ def methods(_caller: Reader) -> MethodList:
                 family=spec.family,
                 modalities=list(spec.modalities),
                 summary=spec.summary,
+                default_for=list(spec.default_for),
                 params=spec.params_schema(),
             )
             for spec in list_methods()

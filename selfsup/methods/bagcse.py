@@ -82,7 +82,7 @@ def keep_tokens(batch: TokenBatch, keep: torch.Tensor, pad: int) -> TokenBatch:
     return TokenBatch(ids, mask)
 
 
-@register_method("bagcse", family="contrastive", modalities=("text",), params=BagCSEParams)
+@register_method("bagcse", family="contrastive", modalities=("text",), params=BagCSEParams, default_for=("text",))
 class BagCSE(SSLMethod):
     """BagCSE: a bag of word-piece and bigram vectors from LSA, trained by InfoNCE between two cropped views.
 

@@ -132,7 +132,9 @@ def clip_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
 
 
-@register_method("clip", family="cross_modal", modalities=("image_text",), params=CLIPParams)
+@register_method(
+    "clip", family="cross_modal", modalities=("image_text",), params=CLIPParams, default_for=("image_text",)
+)
 class CLIP(SSLMethod):
     """CLIP: images and their captions pulled together in one space against the other pairs of the batch."""
 

@@ -27,6 +27,7 @@ class MethodSpec:
     method_cls: type["SSLMethod"]
     summary: str
     takes_teacher: bool = False  # built with ``teacher=`` (a frozen Encoder) besides its params and backbone
+    default_for: tuple[str, ...] = ()  # the modalities whose jobs train with this method when none is named
 
     def validate(self, raw: dict[str, Any] | None) -> Any:
         """Resolve untrusted params into the method's frozen dataclass (raises ParamError)."""
@@ -41,13 +42,23 @@ class MethodSpec:
 
 
 _METHODS: dict[str, MethodSpec] = {}
+_DEFAULTS: dict[str, str] = {}  # modality -> the name of its default method
 M = TypeVar("M", bound="type[SSLMethod]")
 
 
 def register_method(
-    name: str, *, family: str, modalities: tuple[str, ...], params: type, takes_teacher: bool = False
+    name: str,
+    *,
+    family: str,
+    modalities: tuple[str, ...],
+    params: type,
+    takes_teacher: bool = False,
+    default_for: tuple[str, ...] = (),
 ) -> Callable[[M], M]:
     """Class decorator that adds an :class:`SSLMethod` subclass to the registry under ``name``.
+
+    ``default_for``: the modalities (among ``modalities``) for which this is the method a job gets when it names
+    none; at most one method per modality.
 
     ``takes_teacher``: the method learns from a frozen model that the caller loads and hands to the Trainer
     (``Trainer(..., teacher=...)``); the class then takes it as the keyword ``teacher``, None when it is rebuilt
@@ -57,12 +68,18 @@ def register_method(
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if unknown := set(modalities) - set(MODALITIES):
         raise ValueError(f"unknown modalities {sorted(unknown)}")
+    if foreign := set(default_for) - set(modalities):
+        raise ValueError(f"{name} cannot be the default for {', '.join(sorted(foreign))}: it does not accept them")
 
     def add(cls: M) -> M:
         if name in _METHODS:
             raise ValueError(f"method {name!r} is registered twice")
+        if taken := [m for m in default_for if m in _DEFAULTS]:
+            owners = ", ".join(_DEFAULTS[m] for m in taken)
+            raise ValueError(f"{name} cannot be the default for {', '.join(taken)}: {owners} already is")
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else name
-        _METHODS[name] = MethodSpec(name, family, modalities, params, cls, summary, takes_teacher)
+        _METHODS[name] = MethodSpec(name, family, modalities, params, cls, summary, takes_teacher, default_for)
+        _DEFAULTS.update(dict.fromkeys(default_for, name))
         return cls
 
     return add
@@ -72,6 +89,13 @@ def get_method(name: str) -> MethodSpec:
     if name not in _METHODS:
         raise UnknownNameError("method", name, list(_METHODS))
     return _METHODS[name]
+
+
+def default_method(modality: str) -> MethodSpec:
+    """The method a job on ``modality`` data trains with when it names none (UnknownNameError if none is)."""
+    if modality not in _DEFAULTS:
+        raise UnknownNameError("modality with a default method", modality, sorted(_DEFAULTS))
+    return _METHODS[_DEFAULTS[modality]]
 
 
 def list_methods() -> list[MethodSpec]:

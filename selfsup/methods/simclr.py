@@ -28,7 +28,7 @@ class SimCLRParams(TrainingParams):
     jitter_strength: Annotated[float, Field(ge=0, le=2, description="Colour distortion strength s.")] = 1.0
 
 
-@register_method("simclr", family="contrastive", modalities=("image",), params=SimCLRParams)
+@register_method("simclr", family="contrastive", modalities=("image",), params=SimCLRParams, default_for=("image",))
 class SimCLR(SSLMethod):
     """SimCLR: two augmented views of each image, pulled together against the rest of the batch (NT-Xent)."""
 

@@ -49,7 +49,9 @@ def corrupt_table(batch: TableBatch, params: TabularDAEParams) -> TableBatch:
     return TableBatch(noisy, swapped.categorical)
 
 
-@register_method("tabular_dae", family="generative", modalities=("tabular",), params=TabularDAEParams)
+@register_method(
+    "tabular_dae", family="generative", modalities=("tabular",), params=TabularDAEParams, default_for=("tabular",)
+)
 class TabularDAE(SSLMethod):
     """Denoising autoencoder: reconstruct every clean feature of a row from the embedding of a corrupted copy
     (squared error for numerics, cross entropy for categoricals, averaged per feature).

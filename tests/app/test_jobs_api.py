@@ -90,6 +90,19 @@ def test_method_must_accept_the_dataset_modality(client: TestClient) -> None:
     assert error["loc"] == ["body", "method"] and "accepts image data" in error["msg"]
 
 
+def test_a_job_that_names_no_method_gets_its_modality_default(client: TestClient, dataset: dict[str, Any]) -> None:
+    with session_scope() as session:
+        session.add(
+            Dataset(id="ds_text", tenant="acme", name="t", modality="text", num_items=10, size_bytes=1, storage_key="x")
+        )
+    listed = {m["name"]: m["default_for"] for m in client.get("/v1/methods").json()["items"]}
+    assert listed["simclr"] == ["image"] and listed["bagcse"] == ["text"] and listed["byol"] == []
+    for dataset_id, method in ((dataset["id"], "simclr"), ("ds_text", "bagcse")):
+        response = client.post("/v1/jobs", json={"dataset_id": dataset_id, "params": {"epochs": 1}})
+        assert response.status_code == 202, response.text
+        assert response.json()["method"] == method and response.json()["params"]["epochs"] == 1
+
+
 def test_get_list_and_filter(client: TestClient, dataset: dict[str, Any]) -> None:
     first = submit(client, dataset["id"]).json()
     second = submit(client, dataset["id"]).json()

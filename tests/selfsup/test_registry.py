@@ -4,7 +4,7 @@ import pytest
 
 from selfsup import list_methods
 from selfsup.errors import UnknownNameError
-from selfsup.methods import FAMILIES, MODALITIES, SSLMethod, get_method, register_method
+from selfsup.methods import FAMILIES, MODALITIES, SSLMethod, default_method, get_method, register_method
 from selfsup.methods.simclr import SimCLR, SimCLRParams
 from selfsup.params import TrainingParams
 
@@ -51,3 +51,23 @@ def test_registration_refuses_bad_declarations() -> None:
             pass
 
     assert get_method("simclr").method_cls is SimCLR
+
+
+def test_each_modality_has_one_default_method_that_accepts_it() -> None:
+    for modality in MODALITIES:
+        spec = default_method(modality)
+        assert modality in spec.modalities and modality in spec.default_for and not spec.takes_teacher
+    assert [spec.name for spec in list_methods() if spec.default_for] == ["bagcse", "clip", "simclr", "tabular_dae"]
+    with pytest.raises(UnknownNameError, match="unknown modality"):
+        default_method("audio")
+
+
+def test_a_second_default_for_a_modality_is_refused() -> None:
+    with pytest.raises(ValueError, match="simclr already is"):
+        register_method(
+            "simclr_too", family="contrastive", modalities=("image",), params=SimCLRParams, default_for=("image",)
+        )(SimCLR)
+    with pytest.raises(ValueError, match="does not accept"):
+        register_method("odd", family="contrastive", modalities=("image",), params=SimCLRParams, default_for=("text",))(
+            SimCLR
+        )
