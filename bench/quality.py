@@ -91,6 +91,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--text-corpus", choices=("docstrings", *CORPORA), default="docstrings")
     parser.add_argument("--num-items", "--num-images", type=int, default=None, help="use the first N items only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--folds", type=int, default=1, choices=range(1, 6), metavar="1..5", help="probe scores averaged over folds"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
     parser.add_argument("--vs-reference", action="store_true", help="image: SimCLR vs lightly's reference loop")
     quality_images.add_arguments(parser)
@@ -152,7 +155,9 @@ def run_method(spec: MethodSpec, bench: BenchSet, args: argparse.Namespace) -> R
         embed_trained = embedder(trainer.model, trainer.data, trainer.device)
         embed_random = embedder(random_init.model, random_init.data, trainer.device)
         white = whitened(embed_trained, len(bench.labels)) if args.modality == "text" else None
-        row.scores = evaluate_with_labels(embed_trained, embed_random, bench.labels, seed=args.seed, baseline=white)
+        row.scores = evaluate_with_labels(
+            embed_trained, embed_random, bench.labels, seed=args.seed, baseline=white, folds=args.folds
+        )
         row.scores.update({key: result.metrics[key] for key in ("rankme", "alignment", "uniformity", "embedding_std")})
         row.scores["loss"] = result.metrics.get("epoch_loss", float("nan"))
         dim = embed_trained(np.arange(2)).shape[1]
@@ -237,9 +242,14 @@ def main() -> None:
         f"torch {torch.__version__} | device {args.device} | threads {torch.get_num_threads()} | {bench.summary} | "
         f"{args.epochs} epochs of batch {args.batch_size} | seed {args.seed} | tuned: {TUNED or 'none'}"
     )
-    train, test = labeled_split(bench.labels, seed=args.seed)
-    print(f"probes: {len(train)} train / {len(test)} test items, stratified; labels are never used to pretrain")
-    raw = probe_accuracies(bench.raw, bench.labels, train, test)
+    splits = [labeled_split(bench.labels, seed=args.seed, fold=fold) for fold in range(args.folds)]
+    train, test = splits[0]
+    print(
+        f"probes: {len(train)} train / {len(test)} test items, stratified, averaged over {args.folds} fold(s); "
+        "labels are never used to pretrain"
+    )
+    per_fold = [probe_accuracies(bench.raw, bench.labels, train, test) for train, test in splits]
+    raw = {key: float(np.mean([scores[key] for scores in per_fold])) for key in per_fold[0]}
     rows = []
     for spec in methods:
         rows.append(row := run_method(spec, bench, args))

@@ -13,6 +13,7 @@ from selfsup.eval import collapse_warning, embedder
 from selfsup.eval.baselines import baseline_for, pixel_features
 from selfsup.eval.probes import (
     evaluate_with_labels,
+    fold_count,
     knn_top1,
     labeled_split,
     linear_probe,
@@ -43,6 +44,19 @@ def test_probes_separate_well_separated_clusters(clusters: tuple[np.ndarray, np.
     args = (x[train], y[train], x[test], y[test])
     assert knn_top1(*args) == 1.0
     assert linear_probe(*args) == 1.0
+
+
+def test_the_folds_of_a_split_test_every_labeled_item_once() -> None:
+    y = np.repeat(np.arange(4), [1, 7, 23, 50])
+    y[1::9] = -1  # unlabeled items are in no split; class 0, of one item, is always trained on
+    splits = [labeled_split(y, seed=3, fold=fold) for fold in range(fold_count(0.2))]
+    tested = np.concatenate([test for _, test in splits])
+    assert sorted(tested) == sorted(set(tested)) == sorted(set(np.flatnonzero(y != -1)) - {np.flatnonzero(y == 0)[0]})
+    for train, test in splits:
+        assert not set(train) & set(test) and set(train) | set(test) == set(np.flatnonzero(y != -1))
+    assert np.array_equal(splits[0][1], labeled_split(y, seed=3)[1])  # fold 0 is the split of old
+    with pytest.raises(ValueError, match="fold must be in"):
+        labeled_split(y, fold=5)
 
 
 def test_probes_are_at_chance_on_random_labels() -> None:
