@@ -28,7 +28,10 @@ COLUMNS = [
 def submit(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="The dataset's id.")],
-    method: Annotated[str, typer.Option(help="simclr, byol, dino, mae, mlm, scarf, clip ... (GET /v1/methods).")],
+    method: Annotated[
+        str | None,
+        typer.Option(help="simclr, byol, bagcse, scarf, clip ... (GET /v1/methods); default: the dataset modality's."),
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="A method parameter, KEY=VALUE (epochs=20); repeat.")
     ] = None,
