@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 PROBE_CORRUPTION_RATE = 0.3
-MAX_FIT_ROWS = 20_000  # rows an encoder's quantile bins are placed on: quantiles settle well before
 NUMERIC_FILE, CATEGORICAL_FILE = "numeric.npy", "categorical.npy"
 SCHEMA_FILE, LABELS_FILE = "schema.json", "labels.json"
 
@@ -78,7 +77,7 @@ class TableData(TrainingData):
     def create_encoder(self, params: "TabularParams") -> "TableEncoder":
         from selfsup.tabular.encoders import create_table_encoder  # the encoders import torch layers only here
 
-        return create_table_encoder(self.schema, params, fit_sample(self.numeric))
+        return create_table_encoder(self.schema, params, self.numeric)
 
     def probe_view(self, batch: TableBatch) -> TableBatch:
         """SCARF corruption of 30% of each row's features, each replaced by the value the feature takes in a
@@ -102,13 +101,6 @@ class TableData(TrainingData):
 
     def serving_assets(self) -> dict[str, Any]:
         return {"schema": self.schema.to_dict()}
-
-
-def fit_sample(numeric: np.ndarray, max_rows: int = MAX_FIT_ROWS) -> np.ndarray:
-    """At most ``max_rows`` rows of ``numeric`` (N, Fn), a seeded draw: what an encoder fits its bins on."""
-    if len(numeric) <= max_rows:
-        return np.asarray(numeric)
-    return np.asarray(numeric[np.sort(np.random.default_rng(0).choice(len(numeric), max_rows, replace=False))])
 
 
 def save_table_dataset(out_dir: Path, encoded: EncodedTable, schema: TableSchema) -> None:

@@ -170,7 +170,8 @@ TableEncoder = TabularMLP | FTTransformer
 
 def create_table_encoder(schema: TableSchema, params: TabularParams, numeric: np.ndarray | None = None) -> TableEncoder:
     """A randomly initialized encoder for ``schema``'s feature columns, sized by ``params``; a piecewise linear
-    numeric encoding takes its bins from ``numeric``, the table's encoded numerics (N, Fn)."""
+    numeric encoding takes its bins from ``numeric``, the table's encoded numerics (N, Fn); no other encoder
+    reads them."""
     spec = TabularEncoderSpec(
         kind=_KINDS[params.encoder],  # type: ignore[arg-type]
         num_numeric=len(schema.numeric_columns),

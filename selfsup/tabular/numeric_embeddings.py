@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 MIN_BIN_WIDTH = 1e-3  # in standard deviations: the width a tied quantile's bin gets
+MAX_FIT_ROWS = 20_000  # rows the quantile bins are placed on: their quantiles settle well within that many
 NumericEmbeddingName = Literal["none", "linear", "periodic", "piecewise_linear"]
 
 
@@ -73,9 +74,12 @@ class PiecewiseLinearEncoding(nn.Module):
         self.edges: torch.Tensor  # (Fn, T + 1), increasing along T; placeholders until fitted or loaded
         self.register_buffer("edges", torch.linspace(-2.0, 2.0, bins + 1).repeat(num_numeric, 1))
 
-    def fit(self, numeric: np.ndarray) -> None:
-        """Edges at the quantiles of ``numeric`` (N, Fn); edge t moves up by t * MIN_BIN_WIDTH, so tied quantiles
-        (a column of few distinct values) come apart and a repeated value becomes a step, not a division by zero."""
+    def fit(self, numeric: np.ndarray, max_rows: int = MAX_FIT_ROWS) -> None:
+        """Edges at the quantiles of ``numeric`` (N, Fn), or of a seeded draw of ``max_rows`` of its rows (a memory
+        map is read only there); edge t moves up by t * MIN_BIN_WIDTH, so tied quantiles (a column of few distinct
+        values) come apart and a repeated value becomes a step, not a division by zero."""
+        if len(numeric) > max_rows:
+            numeric = numeric[np.sort(np.random.default_rng(0).choice(len(numeric), max_rows, replace=False))]
         levels = np.linspace(0.0, 1.0, self.edges.shape[1])
         edges = np.quantile(np.asarray(numeric, dtype=np.float64), levels, axis=0).T  # (Fn, T + 1)
         edges = np.maximum.accumulate(edges + MIN_BIN_WIDTH * np.arange(edges.shape[1]), axis=1)
