@@ -67,17 +67,10 @@ async def request_slot(request: Request) -> AsyncIterator[None]:
 @router.post(
     "/{model_id}/embed",
     response_model=EmbedResponse,
-    openapi_extra=_REQUEST_BODY,
-    # First, so a refusal comes before any thread or query; the place is given back as soon as the function
-    # returns (scope="function"), not after the response is sent: else a client's next request would find its
-    # own previous one still counted.
-    dependencies=[Depends(request_slot, scope="function")],
+    # The key as the other routes declare it (``Depends(bearer)``), for the docs only: the route reads it itself.
+    openapi_extra={**_REQUEST_BODY, "security": [{bearer.scheme_name: []}]},
 )
-async def embed(
-    model_id: str,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> EmbedResponse:
+async def embed(model_id: str, request: Request) -> EmbedResponse:
     """Embed what the model takes: images as JSON (base64 or data URLs in ``inputs``) or multipart ``files``;
     ``texts`` or ``token_ids`` for text models; ``rows`` (objects keyed by column) for table models; images or
     texts for image-text models, into their shared space.
@@ -86,11 +79,19 @@ async def embed(
     progress, or the model's queue is full, the answer is 503 with ``Retry-After`` at once
     (app.embeddings.admission, app.embeddings.batching).
     """
-    body = await read_unparsed(request)
-    # One worker thread does everything blocking (the model's lookup, JSON, base64 and image decoding): each
-    # hop to the pool cost as much CPU as a query under load (py-spy on bench/serve_load.py).
-    model, prepared = await run_in_threadpool(_model_and_inputs, request, credentials, model_id, body)
-    vectors = await embed_batched(prepared)
+    # No dependencies to solve: on the hottest route FastAPI's solving of the slot (a generator dependency)
+    # and the key cost about a quarter of the event loop's CPU per request (cProfile, in-process load).
+    cache: EncoderCache = request.app.state.encoder_cache
+    # First, so a refusal comes before any thread or query; the place is given back as soon as the work is
+    # done, not after the response is sent: else a client's next request would find its own previous one
+    # still counted.
+    with cache.gate.slot():
+        credentials = await bearer(request)  # the key's header as the other routes read it
+        body = await read_unparsed(request)
+        # One worker thread does everything blocking (the model's lookup, JSON, base64 and image decoding):
+        # each hop to the pool cost as much CPU as a query under load (py-spy on bench/serve_load.py).
+        model, prepared = await run_in_threadpool(_model_and_inputs, request, credentials, model_id, body)
+        vectors = await embed_batched(prepared)
     return EmbedResponse(model=model.id, dim=model.dim, embeddings=vectors.tolist())
 
 
