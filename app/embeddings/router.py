@@ -1,6 +1,7 @@
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
@@ -90,9 +91,24 @@ async def embed(model_id: str, request: Request) -> EmbedResponse:
         body = await read_unparsed(request)
         # One worker thread does everything blocking (the model's lookup, JSON, base64 and image decoding):
         # each hop to the pool cost as much CPU as a query under load (py-spy on bench/serve_load.py).
-        model, prepared = await run_in_threadpool(_model_and_inputs, request, credentials, model_id, body)
+        model, prepared = await _model_and_inputs_off_loop(request, credentials, model_id, body)
         vectors = await embed_batched(prepared)
     return EmbedResponse(model=model.id, dim=model.dim, embeddings=vectors.tolist())
+
+
+async def _model_and_inputs_off_loop(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, model_id: str, body: ClientInputs | bytes
+) -> tuple[RegisteredModel, PreparedInputs]:
+    """:func:`_model_and_inputs` in one of the threads that prepare inputs (``cache.preparing``); a model that
+    is not loaded yet loads in the general pool first, so a slow load holds none of those few threads."""
+    cache: EncoderCache = request.app.state.encoder_cache
+    args = (request, credentials, model_id, body)
+    model, prepared = await to_thread.run_sync(_model_and_inputs, *args, False, limiter=cache.preparing)
+    if prepared is None:
+        await run_in_threadpool(cache.get, model.id, model.storage_key)
+        model, prepared = await to_thread.run_sync(_model_and_inputs, *args, True, limiter=cache.preparing)
+    assert prepared is not None  # with load=True
+    return model, prepared
 
 
 def _model_and_inputs(
@@ -100,10 +116,14 @@ def _model_and_inputs(
     credentials: HTTPAuthorizationCredentials | None,
     model_id: str,
     body: ClientInputs | bytes,
-) -> tuple[RegisteredModel, PreparedInputs]:
+    load: bool,
+) -> tuple[RegisteredModel, PreparedInputs | None]:
+    """The caller's model and its prepared inputs; no inputs when its encoder is not loaded, unless ``load``."""
     model = _cached_owned_model(request, credentials, model_id)
-    inputs = body if isinstance(body, ClientInputs) else inputs_from_json(body)
     cache: EncoderCache = request.app.state.encoder_cache
+    if not (load or cache.holds(model.id)):
+        return model, None
+    inputs = body if isinstance(body, ClientInputs) else inputs_from_json(body)
     return model, prepare_inputs(cache, model_id=model.id, key=model.storage_key, inputs=inputs)
 
 
