@@ -12,6 +12,8 @@ from typing import Any
 import anyio
 import numpy as np
 import torch
+from anyio import to_thread
+from starlette.concurrency import run_in_threadpool
 
 from app.core.cache import BlobCache
 from app.core.config import Settings
@@ -267,6 +269,15 @@ def prepare_inputs(cache: EncoderCache, *, model_id: str, key: str, inputs: Clie
     items = _prepare(served.encoder, inputs, cache.images)
     tokens = int(items.attention_mask.sum()) if kind == "text" else 0
     return PreparedInputs(batcher, items, tokens, inputs.field)
+
+
+async def prepare_off_loop(cache: EncoderCache, *, model_id: str, key: str, inputs: ClientInputs) -> PreparedInputs:
+    """:func:`prepare_inputs` on one of the threads that prepare inputs (``cache.preparing``); a model that is not
+    loaded yet loads in the general pool first, so that a slow load holds none of those few threads."""
+    if not cache.holds(model_id):
+        await run_in_threadpool(cache.get, model_id, key)
+    prepare = functools.partial(prepare_inputs, cache, model_id=model_id, key=key, inputs=inputs)
+    return await to_thread.run_sync(prepare, limiter=cache.preparing)
 
 
 def _prepare(encoder: Encoder, inputs: ClientInputs, images: ImageBudget) -> Any:
