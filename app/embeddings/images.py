@@ -64,9 +64,10 @@ def images_from_base64(inputs: Sequence[str], *, field: str) -> list[bytes]:
 def canonical_images(blobs: Sequence[bytes], *, image_size: int, field: str, budget: ImageBudget) -> np.ndarray:
     """Decode every input as at ingest, naming the first one that fails: (B, S, S, 3) uint8.
 
-    Each file is opened once: its header gives the size the budgets are checked on, then the same opened image
-    is verified and decoded. Raises FieldErrors (422) for an image over its own limit, PayloadTooLarge (413)
-    for a request over its total, and Saturated (503) when the API is already decoding as much as it may."""
+    Each file is parsed twice, as at ingest: once from its header, the size the budgets are checked on, and then
+    the same opened image verified; once more to decode it (Pillow cannot decode an image after verify).
+    Raises FieldErrors (422) for an image over its own limit, PayloadTooLarge (413) for a request over its
+    total, and Saturated (503) when the API is already decoding as much as it may."""
     limit = budget.per_image(image_size)
     with ExitStack() as opened:
         probes = [opened.enter_context(_opened(blob, index, field)) for index, blob in enumerate(blobs)]
