@@ -19,7 +19,7 @@ from app.core.pagination import Page, PageParams, page_params
 from app.embedding_runs.orm import EmbeddingRun
 from app.embeddings.inputs import client_inputs, read_body
 from app.embeddings.router import request_slot
-from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, prepare_inputs
+from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, prepare_off_loop
 from app.models.orm import RegisteredModel
 from app.quotas.service import TenantLimits
 
@@ -180,9 +180,7 @@ async def predict(served: Annotated[Served, Depends(served_classifier)], request
     else:
         inputs = body if isinstance(body, ClientInputs) else client_inputs(body)
         model = served.model
-        prepared = await run_in_threadpool(
-            prepare_inputs, encoders, model_id=model.id, key=model.storage_key, inputs=inputs
-        )
+        prepared = await prepare_off_loop(encoders, model_id=model.id, key=model.storage_key, inputs=inputs)
         vectors = await embed_batched(prepared)
     cache: ClassifierCache = request.app.state.classifier_cache
     weights = await run_in_threadpool(cache.get, served.classifier.id, served.classifier.storage_key)

@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     embed_max_wait_ms: float = Field(
         default=2.0, ge=0, le=1000, description="How long a batch waits for concurrent requests to join it."
     )
+    embed_prepare_threads: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="Threads that prepare embedding requests' inputs (JSON, base64, image decoding) at once.",
+    )
     embed_threads: int = Field(
         default=1, ge=1, le=256, description="CPU threads torch uses for one model's batch (its worker thread)."
     )

@@ -10,14 +10,16 @@ any pixel is decoded.
 import base64
 import binascii
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from app.core.config import Settings
 from app.core.errors import FieldErrors, PayloadTooLarge
 from app.embeddings.admission import PixelGate
-from selfsup.data.images import decode_image, image_dimensions
+from selfsup.data.images import decode_opened, open_image
 from selfsup.errors import InvalidImageError
 
 DATA_URL_MARK = ";base64,"
@@ -62,24 +64,36 @@ def images_from_base64(inputs: Sequence[str], *, field: str) -> list[bytes]:
 def canonical_images(blobs: Sequence[bytes], *, image_size: int, field: str, budget: ImageBudget) -> np.ndarray:
     """Decode every input as at ingest, naming the first one that fails: (B, S, S, 3) uint8.
 
+    Each file is parsed twice, as at ingest: once from its header, the size the budgets are checked on, and then
+    the same opened image verified; once more to decode it (Pillow cannot decode an image after verify).
     Raises FieldErrors (422) for an image over its own limit, PayloadTooLarge (413) for a request over its
     total, and Saturated (503) when the API is already decoding as much as it may."""
     limit = budget.per_image(image_size)
-    pixels = sum(_checked_pixels(blob, index, field=field, limit=limit) for index, blob in enumerate(blobs))
-    if pixels > budget.max_request_pixels:
-        raise PayloadTooLarge(
-            f"{field}: the images hold {pixels} pixels in all, over the limit of {budget.max_request_pixels} "
-            "per request; send fewer or smaller images"
-        )
-    with budget.decoding.reserve(pixels):
-        return np.stack([_decoded(blob, index, image_size, field, limit) for index, blob in enumerate(blobs)])
+    with ExitStack() as opened:
+        probes = [opened.enter_context(_opened(blob, index, field)) for index, blob in enumerate(blobs)]
+        pixels = sum(_checked_pixels(probe, index, field=field, limit=limit) for index, probe in enumerate(probes))
+        if pixels > budget.max_request_pixels:
+            raise PayloadTooLarge(
+                f"{field}: the images hold {pixels} pixels in all, over the limit of {budget.max_request_pixels} "
+                "per request; send fewer or smaller images"
+            )
+        with budget.decoding.reserve(pixels):
+            decoded = [
+                _decoded(probe, blob, index, image_size, field)
+                for index, (probe, blob) in enumerate(zip(probes, blobs, strict=True))
+            ]
+            return np.stack(decoded)
 
 
-def _checked_pixels(blob: bytes, index: int, *, field: str, limit: int) -> int:
+def _opened(blob: bytes, index: int, field: str) -> Image.Image:
     try:
-        width, height = image_dimensions(blob)
+        return open_image(blob)
     except InvalidImageError as exc:
         raise FieldErrors([(("body", field, index), str(exc))]) from None
+
+
+def _checked_pixels(probe: Image.Image, index: int, *, field: str, limit: int) -> int:
+    width, height = probe.size
     if width * height > limit:
         message = (
             f"image is {width}x{height} pixels, over this model's limit of {limit} pixels "
@@ -89,8 +103,8 @@ def _checked_pixels(blob: bytes, index: int, *, field: str, limit: int) -> int:
     return width * height
 
 
-def _decoded(blob: bytes, index: int, image_size: int, field: str, limit: int) -> np.ndarray:
+def _decoded(probe: Image.Image, blob: bytes, index: int, image_size: int, field: str) -> np.ndarray:
     try:
-        return decode_image(blob, image_size, max_pixels=limit)
+        return decode_opened(probe, blob, image_size)
     except InvalidImageError as exc:
         raise FieldErrors([(("body", field, index), str(exc))]) from None

@@ -23,7 +23,7 @@ from app.embeddings.images import images_from_base64
 from app.embeddings.openai_errors import OpenAIError, OpenAIRoute
 from app.embeddings.openai_schemas import Embedding, EmbeddingsRequest, EmbeddingsResponse, ErrorResponse, Usage
 from app.embeddings.router import request_slot
-from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, prepare_inputs
+from app.embeddings.service import ClientInputs, EncoderCache, embed_batched, prepare_off_loop
 from app.models.aliases import resolve_model
 from app.models.orm import RegisteredModel
 
@@ -102,8 +102,7 @@ async def _vectors(
 ) -> tuple[np.ndarray, int]:
     """Inputs -> ((B, D) unit vectors, prompt tokens), through the model's batcher (503 when saturated)."""
     client_inputs = _client_inputs(model, inputs)
-    prepared = await run_in_threadpool(
-        prepare_inputs,
+    prepared = await prepare_off_loop(
         cache,
         model_id=model.id,
         key=model.storage_key,

@@ -1,6 +1,7 @@
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
@@ -67,17 +68,10 @@ async def request_slot(request: Request) -> AsyncIterator[None]:
 @router.post(
     "/{model_id}/embed",
     response_model=EmbedResponse,
-    openapi_extra=_REQUEST_BODY,
-    # First, so a refusal comes before any thread or query; the place is given back as soon as the function
-    # returns (scope="function"), not after the response is sent: else a client's next request would find its
-    # own previous one still counted.
-    dependencies=[Depends(request_slot, scope="function")],
+    # The key as the other routes declare it (``Depends(bearer)``), for the docs only: the route reads it itself.
+    openapi_extra={**_REQUEST_BODY, "security": [{bearer.scheme_name: []}]},
 )
-async def embed(
-    model_id: str,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> EmbedResponse:
+async def embed(model_id: str, request: Request) -> EmbedResponse:
     """Embed what the model takes: images as JSON (base64 or data URLs in ``inputs``) or multipart ``files``;
     ``texts`` or ``token_ids`` for text models; ``rows`` (objects keyed by column) for table models; images or
     texts for image-text models, into their shared space.
@@ -86,12 +80,35 @@ async def embed(
     progress, or the model's queue is full, the answer is 503 with ``Retry-After`` at once
     (app.embeddings.admission, app.embeddings.batching).
     """
-    body = await read_unparsed(request)
-    # One worker thread does everything blocking (the model's lookup, JSON, base64 and image decoding): each
-    # hop to the pool cost as much CPU as a query under load (py-spy on bench/serve_load.py).
-    model, prepared = await run_in_threadpool(_model_and_inputs, request, credentials, model_id, body)
-    vectors = await embed_batched(prepared)
+    # No dependencies to solve: on the hottest route FastAPI's solving of the slot (a generator dependency)
+    # and the key cost about a quarter of the event loop's CPU per request (cProfile, in-process load).
+    cache: EncoderCache = request.app.state.encoder_cache
+    # First, so a refusal comes before any thread or query; the place is given back as soon as the work is
+    # done, not after the response is sent: else a client's next request would find its own previous one
+    # still counted.
+    with cache.gate.slot():
+        credentials = await bearer(request)  # the key's header as the other routes read it
+        body = await read_unparsed(request)
+        # One worker thread does everything blocking (the model's lookup, JSON, base64 and image decoding):
+        # each hop to the pool cost as much CPU as a query under load (py-spy on bench/serve_load.py).
+        model, prepared = await _model_and_inputs_off_loop(request, credentials, model_id, body)
+        vectors = await embed_batched(prepared)
     return EmbedResponse(model=model.id, dim=model.dim, embeddings=vectors.tolist())
+
+
+async def _model_and_inputs_off_loop(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, model_id: str, body: ClientInputs | bytes
+) -> tuple[RegisteredModel, PreparedInputs]:
+    """:func:`_model_and_inputs` in one of the threads that prepare inputs (``cache.preparing``); a model that
+    is not loaded yet loads in the general pool first, so a slow load holds none of those few threads."""
+    cache: EncoderCache = request.app.state.encoder_cache
+    args = (request, credentials, model_id, body)
+    model, prepared = await to_thread.run_sync(_model_and_inputs, *args, False, limiter=cache.preparing)
+    if prepared is None:
+        await run_in_threadpool(cache.get, model.id, model.storage_key)
+        model, prepared = await to_thread.run_sync(_model_and_inputs, *args, True, limiter=cache.preparing)
+    assert prepared is not None  # with load=True
+    return model, prepared
 
 
 def _model_and_inputs(
@@ -99,10 +116,14 @@ def _model_and_inputs(
     credentials: HTTPAuthorizationCredentials | None,
     model_id: str,
     body: ClientInputs | bytes,
-) -> tuple[RegisteredModel, PreparedInputs]:
+    load: bool,
+) -> tuple[RegisteredModel, PreparedInputs | None]:
+    """The caller's model and its prepared inputs; no inputs when its encoder is not loaded, unless ``load``."""
     model = _cached_owned_model(request, credentials, model_id)
-    inputs = body if isinstance(body, ClientInputs) else inputs_from_json(body)
     cache: EncoderCache = request.app.state.encoder_cache
+    if not (load or cache.holds(model.id)):
+        return model, None
+    inputs = body if isinstance(body, ClientInputs) else inputs_from_json(body)
     return model, prepare_inputs(cache, model_id=model.id, key=model.storage_key, inputs=inputs)
 
 

@@ -10,7 +10,7 @@ from app.core.pagination import Page, PageParams, page_params
 from app.curation.open_runs import OpenRuns
 from app.embeddings.inputs import client_inputs
 from app.embeddings.router import request_slot
-from app.embeddings.service import EncoderCache, embed_batched, prepare_inputs
+from app.embeddings.service import EncoderCache, embed_batched, prepare_off_loop
 from app.indexes import service
 from app.indexes.schemas import IndexIn, IndexOut, SearchRequest, SearchResponse
 
@@ -75,9 +75,7 @@ async def search(
     else:
         cache: EncoderCache = request.app.state.encoder_cache
         inputs = client_inputs(body)
-        prepared = await run_in_threadpool(
-            prepare_inputs, cache, model_id=target.model.id, key=target.model.storage_key, inputs=inputs
-        )
+        prepared = await prepare_off_loop(cache, model_id=target.model.id, key=target.model.storage_key, inputs=inputs)
         queries = await embed_batched(prepared)
     matches = await run_in_threadpool(service.find_matches, opened, queries, kind=kind, k=body.k, exclude=body.items)
     return SearchResponse.build(target.index.id, kind, matches)

@@ -6,6 +6,8 @@ a JPEG again. Serving reuses :func:`decode_image` so that an image is prepared e
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -40,18 +42,47 @@ def decode_image(
     ``expected_format`` (Pillow's name, e.g. ``EXTENSION_FORMATS[".jpg"]``) refuses content of another
     format, such as a PNG named ``.jpg``.
     """
+    with open_image(data, expected_format=expected_format) as probe:
+        _check_pixels(probe, max_pixels)
+        return decode_opened(probe, data, size)
+
+
+def open_image(data: bytes, *, expected_format: str | None = None) -> Image.Image:
+    """The image in ``data`` opened from its header alone (no pixel decoded), or InvalidImageError.
+
+    Its ``size`` is what :func:`decode_opened` would decode: check it against a budget first (a 6300x6300 PNG
+    is a few kilobytes to send and 120 MB to decode). :func:`decode_image` is both steps with one limit."""
     if not data:
         raise InvalidImageError("empty file")
+    with _refused_as_invalid():
+        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    try:
+        _check_format(image, expected_format)
+        if image.width < 1 or image.height < 1:
+            raise InvalidImageError("image has no pixels")
+    except InvalidImageError:
+        image.close()
+        raise
+    return image
+
+
+def decode_opened(probe: Image.Image, data: bytes, size: int) -> np.ndarray:
+    """Check the structure of ``probe`` (:func:`open_image` of ``data``, used up here), then decode ``data``
+    into the canonical (S, S, 3) form; InvalidImageError for a damaged file."""
+    with _refused_as_invalid():
+        probe.verify()  # structural check (chunk checksums, which decoding skips); the image must be reopened
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+            _decode_reduced(image, size)
+            return canonical_image(image, size)
+
+
+@contextmanager
+def _refused_as_invalid() -> Iterator[None]:
+    """Pillow's many ways of refusing a file, and its decompression-bomb warning, as InvalidImageError."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as probe:
-                _check_format(probe, expected_format)
-                _check_pixels(probe, max_pixels)
-                probe.verify()  # structural check; the image must be reopened after verify()
-            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
-                _decode_reduced(image, size)
-                return canonical_image(image, size)
+            yield
     except InvalidImageError:
         raise
     except UnidentifiedImageError:
@@ -71,22 +102,6 @@ def _decode_reduced(image: Image.Image, size: int) -> None:
     image.load()
 
 
-def image_dimensions(data: bytes) -> tuple[int, int]:
-    """(width, height) from the file's header alone, without decoding a pixel; InvalidImageError if unreadable.
-
-    Serving budgets decoding by it: a 6300x6300 PNG is a few kilobytes to send and 120 MB to decode."""
-    try:
-        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as probe:
-            width, height = probe.size
-    except UnidentifiedImageError:
-        raise InvalidImageError("not a recognized image format (PNG, JPEG, WebP or BMP expected)") from None
-    except Exception as exc:  # Pillow signals a corrupt header with many exception types
-        raise InvalidImageError(f"not a readable image ({type(exc).__name__}: {exc})") from None
-    if width < 1 or height < 1:
-        raise InvalidImageError("image has no pixels")
-    return width, height
-
-
 def _check_format(image: Image.Image, expected: str | None) -> None:
     actual = FORMAT_ALIASES.get(image.format or "", image.format)
     if expected is not None and actual != expected:
@@ -95,8 +110,6 @@ def _check_format(image: Image.Image, expected: str | None) -> None:
 
 def _check_pixels(image: Image.Image, max_pixels: int) -> None:
     width, height = image.size
-    if width < 1 or height < 1:
-        raise InvalidImageError("image has no pixels")
     if width * height > max_pixels:
         raise InvalidImageError(f"image is {width}x{height} pixels, over the limit of {max_pixels}")
 

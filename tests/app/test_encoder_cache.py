@@ -38,6 +38,7 @@ def cache_of(storage: LocalStorage, tmp: Path, *, max_bytes: int | None, capacit
         limits=BatchLimits(max_batch=64, max_wait=0.002, queue_limit=512),
         threads=1,
         max_requests=8,
+        preparing=2,
         images=ImageBudget(max_pixels=1 << 24, scale=32, max_request_pixels=1 << 26, decoding=PixelGate(1 << 28)),
         max_bytes=max_bytes,
     )
@@ -67,6 +68,17 @@ def test_the_count_bound_still_holds(stored: LocalStorage, tmp_path: Path) -> No
     cache.get("m0", "models/m0")
     cache.get("m1", "models/m1")
     assert list(cache._entries) == ["m1"]
+
+
+def test_holds_says_which_models_get_would_answer_without_loading(stored: LocalStorage, tmp_path: Path) -> None:
+    cache = cache_of(stored, tmp_path, max_bytes=None, capacity=1)
+    assert not cache.holds("m0")
+    cache.get("m0", "models/m0")
+    assert cache.holds("m0")
+    cache.get("m1", "models/m1")  # evicts m0
+    assert not cache.holds("m0") and cache.holds("m1")
+    cache.discard("m1")
+    assert not cache.holds("m1")
 
 
 def test_the_serving_device_is_cpu_without_cuda_and_a_missing_gpu_fails_fast() -> None:
