@@ -7,7 +7,8 @@ packages labeled by package, on the tiny BERT preset; tabular, one of scikit-lea
 the MLP encoder. Every method runs --epochs epochs of --batch-size items (per-modality defaults), with its own
 defaults plus the tuned overrides in TUNED below. Then:
 
-  with labels, never seen in training (80/20 split, stratified by class):
+  with labels, never seen in training (80/20 split, stratified by class; --folds K averages each score over K of
+  the split's five folds, so that at K=5 every item is tested once):
     kNN top-1 (k=20, cosine, votes weighted by exp(sim / 0.07)) and linear-probe accuracy (standardized
     features, logistic regression) of the trained encoder, of the same architecture at its random init
     (the same seeded weights the run started from), and of raw features (one row: they need no training):
@@ -21,7 +22,7 @@ defaults plus the tuned overrides in TUNED below. Then:
     python bench/quality.py                              # every image method, 10 epochs (CPU: minutes each)
     python bench/quality.py --methods simclr,byol --epochs 20
     python bench/quality.py --modality text              # mlm, simcse, tsdae: 30 epochs of 64 texts
-    python bench/quality.py --modality text --text-corpus fortunes --methods bagcse   # bench/quality_text.py
+    python bench/quality.py --modality text --text-corpus fortunes --methods bagcse --folds 5  # quality_text.py
     python bench/quality.py --modality tabular --table wine
     python bench/quality.py --modality tabular --table keel  # KEEL's real tables, two seeds: bench/quality_tables.py
     SELFSUP_BENCH_TUNED='{"scarf": {"encoder": "ft_transformer"}}' python bench/quality.py --modality tabular
