@@ -61,7 +61,10 @@ def test_dropout_is_the_only_noise_between_the_two_encodings() -> None:
         clean = method.eval().training_loss(views)
         pooled = method.backbone(batch)
     torch.testing.assert_close(clean, simcse_loss(pooled, pooled, 0.05))  # no dropout: the same two encodings
-    assert noisy.item() > clean.item()  # dropout makes the positives differ
+    # Dropout makes the positives differ. (Whether that raises the loss at one random init is a matter of the
+    # draw: over 8 texts it lowered it once the vocabulary changed.)
+    first, second = (method.train().backbone(batch) for _ in range(2))
+    assert not torch.allclose(first, second) and not torch.allclose(noisy, clean)
     noisy.backward()
     assert all(p.grad is not None for p in method.backbone.parameters())
 
