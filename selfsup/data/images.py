@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from selfsup.errors import InvalidImageError
 
@@ -25,7 +25,8 @@ DEFAULT_MAX_PIXELS = 40_000_000  # ~ a 6300x6300 photo; anything larger is refus
 
 def canonical_image(image: Image.Image, size: int) -> np.ndarray:
     """Orient, flatten alpha onto white, resize the short side to ``size`` and centre-crop: (S, S, 3)."""
-    image = ImageOps.exif_transpose(image)
+    if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:  # else exif_transpose returns a full-size copy
+        image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
