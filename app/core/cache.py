@@ -46,10 +46,16 @@ def _flock(path: Path, mode: int) -> Iterator[bool]:
 
 
 def entry_name(prefix: str, listing: list[StoredObject]) -> str:
+    """``<prefix tag>-<digest of prefix and listing>``: every version of a prefix shares the tag, so that
+    :meth:`BlobCache.forget` finds them all once the prefix is gone from the store."""
     digest = hashlib.sha256(prefix.encode())
     for item in listing:
         digest.update(f"\n{item.key}\t{item.size}\t{item.etag}".encode())
-    return digest.hexdigest()[:32]
+    return f"{prefix_tag(prefix)}-{digest.hexdigest()[:32]}"
+
+
+def prefix_tag(prefix: str) -> str:
+    return hashlib.sha256(prefix.encode()).hexdigest()[:16]
 
 
 class BlobCache:
@@ -139,6 +145,13 @@ class BlobCache:
         if total > self.max_bytes:
             log.warning("cache %s holds %d bytes in use, over its budget of %d", self.root, total, self.max_bytes)
         return removed
+
+    def forget(self, prefix: str) -> list[str]:
+        """Remove this host's entries of a prefix deleted from the store (what was removed); one in use stays,
+        to go by eviction like any other."""
+        with _flock(self.root / "evict.lock", fcntl.LOCK_EX):
+            found = sorted(self.entries.glob(f"{prefix_tag(prefix)}-*")) if self.entries.is_dir() else []
+            return [entry.name for entry in found if self._remove_unused(entry)]
 
     def _sweep(self) -> None:
         """Remove what killed processes left half-done: a partial download is only written under its entry's

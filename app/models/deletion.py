@@ -23,9 +23,9 @@ from app.quotas.service import lock_tenant
 ACTIVE_STATES = ("queued", "running")
 
 
-def delete_model(session: Session, *, tenant: str, storage: Storage, model_id: str) -> None:
-    """Remove the model's row, then its files and export archives; 404 when the tenant has no such model, 409
-    naming what uses it."""
+def delete_model(session: Session, *, tenant: str, storage: Storage, model_id: str) -> str:
+    """Remove the model's row, then its files and export archives, and say where they were stored; 404 when the
+    tenant has no such model, 409 naming what uses it."""
     model = get_model(session, tenant=tenant, model_id=model_id)
     lock_tenant(session, tenant=tenant)  # a distillation submitted meanwhile waits, then finds no teacher
     uses = model_uses(session, model)
@@ -40,6 +40,7 @@ def delete_model(session: Session, *, tenant: str, storage: Storage, model_id: s
         raise Conflict(f"model {model_id!r} came into use while it was being deleted; nothing was removed") from None
     storage.delete(key)  # after the commit: a failed commit must not leave a row without its files
     storage.delete(exports_prefix(model_id))
+    return key
 
 
 def model_uses(session: Session, model: RegisteredModel) -> list[str]:

@@ -32,11 +32,13 @@ def get_model(caller: Reader, session: SessionDep, model_id: str) -> ModelOut:
 def delete_model(caller: Writer, session: SessionDep, storage: StorageDep, model_id: str, request: Request) -> Response:
     """Delete the model and its files, freeing its share of the storage quota. 409 while an alias points at it,
     an embedding run or classifier was made with it, or a queued or running distillation learns from it."""
-    deletion.delete_model(session, tenant=caller.tenant, storage=storage, model_id=model_id)
+    key = deletion.delete_model(session, tenant=caller.tenant, storage=storage, model_id=model_id)
     # This process stops serving it at once; other API processes do once their lookup of it expires
-    # (Settings.lookup_cache_seconds), as with a revoked key.
+    # (Settings.lookup_cache_seconds), as with a revoked key. Its files leave this host's cache now, those of
+    # other hosts by eviction.
     request.app.state.models.forget(lambda model: model.id == model_id)
     request.app.state.encoder_cache.discard(model_id)
+    request.app.state.encoder_cache.blobs.forget(key)
     return Response(status_code=204)
 
 

@@ -49,6 +49,20 @@ def test_an_entry_holds_the_prefixs_files_and_a_changed_listing_is_a_new_entry(
     assert not any((tmp_path / "cache" / "partial").iterdir()), "no partial download is left"
 
 
+def test_forgetting_a_prefix_removes_every_version_of_it_not_in_use(store: S3Storage, tmp_path: Path) -> None:
+    cache = BlobCache(store, tmp_path / "cache", max_bytes=10**6)
+    for data in (b"v1", b"v2"):  # two versions of one prefix: two entries
+        put(store, tmp_path, "models/m/encoder.pt", data)
+        with cache.local("models/m"):
+            pass
+    put(store, tmp_path, "models/other/encoder.pt", b"o")
+    with cache.local("models/other") as other, cache.local("models/m") as in_use:
+        assert len(entries(cache)) == 3
+        assert len(cache.forget("models/m")) == 1 and in_use.is_dir()  # the version being read stays
+    assert cache.forget("models/m") == [in_use.name]
+    assert entries(cache) == {other.name}  # another prefix's entry is untouched
+
+
 def test_an_absent_prefix_is_file_not_found(store: S3Storage, tmp_path: Path) -> None:
     cache = BlobCache(store, tmp_path / "cache", max_bytes=10**6)
     with pytest.raises(FileNotFoundError, match="datasets/none"), cache.local("datasets/none"):
