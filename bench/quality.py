@@ -51,7 +51,7 @@ from quality_text import CORPORA, CorpusMissing, corpus_set, whitened
 from selfsup.device import pick_device
 from selfsup.errors import ParamError
 from selfsup.eval import collapse_warning, embedder
-from selfsup.eval.probes import evaluate_with_labels, labeled_split, probe_accuracies
+from selfsup.eval.probes import evaluate_with_labels, labeled_split, mean_probe_accuracies
 from selfsup.methods import MethodSpec, get_method, list_methods
 from selfsup.train.loop import Trainer
 
@@ -249,8 +249,7 @@ def main() -> None:
         f"probes: {len(train)} train / {len(test)} test items, stratified, averaged over {args.folds} fold(s); "
         "labels are never used to pretrain"
     )
-    per_fold = [probe_accuracies(bench.raw, bench.labels, train, test) for train, test in splits]
-    raw = {key: float(np.mean([scores[key] for scores in per_fold])) for key in per_fold[0]}
+    raw = mean_probe_accuracies(bench.raw, bench.labels, splits)
     rows = []
     for spec in methods:
         rows.append(row := run_method(spec, bench, args))

@@ -121,6 +121,14 @@ def probe_accuracies(features: Features, labels: np.ndarray, train: np.ndarray, 
     return {"knn_top1": knn_top1(*args), "linear_probe": linear_probe(*args)}
 
 
+def mean_probe_accuracies(
+    features: Features, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]
+) -> dict[str, float]:
+    """:func:`probe_accuracies` averaged over (train, test) ``splits``, e.g. the folds of :func:`labeled_split`."""
+    per_split = [probe_accuracies(features, labels, train, test) for train, test in splits]
+    return {name: float(np.mean([scores[name] for scores in per_split])) for name in per_split[0]}
+
+
 def capped_labels(labels: np.ndarray, max_items: int, seed: int = 0) -> np.ndarray:
     """``labels`` with all but a seeded draw of ``max_items`` labeled items marked unlabeled (-1), when more
     are labeled; the classes keep about their proportions."""
@@ -166,7 +174,6 @@ def evaluate_with_labels(
     if baseline is not None:
         featurizers["_baseline"] = baseline
     for suffix, featurize in featurizers.items():
-        features = as_features(featurize(labeled))  # (L, D)
-        per_fold = [probe_accuracies(features, labels[labeled], train, test) for train, test in positions]
-        result.update({f"{name}{suffix}": float(np.mean([s[name] for s in per_fold])) for name in per_fold[0]})
+        scores = mean_probe_accuracies(as_features(featurize(labeled)), labels[labeled], positions)  # (L, D) features
+        result.update({f"{name}{suffix}": value for name, value in scores.items()})
     return result
