@@ -64,3 +64,12 @@ def photo_jpeg(seed: int, width: int = 320, height: int = 240) -> bytes:
     base = np.stack([np.sin(x / rng.uniform(20, 80) + c) * np.cos(y / rng.uniform(20, 80)) for c in range(3)], -1)
     pixels = (base * 80 + 128 + rng.normal(0, 12, (height, width, 3))).clip(0, 255).astype(np.uint8)
     return png_bytes(Image.fromarray(pixels), fmt="JPEG")
+
+
+def large_gradient_png(seed: int, side: int = 1024) -> bytes:
+    """A large PNG that is small on the wire (a smooth gradient deflates to about 20 KB) but costs about 10 ms of
+    CPU to decode whatever size it is decoded to: PNG has no reduced-resolution decode, as JPEG's draft has."""
+    y, x = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    tilt = np.random.default_rng(seed).uniform(0.2, 1.0, 3)
+    pixels = np.stack([(x * tilt[0] + y * (1 - tilt[0])), x * tilt[1], y * tilt[2]], -1) * 255
+    return png_bytes(Image.fromarray(pixels.astype(np.uint8)))
