@@ -60,7 +60,7 @@ from selfsup.tabular.data import TableData, encode_table
 from selfsup.tabular.reading import read_table
 from selfsup.tabular.schema import ColumnKind, infer_schema
 from selfsup.train.loop import Trainer
-from selfsup.train.whiten import fit_whitening
+from selfsup.train.whiten import fit_served_whitening
 
 PROBES = ("knn_top1", "linear_probe")
 SHORT = {"knn_top1": "kNN", "linear_probe": "linear"}
@@ -116,7 +116,8 @@ class Scores:
 
 
 def train_and_probe(spec: MethodSpec, bench: BenchSet, args: argparse.Namespace, seed: int) -> dict[str, float]:
-    """Pretrain ``spec`` with ``seed``; the probes of it, of its random init and of the raw columns on one split."""
+    """Pretrain ``spec`` with ``seed``; the probes of it, of its random init and of the raw columns on the seed's
+    split (averaged over ``args.folds`` of its folds)."""
     params = resolve_params(spec, argparse.Namespace(**{**vars(args), "seed": seed}))
     with tempfile.TemporaryDirectory() as workdir:
         trainer = Trainer(spec, params, bench.data, workdir=Path(workdir), device=args.device, probe_size=0)
@@ -129,6 +130,7 @@ def train_and_probe(spec: MethodSpec, bench: BenchSet, args: argparse.Namespace,
         bench.labels,
         seed=seed,
         baseline=raw,
+        folds=args.folds,
     )
 
 
@@ -136,8 +138,7 @@ def served(trainer: Trainer) -> Callable[[np.ndarray], np.ndarray]:
     """The trainer's embeddings as its model serves them: whitened, for a method that ``serve_whitened``, with a fit
     on its own embeddings of the table (the random init gets one of its own, as in the job's evaluation)."""
     model, data, device = trainer.model, trainer.data, trainer.device
-    whitening = fit_whitening(model, data, device) if model.serve_whitened else None
-    return embedder(model, data, device, whitening=whitening)
+    return embedder(model, data, device, whitening=fit_served_whitening(model, data, device))
 
 
 def run_table(name: str, args: argparse.Namespace, seeds: list[int]) -> list[Scores]:

@@ -11,8 +11,7 @@ from app.datasets.ingest import LABELS_ARRAY
 from selfsup.eval import collapse_warning
 from selfsup.eval.labeled import labeled_report
 from selfsup.train.loop import Trainer
-from selfsup.train.whiten import fit_whitening
-from selfsup.whitening import Whitening
+from selfsup.train.whiten import fit_served_whitening
 
 
 def reportable(metrics: dict[str, Any], dim: int) -> dict[str, Any]:
@@ -33,9 +32,7 @@ def _labeled(trainer: Trainer, labels: np.ndarray) -> dict[str, float | str]:
     """Probes of the embeddings as served: a method that serves them whitened is scored whitened, and so are its
     initial weights, each with a whitening of its own, so the difference stays what training added."""
     initial = trainer.initial_model().to(trainer.device)
-    whitenings: tuple[Whitening | None, Whitening | None] = (None, None)
-    if trainer.model.serve_whitened:
-        whitenings = (trainer.served_whitening(), fit_whitening(initial, trainer.data, trainer.device))
+    whitenings = (trainer.served_whitening(), fit_served_whitening(initial, trainer.data, trainer.device))
     seed = trainer.params.seed
     return labeled_report(
         trainer.model, initial, trainer.data, labels, trainer.device, seed=seed, whitenings=whitenings

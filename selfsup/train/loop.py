@@ -36,7 +36,7 @@ from selfsup.train.prefetch import DEFAULT_DEPTH, Prefetcher, staging_for
 from selfsup.train.readout import DEFAULT_LOSS_EVERY, StepReadout
 from selfsup.train.run_payload import check_same_architecture, check_same_run, checkpoint_payload
 from selfsup.train.start import build_method, initial_method
-from selfsup.train.whiten import fit_whitening
+from selfsup.train.whiten import fit_served_whitening
 from selfsup.whitening import Whitening
 
 __all__ = ["TrainResult", "Trainer", "TrainingDiverged"]
@@ -369,10 +369,8 @@ class Trainer:
     def served_whitening(self) -> Whitening | None:
         """The whitening the model serves with, if its method ``serve_whitened``: fitted on the data once per
         step reached (the job's evaluation and its export both ask for it, and must get the same one)."""
-        if not self.model.serve_whitened:
-            return None
         if self._whitening is None or self._whitening[0] != self.step:
-            self._whitening = (self.step, fit_whitening(self.model, self.data, self.device))
+            self._whitening = (self.step, fit_served_whitening(self.model, self.data, self.device))
         return self._whitening[1]
 
     def export_encoder(self, path: Path) -> Path:

@@ -30,3 +30,9 @@ def fit_whitening(
         return fit.finish()
     except ValueError:  # a collapsed encoder: nothing to whiten, serve it as it is
         return None
+
+
+def fit_served_whitening(model: SSLMethod, data: TrainingData, device: torch.device) -> Whitening | None:
+    """What ``model`` serves its embeddings with, fitted on ``data``: its own whitening if its method
+    ``serve_whitened``, else None. Scoring a model as served (its initial weights too) goes through here."""
+    return fit_whitening(model, data, device) if model.serve_whitened else None
