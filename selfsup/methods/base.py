@@ -5,6 +5,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from selfsup.whitening import RIDGE
+
 
 class SSLMethod(nn.Module):
     """A self-supervised objective around a backbone.
@@ -20,6 +22,8 @@ class SSLMethod(nn.Module):
     # Serve the embedding centered and whitened on the training set (see selfsup.whitening): for methods whose
     # embeddings are anisotropic and where bench/quality.py measured the gain.
     serve_whitened: ClassVar[bool] = False
+    # Its ridge, relative to the largest eigenvalue of the embeddings' covariance (selfsup.whitening).
+    whitening_ridge: ClassVar[float] = RIDGE
 
     def __init__(self, params: Any, backbone: nn.Module) -> None:
         super().__init__()

@@ -13,6 +13,7 @@ from selfsup.methods.registry import register_method
 from selfsup.tabular.batch import TableBatch
 from selfsup.tabular.corruption import batch_donors, exact_fraction_mask, replace_features
 from selfsup.tabular.encoders import TableEncoder, TabularParams
+from selfsup.whitening import TABLE_RIDGE
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Scarf(SSLMethod):
     # columns' 0.874 / 0.869; linear 0.884 / 0.902 -> 0.857 / 0.884; ring's kNN 0.894 / 0.898 -> 0.886 / 0.866
     # (bench/quality_tables.py)
     serve_whitened = True
+    whitening_ridge = TABLE_RIDGE
 
     def __init__(self, params: ScarfParams, encoder: TableEncoder) -> None:
         super().__init__(params, encoder)

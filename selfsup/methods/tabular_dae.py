@@ -15,6 +15,7 @@ from selfsup.tabular.corruption import batch_donors, bernoulli_mask, replace_fea
 from selfsup.tabular.encoders import TableEncoder, TabularParams
 from selfsup.tabular.numeric_embeddings import NumericEmbeddingName
 from selfsup.tabular.reconstruction import FeatureDecoder, reconstruction_loss
+from selfsup.whitening import TABLE_RIDGE
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class TabularDAE(SSLMethod):
     # KEEL letter, 5000 rows, 30 epochs of 256, seeds 0 / 1: kNN 0.853 / 0.840 -> 0.915 / 0.932 whitened, past raw
     # columns' 0.874 / 0.869; linear about level (0.873 / 0.889 -> 0.874 / 0.877) (bench/quality_tables.py)
     serve_whitened = True
+    whitening_ridge = TABLE_RIDGE
 
     def __init__(self, params: TabularDAEParams, encoder: TableEncoder) -> None:
         super().__init__(params, encoder)

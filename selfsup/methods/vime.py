@@ -16,6 +16,7 @@ from selfsup.tabular.corruption import batch_donors, bernoulli_mask, changed_fea
 from selfsup.tabular.encoders import TableEncoder, TabularParams
 from selfsup.tabular.numeric_embeddings import NumericEmbeddingName
 from selfsup.tabular.reconstruction import FeatureDecoder, reconstruction_loss
+from selfsup.whitening import TABLE_RIDGE
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Vime(SSLMethod):
     # KEEL letter, 5000 rows, 30 epochs of 256, seeds 0 / 1: kNN 0.821 / 0.811 -> 0.908 / 0.921 whitened, past raw
     # columns' 0.874 / 0.869 and its random init; linear 0.882 / 0.887 -> 0.865 / 0.878 (bench/quality_tables.py)
     serve_whitened = True
+    whitening_ridge = TABLE_RIDGE
 
     def __init__(self, params: VimeParams, encoder: TableEncoder) -> None:
         super().__init__(params, encoder)

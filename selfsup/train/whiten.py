@@ -27,7 +27,7 @@ def fit_whitening(
         for start in range(0, count, FIT_CHUNK):
             fit.add(embed_items(model, data, indices[start : start + FIT_CHUNK], device=device))  # (n, D)
     try:
-        return fit.finish()
+        return fit.finish(model.whitening_ridge)
     except ValueError:  # a collapsed encoder: nothing to whiten, serve it as it is
         return None
 

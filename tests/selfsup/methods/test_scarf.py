@@ -8,11 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.errors import ParamError
+from selfsup.eval.representation import embed_items, evaluating
 from selfsup.methods import get_method
 from selfsup.methods.scarf import Scarf, ScarfParams
 from selfsup.tabular import TableData, encode_table, infer_schema, read_table
 from selfsup.tabular.corruption import batch_donors, exact_fraction_mask
 from selfsup.train.loop import Trainer
+from selfsup.train.whiten import fit_whitening
+from selfsup.whitening import RIDGE, TABLE_RIDGE
 from tests.support.tables import classification_columns, csv_bytes
 from tests.support.training import LossRecorder
 
@@ -107,3 +110,17 @@ def test_a_few_epochs_on_breast_cancer_lower_the_loss(breast_cancer: TableData, 
     assert hooks.epoch_losses[-1] < hooks.epoch_losses[0] - 0.5, hooks.epoch_losses
     assert np.mean(hooks.losses[-10:]) < np.mean(hooks.losses[:10]), hooks.losses
     assert {"alignment", "uniformity", "rankme"} <= set(result.metrics)
+
+
+def test_a_table_encoders_flat_directions_are_damped_not_whitened_to_unit_variance(breast_cancer: TableData) -> None:
+    model = _method(breast_cancer)
+    whitening = fit_whitening(model, breast_cancer, CPU)
+    assert whitening is not None and model.whitening_ridge == TABLE_RIDGE > RIDGE
+    with evaluating(model):
+        features = embed_items(model, breast_cancer, np.arange(len(breast_cancer)), device=CPU).double()
+    raw = torch.linalg.eigvalsh(torch.cov(features.T))  # ascending
+    whitened = torch.linalg.eigvalsh(torch.cov(whitening(features).double().T))
+    # Each direction keeps l / (l + ridge * max l) of unit variance: the strong ones about 1, the flat ones near 0.
+    expected = raw.clamp(min=0) / (raw.clamp(min=0) + TABLE_RIDGE * raw.max())
+    assert torch.allclose(whitened, expected, atol=1e-3)
+    assert whitened[-1] > 0.99 and float((whitened < 0.5).sum()) > 0, "30 columns widened to 64: some flat ones"
